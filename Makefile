@@ -1,0 +1,34 @@
+# Every target installs what it needs: uv (from PyPI) and the locked virtualenv.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: venv test lint fmt demo bench system-packages
+
+venv:
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'uv==0.13.8'
+	@$(UV) sync --frozen --python $(PYTHON) --quiet
+
+system-packages:
+	@bash .ci/system-packages
+
+test: venv system-packages
+	$(UV) run --frozen pytest
+
+lint: venv
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+fmt: venv
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+demo: venv system-packages
+	$(UV) run --frozen python -m tests.demo
+
+bench: venv system-packages
+	$(UV) run --frozen python -m bench
