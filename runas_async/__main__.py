@@ -1,0 +1,7 @@
+"""``python -m runas_async``."""
+
+import sys
+
+from runas_async.cli import main
+
+sys.exit(main())

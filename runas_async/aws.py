@@ -1,0 +1,210 @@
+"""Profiles, regions, credentials and authorization tokens, through aiobotocore.
+
+Everything botocore already knows how to do (static keys, role chains,
+credential_process, SSO, web identity, config files and environment) is left
+to botocore. This module only translates its errors into ours, at the edge.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import botocore.exceptions as bx
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+
+from runas_async.endpoints import show
+from runas_async.errors import (
+    ConfigError,
+    CredentialsError,
+    ProfileNotFound,
+    TokenError,
+)
+from runas_async.models import Token, TokenKey
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
+# Error codes that mean "these credentials are not accepted at all": the
+# profile is misconfigured, not one registry.
+_REJECTED_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "AuthFailure",
+        "RequestExpired",
+    }
+)
+
+_CLIENT_CONFIG = AioConfig(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=10,
+    read_timeout=30,
+    user_agent_appid="runas-async",
+)
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """What the config files say about a profile, before any network call."""
+
+    name: str
+    region: str | None
+
+
+def new_session(profile: str) -> AioSession:
+    """An aiobotocore session bound to ``profile``; raises ProfileNotFound."""
+    session = AioSession(profile=profile)
+    try:
+        known = session.available_profiles
+    except bx.ConfigParseError as e:
+        raise ConfigError(f"cannot parse the AWS config for profile {show(profile)}: {e}") from e
+    if profile not in known and profile != "default":
+        raise ProfileNotFound(
+            f"profile {show(profile)} is not in the AWS config files ({_config_files(session)})"
+        )
+    return session
+
+
+def _config_files(session: AioSession) -> str:
+    cfg = session.get_config_variable("config_file")
+    creds = session.get_config_variable("credentials_file")
+    return f"{cfg}, {creds}"
+
+
+def profile_region(session: AioSession, override: str | None, env: Mapping[str, str]) -> str | None:
+    """The region in force: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
+    if override:
+        return override
+    if env.get("AWS_REGION"):
+        return env["AWS_REGION"]
+    try:
+        region = session.get_config_variable("region")
+    except bx.BotoCoreError as e:
+        raise ConfigError(
+            f"cannot read the region of profile {show(session.profile or '')}: {e}"
+        ) from e
+    return str(region) if region else None
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, bx.ClientError):
+        err = e.response.get("Error", {})
+        code = err.get("Code", "Error")
+        message = err.get("Message", "")
+        return f"{code}: {message}" if message else str(code)
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+class AwsTokenProvider:
+    """Fetches tokens and caller accounts; one credential resolution per profile."""
+
+    def __init__(self, sessions: Mapping[str, AioSession]) -> None:
+        self._sessions = dict(sessions)
+        self._creds: dict[str, ReadOnlyCredentials] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+
+    async def credentials(self, profile: str) -> ReadOnlyCredentials:
+        """Resolve the profile's credentials once (AssumeRole chains included)."""
+        lock = self._locks.setdefault(profile, anyio.Lock())
+        async with lock:
+            if profile in self._creds:
+                return self._creds[profile]
+            session = self._sessions[profile]
+            try:
+                creds = await session.get_credentials()
+                if creds is None:
+                    raise CredentialsError(
+                        f"profile {show(profile)} has no credentials "
+                        "(no keys, role, credential_process or SSO configured)"
+                    )
+                frozen = await creds.get_frozen_credentials()
+            except CredentialsError:
+                raise
+            except bx.ProfileNotFound as e:
+                raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
+            except (bx.BotoCoreError, bx.ClientError) as e:
+                raise CredentialsError(
+                    f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
+                ) from e
+            self._creds[profile] = frozen
+            return frozen
+
+    def _client_args(self, creds: ReadOnlyCredentials, region: str) -> dict[str, Any]:
+        return {
+            "region_name": region,
+            "aws_access_key_id": creds.access_key,
+            "aws_secret_access_key": creds.secret_key,
+            "aws_session_token": creds.token,
+            "config": _CLIENT_CONFIG,
+        }
+
+    async def token(self, key: TokenKey) -> Token:
+        """One GetAuthorizationToken for (profile credentials, region)."""
+        creds = await self.credentials(key.profile)
+        session = self._sessions[key.profile]
+        try:
+            async with session.create_client("ecr", **self._client_args(creds, key.region)) as ecr:
+                resp = await ecr.get_authorization_token()
+        except bx.ClientError as e:
+            self._raise_if_rejected(e, key.profile)
+            raise TokenError(f"GetAuthorizationToken in {key.region}: {_describe(e)}") from e
+        except bx.BotoCoreError as e:
+            raise TokenError(f"GetAuthorizationToken in {key.region}: {_describe(e)}") from e
+        return decode_token(resp.get("authorizationData", []), key.region)
+
+    async def account(self, profile: str, region: str) -> str:
+        """The account the profile's credentials belong to (STS GetCallerIdentity)."""
+        creds = await self.credentials(profile)
+        session = self._sessions[profile]
+        try:
+            async with session.create_client("sts", **self._client_args(creds, region)) as sts:
+                resp = await sts.get_caller_identity()
+        except bx.ClientError as e:
+            self._raise_if_rejected(e, profile)
+            raise TokenError(f"GetCallerIdentity in {region}: {_describe(e)}") from e
+        except bx.BotoCoreError as e:
+            raise TokenError(f"GetCallerIdentity in {region}: {_describe(e)}") from e
+        return str(resp["Account"])
+
+    @staticmethod
+    def _raise_if_rejected(e: bx.ClientError, profile: str) -> None:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in _REJECTED_CREDENTIALS:
+            raise CredentialsError(
+                f"the credentials of profile {show(profile)} were rejected "
+                f"(expired or invalid): {_describe(e)}"
+            ) from e
+
+
+def decode_token(data: Any, region: str) -> Token:
+    """Decode ECR's ``authorizationData`` (base64 ``user:password``)."""
+    try:
+        entry = data[0]
+        raw = base64.b64decode(entry["authorizationToken"], validate=True).decode("utf-8")
+    except (IndexError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as e:
+        raise TokenError(f"GetAuthorizationToken in {region} returned no usable token") from e
+    username, sep, password = raw.partition(":")
+    if not sep or not username or not password:
+        raise TokenError(f"GetAuthorizationToken in {region} returned a malformed token")
+    expires = entry.get("expiresAt")
+    return Token(
+        username=username,
+        password=password,
+        expires_at=expires.timestamp() if hasattr(expires, "timestamp") else None,
+    )
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,154 @@
+"""The docker client's config.json: read it safely, merge new logins into it.
+
+``docker login`` rewrites the whole file, so concurrent logins that share it
+lose entries. runas-async gives every login its own temporary DOCKER_CONFIG
+(seeded with the user's config.json so credsStore, credHelpers and proxies
+still apply) and afterwards merges the new ``auths`` entries into the real
+file in one write: under an exclusive lock (two runas-async processes at once),
+re-reading the file under that lock, writing a temporary file beside it and
+``os.replace``-ing it, so the file is never half-written. The lock is an
+``flock`` on the directory that holds config.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from runas_async.errors import DockerConfigError
+
+CONFIG_NAME = "config.json"
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    """Where the docker CLI keeps config.json: $DOCKER_CONFIG or ~/.docker."""
+    if env.get("DOCKER_CONFIG"):
+        return Path(env["DOCKER_CONFIG"]).expanduser()
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".docker"
+
+
+class DockerConfig:
+    """One docker config directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / CONFIG_NAME
+
+    def _target(self) -> Path:
+        """The real file behind config.json (dotfile managers symlink it)."""
+        return self.path.resolve() if self.path.is_symlink() else self.path
+
+    def read_bytes(self) -> bytes | None:
+        """The current file, checked to be a JSON object; None when absent."""
+        try:
+            data = self._target().read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise DockerConfigError(f"cannot read {self.path}: {e.strerror}") from e
+        self._parse(data)
+        return data
+
+    def _parse(self, data: bytes) -> dict[str, Any]:
+        if not data.strip():
+            return {}
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DockerConfigError(f"{self.path} is not valid JSON: {e}") from e
+        if not isinstance(doc, dict):
+            raise DockerConfigError(f"{self.path} is not a JSON object")
+        auths = doc.get("auths", {})
+        if not isinstance(auths, dict):
+            raise DockerConfigError(f"{self.path}: 'auths' is not a JSON object")
+        return doc
+
+    def preflight(self) -> bytes | None:
+        """Check, before anything runs, that the file can be read and later replaced.
+
+        Creates the directory (as docker does) and probes it; a read-only
+        directory or an unreadable or invalid file raises DockerConfigError
+        and nothing is changed.
+        """
+        data = self.read_bytes()
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with self._lock():
+                probe = tempfile.NamedTemporaryFile(
+                    dir=self._target().parent, prefix=".runas-async-probe-", delete=True
+                )
+                probe.close()
+        except OSError as e:
+            raise DockerConfigError(f"cannot write next to {self.path}: {e.strerror or e}") from e
+        return data
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        # flock on the directory itself: no lock file is left behind.
+        fd = os.open(self._target().parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def merge_auths(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Put ``entries`` into ``auths``, keeping every other key and entry.
+
+        Blocking (takes a file lock): call it from a worker thread.
+        """
+        if not entries:
+            return
+        target = self._target()
+        try:
+            with self._lock():
+                try:
+                    current = target.read_bytes()
+                except FileNotFoundError:
+                    current = b""
+                doc = self._parse(current)
+                auths = doc.setdefault("auths", {})
+                for host, entry in entries.items():
+                    auths[host] = dict(entry)
+                mode = stat.S_IMODE(target.stat().st_mode) if current else 0o600
+                _atomic_write(target, json.dumps(doc, indent="\t").encode() + b"\n", mode)
+        except OSError as e:
+            raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def auth_entry(config_json: bytes, host: str) -> dict[str, Any] | None:
+    """The ``auths`` entry for ``host`` in a config.json written by docker login."""
+    try:
+        doc = json.loads(config_json)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    auths = doc.get("auths")
+    if not isinstance(auths, dict):
+        return None
+    entry = auths.get(host)
+    return dict(entry) if isinstance(entry, dict) else None

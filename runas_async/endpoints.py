@@ -1,0 +1,120 @@
+"""Parse and validate registry arguments. Pure: no I/O.
+
+An ENDPOINT is either a bare 12-digit account number (that account's registry
+in the profile's region) or a private ECR registry host in any form AWS uses:
+
+- ``ACCOUNT.dkr.ecr.REGION.<partition dns suffix>`` (amazonaws.com,
+  amazonaws.com.cn, amazonaws.eu, c2s.ic.gov, sc2s.sgov.gov, cloud.adc-e.uk,
+  csp.hci.ic.gov)
+- ``ACCOUNT.dkr.ecr-fips.REGION.<suffix>`` (FIPS)
+- ``ACCOUNT.dkr-ecr.REGION.on.aws`` / ``...on.amazonwebservices.com.cn``
+  (dual-stack, also ``dkr-ecr-fips``)
+
+optionally written as ``https://HOST``, ``HOST/`` or a pasted image reference
+``HOST/repo/name:tag``. Suffixes come from botocore's partition data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from runas_async.errors import NoRegion, UsageError
+from runas_async.models import Registry
+from runas_async.partitions import Partition, partition_for_region
+
+ACCEPTED_FORMS = (
+    "a 12-digit account number (012345678901) or an ECR registry host "
+    "(ACCOUNT.dkr.ecr.REGION.amazonaws.com and its .com.cn, .eu, ISO, "
+    "dkr.ecr-fips and dual-stack dkr-ecr.REGION.on.aws forms; "
+    "https:// and /repo:tag are allowed)"
+)
+
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_DIGITS = re.compile(r"[0-9]+")
+_HOST = re.compile(
+    r"(?P<account>[0-9]{12})"
+    r"\.(?P<kind>dkr\.ecr|dkr\.ecr-fips|dkr-ecr|dkr-ecr-fips)"
+    r"\.(?P<region>[a-z]{2,}(?:-[a-z0-9]+)+)"
+    r"\.(?P<suffix>[a-z0-9.-]+)"
+)
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+_MAX_SHOWN = 120
+
+
+@dataclass(frozen=True)
+class AccountEndpoint:
+    """A bare account number: its registry in the profile's region."""
+
+    account: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class HostEndpoint:
+    """A full registry host; it carries its own account and region."""
+
+    registry: Registry
+    raw: str
+
+
+Endpoint = AccountEndpoint | HostEndpoint
+
+
+def show(value: str) -> str:
+    """Quote a user-supplied value for a one-line message, escaped and shortened."""
+    if len(value) > _MAX_SHOWN:
+        value = value[:_MAX_SHOWN] + "..."
+    return repr(value)
+
+
+def _reject(raw: str, reason: str) -> UsageError:
+    return UsageError(f"invalid endpoint {show(raw)}: {reason}; expected {ACCEPTED_FORMS}")
+
+
+def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
+    """Parse one ENDPOINT argument, or raise UsageError naming it."""
+    text = raw.strip()
+    if not text:
+        raise _reject(raw, "it is empty")
+    if not _PRINTABLE.fullmatch(text):
+        raise _reject(raw, "it contains spaces or control characters")
+    if _DIGITS.fullmatch(text):
+        if not _ACCOUNT.fullmatch(text):
+            raise _reject(raw, f"an account number has 12 digits, this has {len(text)}")
+        return AccountEndpoint(account=text, raw=raw)
+
+    lowered = text.lower()
+    if "://" in lowered:
+        scheme, _, lowered = lowered.partition("://")
+        if scheme != "https":
+            raise _reject(raw, f"the scheme must be https, not {scheme!r}")
+    host, _, _path = lowered.partition("/")
+    if not host:
+        raise _reject(raw, "it has no host")
+    m = _HOST.fullmatch(host)
+    if m is None:
+        raise _reject(raw, f"{show(host)} is not an ECR registry host")
+    region = m["region"]
+    partition = partition_for_region(region, partitions)
+    if partition is None:
+        raise _reject(raw, f"{region!r} is not a region of any AWS partition")
+    dualstack = m["kind"].startswith("dkr-ecr")
+    expected = partition.ecr_dualstack_suffix if dualstack else partition.dns_suffix
+    if m["suffix"] != expected:
+        raise _reject(raw, f"registries in {region} end in .{expected}, not .{m['suffix']}")
+    return HostEndpoint(registry=Registry(host=host, account=m["account"], region=region), raw=raw)
+
+
+def registry_for(account: str, region: str, partitions: tuple[Partition, ...]) -> Registry:
+    """The standard registry host of an account in a region."""
+    partition = partition_for_region(region, partitions)
+    if partition is None:
+        raise NoRegion(f"region {show(region)} is not a region of any AWS partition")
+    host = f"{account}.dkr.ecr.{region}.{partition.dns_suffix}"
+    return Registry(host=host, account=account, region=region)
+
+
+def parse_endpoints(raws: list[str], partitions: tuple[Partition, ...]) -> list[Endpoint]:
+    """Parse every ENDPOINT; the first bad one raises."""
+    return [parse_endpoint(raw, partitions) for raw in raws]

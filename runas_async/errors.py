@@ -1,0 +1,65 @@
+"""The exception tree of runas-async.
+
+::
+
+    RunasError                  base of everything we raise on purpose
+    ├── UsageError              bad command line or endpoint argument     (exit 2)
+    ├── ConfigError             local configuration cannot be used        (exit 2)
+    │   ├── ClientNotFound      the login client is not on PATH
+    │   └── DockerConfigError   the client's config.json cannot be read or written
+    ├── AwsError                AWS-side problem                (exit 2 unless one registry)
+    │   ├── ProfileNotFound     the profile is not in the AWS config files
+    │   ├── NoRegion            no region for a profile that needs one
+    │   ├── CredentialsError    no, unusable or expired credentials for a profile
+    │   └── TokenError          GetAuthorizationToken failed (per token request)
+    └── LoginError              the login client failed (per registry)
+
+Every message reads well alone on one line and names the input that caused it.
+Secrets never appear in a message.
+"""
+
+from __future__ import annotations
+
+
+class RunasError(Exception):
+    """Base class of every error runas-async raises on purpose."""
+
+
+class UsageError(RunasError):
+    """The command line cannot be understood."""
+
+
+class ConfigError(RunasError):
+    """Local configuration (files, programs) cannot be used."""
+
+
+class ClientNotFound(ConfigError):
+    """The login client executable is not installed."""
+
+
+class DockerConfigError(ConfigError):
+    """The login client's auth file cannot be read, parsed or written."""
+
+
+class AwsError(RunasError):
+    """Something on the AWS side: profiles, credentials, API calls."""
+
+
+class ProfileNotFound(AwsError):
+    """The named profile does not exist."""
+
+
+class NoRegion(AwsError):
+    """A region is needed and none is configured."""
+
+
+class CredentialsError(AwsError):
+    """Credentials are missing, cannot be resolved, or were rejected."""
+
+
+class TokenError(AwsError):
+    """An authorization token could not be fetched."""
+
+
+class LoginError(RunasError):
+    """The login client did not log in."""

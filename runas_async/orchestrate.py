@@ -1,0 +1,195 @@
+"""The plan and its run: one token request per (credentials, region), logins fanned out.
+
+Pure planning (:func:`build_plan`) plus the concurrent run (:func:`run_plan`),
+which talks to the world only through the collaborators it is given: a token
+provider, a login runner and a reporter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+
+from runas_async.endpoints import AccountEndpoint, Endpoint, HostEndpoint, registry_for
+from runas_async.errors import LoginError, NoRegion, TokenError
+from runas_async.models import LoginResult, Registry, Status, Target, Token, TokenKey
+from runas_async.partitions import Partition
+
+
+class TokenProvider(Protocol):
+    async def token(self, key: TokenKey) -> Token: ...
+
+    async def account(self, profile: str, region: str) -> str: ...
+
+
+class LoginRunner(Protocol):
+    async def login(self, registry: Registry, token: Token) -> None: ...
+
+
+class Reporter(Protocol):
+    def start(self, plan: Plan) -> None: ...
+
+    def update(self, result: LoginResult) -> None: ...
+
+    def finish(self, results: Sequence[LoginResult]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every registry to log into, grouped by the token request that serves it."""
+
+    targets: tuple[Target, ...]
+    partitions: tuple[Partition, ...] = ()
+
+    @property
+    def keys(self) -> tuple[TokenKey, ...]:
+        return tuple(dict.fromkeys(t.key for t in self.targets))
+
+    def targets_for(self, key: TokenKey) -> tuple[Target, ...]:
+        return tuple(t for t in self.targets if t.key == key)
+
+
+def build_plan(
+    profile: str,
+    region: str | None,
+    endpoints: Sequence[Endpoint],
+    partitions: tuple[Partition, ...],
+) -> Plan:
+    """Resolve endpoints against the profile's region and drop duplicates."""
+    if not endpoints:
+        if region is None:
+            raise NoRegion(_no_region(profile, "its own registry"))
+        target = Target(key=TokenKey(profile, region), registry=None)
+        return Plan(targets=(target,), partitions=partitions)
+    seen: dict[str, Target] = {}
+    for ep in endpoints:
+        if isinstance(ep, HostEndpoint):
+            registry = ep.registry
+        elif isinstance(ep, AccountEndpoint):
+            if region is None:
+                raise NoRegion(_no_region(profile, f"account {ep.account}"))
+            registry = registry_for(ep.account, region, partitions)
+        if registry.host not in seen:
+            seen[registry.host] = Target(key=TokenKey(profile, registry.region), registry=registry)
+    return Plan(targets=tuple(seen.values()), partitions=partitions)
+
+
+def _no_region(profile: str, what: str) -> str:
+    return (
+        f"profile {profile!r} has no region, needed for {what}: "
+        "pass --region, set AWS_REGION, or add region = ... to the profile"
+    )
+
+
+@dataclass
+class _Run:
+    reporter: Reporter
+    clock: Callable[[], float]
+    started: float
+    results: dict[Target, LoginResult] = field(default_factory=dict)
+
+    def set(
+        self,
+        target: Target,
+        status: Status,
+        registry: Registry | None = None,
+        error: str | None = None,
+    ) -> None:
+        result = LoginResult(
+            target=target,
+            status=status,
+            registry=registry or target.registry,
+            error=error,
+            seconds=self.clock() - self.started,
+        )
+        self.results[target] = result
+        self.reporter.update(result)
+
+
+async def run_plan(
+    plan: Plan,
+    tokens: TokenProvider,
+    runner: LoginRunner,
+    reporter: Reporter,
+    *,
+    jobs: int,
+    login_timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[LoginResult]:
+    """Fetch every token in parallel, then log into each registry as its token arrives.
+
+    A failure of one registry is recorded as its result, never raised: the
+    others go on. Credential and configuration errors (the whole profile is
+    unusable) propagate and cancel the run.
+    """
+    run = _Run(reporter=reporter, clock=clock, started=clock())
+    limiter = anyio.CapacityLimiter(jobs)
+    reporter.start(plan)
+    for target in plan.targets:
+        run.set(target, Status.WAITING)
+
+    async def login_one(target: Target, registry: Registry, token: Token) -> None:
+        async with limiter:
+            run.set(target, Status.LOGIN, registry)
+            try:
+                with anyio.fail_after(login_timeout):
+                    await runner.login(registry, token)
+            except LoginError as e:
+                run.set(target, Status.FAILED, registry, str(e))
+            except TimeoutError:
+                run.set(target, Status.FAILED, registry, f"timed out after {login_timeout:g}s")
+            else:
+                run.set(target, Status.OK, registry)
+
+    async def serve_key(
+        key: TokenKey, targets: tuple[Target, ...], tg: anyio.abc.TaskGroup
+    ) -> None:
+        for target in targets:
+            run.set(target, Status.TOKEN)
+        token: Token | None = None
+        account: str | None = None
+        failure: TokenError | None = None
+
+        async def fetch_token() -> None:
+            nonlocal token, failure
+            try:
+                token = await tokens.token(key)
+            except TokenError as e:
+                failure = failure or e
+
+        async def fetch_account() -> None:
+            nonlocal account, failure
+            try:
+                account = await tokens.account(key.profile, key.region)
+            except TokenError as e:
+                failure = failure or e
+
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(fetch_token)
+            if any(t.registry is None for t in targets):
+                inner.start_soon(fetch_account)
+        if failure is not None:
+            for target in targets:
+                run.set(target, Status.FAILED, error=str(failure))
+            return
+        if token is None:
+            return  # unreachable: fetch_token either set it or recorded a failure
+        for target in targets:
+            registry = target.registry
+            if registry is None:
+                if account is None:
+                    return
+                registry = registry_for(account, key.region, plan.partitions)
+            tg.start_soon(login_one, target, registry, token)
+
+    async with anyio.create_task_group() as tg:
+        for key in plan.keys:
+            tg.start_soon(serve_key, key, plan.targets_for(key), tg)
+
+    results = [run.results[t] for t in plan.targets]
+    reporter.finish(results)
+    return results

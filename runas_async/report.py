@@ -1,0 +1,180 @@
+"""What the user sees: a live rich table, plain lines, or one JSON document.
+
+The core only calls ``start``/``update``/``finish``; rich is imported only
+when a live table is actually shown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from runas_async.models import LoginResult, Status, Target
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+
+    from runas_async.orchestrate import Plan
+
+
+def result_record(result: LoginResult) -> dict[str, Any]:
+    """One entry of the JSON document."""
+    registry = result.registry or result.target.registry
+    return {
+        "registry": registry.host if registry else None,
+        "account": registry.account if registry else None,
+        "region": result.target.key.region,
+        "profile": result.target.key.profile,
+        "status": result.status.value,
+        "error": result.error if result.status is Status.FAILED else None,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def plan_records(plan: Plan) -> list[dict[str, Any]]:
+    """The JSON entries of a dry run: every registry with the token request serving it."""
+    records = []
+    for target in plan.targets:
+        record = result_record(LoginResult(target=target, status=Status.PLANNED))
+        record["token_request"] = {
+            "profile": target.key.profile,
+            "region": target.key.region,
+        }
+        records.append(record)
+    return records
+
+
+def render_plan(plan: Plan, output: str, stream: TextIO) -> None:
+    """Print a dry run's plan."""
+    if output == "json":
+        json.dump({"results": plan_records(plan)}, stream, indent=2)
+        stream.write("\n")
+        return
+    for target in plan.targets:
+        account = target.registry.account if target.registry else "(from STS)"
+        stream.write(
+            f"planned {target.label}  account {account}  region {target.key.region}  "
+            f"token: GetAuthorizationToken as {target.key.profile} in {target.key.region}\n"
+        )
+    n_keys = len(plan.keys)
+    stream.write(
+        f"{len(plan.targets)} registr{'y' if len(plan.targets) == 1 else 'ies'}, "
+        f"{n_keys} token request{'' if n_keys == 1 else 's'}\n"
+    )
+
+
+class PlainReporter:
+    """One line per registry as it finishes; for logs and pipes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def start(self, plan: Plan) -> None:
+        pass
+
+    def update(self, result: LoginResult) -> None:
+        if not result.status.done:
+            return
+        rec = result_record(result)
+        where = f"(profile {rec['profile']}, region {rec['region']}, {result.seconds:.2f}s)"
+        name = rec["registry"] or result.target.label
+        if result.status is Status.OK:
+            self.stream.write(f"ok      {name} {where}\n")
+        else:
+            self.stream.write(f"failed  {name} {where}: {result.error}\n")
+        self.stream.flush()
+
+    def finish(self, results: Sequence[LoginResult]) -> None:
+        pass
+
+
+class JsonReporter:
+    """Exactly one JSON document on the stream, at the end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def start(self, plan: Plan) -> None:
+        pass
+
+    def update(self, result: LoginResult) -> None:
+        pass
+
+    def finish(self, results: Sequence[LoginResult]) -> None:
+        json.dump({"results": [result_record(r) for r in results]}, self.stream, indent=2)
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+_STATE_STYLE = {
+    Status.PLANNED: ("planned", "dim"),
+    Status.WAITING: ("waiting", "dim"),
+    Status.TOKEN: ("token…", "yellow"),
+    Status.LOGIN: ("login…", "cyan"),
+    Status.OK: ("ok", "bold green"),
+    Status.FAILED: ("failed", "bold red"),
+}
+
+
+class LiveTableReporter:
+    """A live rich table on a terminal, one row per registry."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._rows: dict[Target, LoginResult] = {}
+        self._live: Live | None = None
+        self._t0 = time.monotonic()
+
+    def _table(self) -> RenderableType:
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("registry", "profile", "region", "state", "elapsed", "error"):
+            table.add_column(col, overflow="fold", no_wrap=col != "error")
+        now = time.monotonic() - self._t0
+        for target, result in self._rows.items():
+            label, style = _STATE_STYLE[result.status]
+            registry = result.registry or target.registry
+            elapsed = result.seconds if result.status.done else now
+            table.add_row(
+                registry.host if registry else target.label,
+                target.key.profile,
+                target.key.region,
+                f"[{style}]{label}[/]",
+                f"{elapsed:.1f}s",
+                result.error or "",
+            )
+        return table
+
+    def start(self, plan: Plan) -> None:
+        from rich.live import Live
+
+        self._t0 = time.monotonic()
+        self._live = Live(
+            get_renderable=self._table,
+            console=self.console,
+            refresh_per_second=12,
+            transient=False,
+        )
+        self._live.start()
+
+    def update(self, result: LoginResult) -> None:
+        self._rows[result.target] = result
+
+    def finish(self, results: Sequence[LoginResult]) -> None:
+        self.stop()
+        ok = sum(r.status is Status.OK for r in results)
+        failed = len(results) - ok
+        summary = f"{ok} logged in"
+        if failed:
+            summary += f", [bold red]{failed} failed[/]"
+        self.console.print(summary)
+
+    def stop(self) -> None:
+        """Leave the table as it stands (also on errors and Ctrl-C)."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
