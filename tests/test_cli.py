@@ -1,0 +1,239 @@
+"""The command line: parsing, exit codes, errors before any network call, README sync."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runas_async.cli import exit_status, main, parse_settings
+from runas_async.errors import ConfigError, UsageError
+from runas_async.models import LoginResult, Status, Target, TokenKey
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _result(status: Status) -> LoginResult:
+    return LoginResult(target=Target(key=TokenKey("p", "us-east-1"), registry=None), status=status)
+
+
+@pytest.mark.parametrize(
+    ("results", "error", "code"),
+    [
+        pytest.param([_result(Status.OK)] * 3, None, 0, id="all-ok"),
+        pytest.param([_result(Status.OK), _result(Status.FAILED)], None, 1, id="one-failed"),
+        pytest.param([_result(Status.FAILED)], None, 1, id="all-failed"),
+        pytest.param(None, UsageError("x"), 2, id="usage"),
+        pytest.param(None, ConfigError("x"), 2, id="config"),
+        pytest.param(None, KeyboardInterrupt(), 130, id="interrupted"),
+    ],
+)
+def test_exit_status(
+    results: list[LoginResult] | None, error: BaseException | None, code: int
+) -> None:
+    """The exit code table: 0 all ok, 1 any failed, 2 usage/config, 130 interrupted."""
+    assert exit_status(results, error) == code
+
+
+def test_exit_status_reraises_bugs() -> None:
+    """An unexpected exception is a bug and is not turned into an exit code."""
+    with pytest.raises(ZeroDivisionError):
+        exit_status(None, ZeroDivisionError())
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "profile", "endpoints"),
+    [
+        pytest.param(["ecr", "login"], {}, "default", (), id="nothing"),
+        pytest.param(["ecr", "login"], {"AWS_PROFILE": "envp"}, "envp", (), id="aws-profile"),
+        pytest.param(["ecr", "login", "p"], {"AWS_PROFILE": "envp"}, "p", (), id="positional"),
+        pytest.param(
+            ["ecr", "login", "p", "111111111111", "-r", "eu-west-1", "222222222222"],
+            {},
+            "p",
+            ("111111111111", "222222222222"),
+            id="intermixed",
+        ),
+    ],
+)
+def test_parse_settings(
+    argv: list[str], env: dict[str, str], profile: str, endpoints: tuple[str, ...]
+) -> None:
+    """PROFILE is the first positional, then $AWS_PROFILE, then default; options intermix."""
+    settings = parse_settings(argv, env)
+    assert settings.profile == profile
+    assert settings.endpoints == endpoints
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        pytest.param(["ecr", "login", "p", "12345"], "'12345'", id="short-account"),
+        pytest.param(
+            ["ecr", "login", "p", "1.dkr.ecr.us-east-1.amazonaws.com.evil.com"],
+            "evil.com",
+            id="look-alike",
+        ),
+        pytest.param(["ecr", "login", "p", "docker.io"], "'docker.io'", id="other-registry"),
+        pytest.param(["ecr", "login", "--jobs", "0"], "'0' must be at least 1", id="jobs-zero"),
+        pytest.param(["ecr", "login", "--timeout", "x"], "'x' is not a number", id="timeout"),
+        pytest.param(["ecr", "login", "--output", "xml"], "'xml'", id="output"),
+        pytest.param(["ecr", "logon"], "'logon'", id="command"),
+        pytest.param(["ecs"], "'ecs'", id="service"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad input: exit 2, one stderr line naming the bad value, nothing on stdout."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("runas-async: error: ")
+    assert needle in err
+
+
+def _aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    path = tmp_path / "aws-config"
+    path.write_text(text)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    # Anything that slipped through to the network would go here, and fail.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+
+
+@pytest.mark.parametrize(
+    ("config", "argv", "needle"),
+    [
+        pytest.param(
+            "[profile a]\nregion = us-east-1\n",
+            ["ecr", "login", "nope"],
+            "'nope'",
+            id="unknown-profile",
+        ),
+        pytest.param(
+            "[profile a]\n", ["ecr", "login", "a"], "profile 'a' has no region", id="no-region"
+        ),
+        pytest.param(
+            "[profile a]\n",
+            ["ecr", "login", "a", "111111111111"],
+            "account 111111111111",
+            id="no-region-for-account",
+        ),
+        pytest.param(
+            "[profile a\nregion=", ["ecr", "login", "a"], "cannot parse", id="broken-config"
+        ),
+    ],
+)
+def test_configuration_errors_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    config: str,
+    argv: list[str],
+    needle: str,
+) -> None:
+    """Unknown profile, missing region, broken config: exit 2 naming the problem."""
+    _aws_config(tmp_path, monkeypatch, config)
+    assert main(argv) == 2
+    _, err = capsys.readouterr()
+    assert needle in err
+    assert err.count("\n") == 1
+
+
+def test_missing_docker_exits_2_before_aws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No docker on PATH: exit 2 naming it; AWS is never called (the endpoint is dead)."""
+    _aws_config(tmp_path, monkeypatch, "[profile a]\nregion = us-east-1\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(["ecr", "login", "a"]) == 2
+    _, err = capsys.readouterr()
+    assert "'docker' was not found on PATH" in err
+
+
+def test_invalid_docker_config_exits_2_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A corrupt config.json stops the run before any AWS call and is left as it was."""
+    _aws_config(
+        tmp_path,
+        monkeypatch,
+        "[profile a]\nregion = us-east-1\naws_access_key_id = AKIDEXAMPLE\n"
+        "aws_secret_access_key = x\n",
+    )
+    cfg = tmp_path / "docker" / "config.json"
+    cfg.parent.mkdir()
+    cfg.write_bytes(b'{"auths": {')
+    assert main(["ecr", "login", "a"]) == 2
+    _, err = capsys.readouterr()
+    assert str(cfg) in err
+    assert cfg.read_bytes() == b'{"auths": {'
+
+
+def test_dry_run_needs_neither_aws_nor_docker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run prints the plan with the AWS endpoint dead and docker off PATH."""
+    _aws_config(tmp_path, monkeypatch, "[profile a]\nregion = us-east-2\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    argv = [
+        "ecr",
+        "login",
+        "a",
+        "--dry-run",
+        "111111111111",
+        "111111111111.dkr.ecr.us-east-2.amazonaws.com",
+    ]
+    assert main(argv) == 0
+    out, _ = capsys.readouterr()
+    assert out.count("planned 111111111111.dkr.ecr.us-east-2.amazonaws.com") == 1
+    assert "1 registry, 1 token request" in out
+
+
+def test_readme_help_matches_real_output() -> None:
+    """The README's --help excerpt is what `runas-async ecr login --help` prints."""
+    env = {**os.environ, "COLUMNS": "80"}
+    real = subprocess.run(
+        [sys.executable, "-m", "runas_async", "ecr", "login", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.rstrip("\n")
+    m = re.search(
+        r"<!-- help:start -->\n```\n(.*?)\n```\n<!-- help:end -->", README.read_text(), re.S
+    )
+    assert m is not None, "README has no help excerpt"
+    assert m.group(1) == real
+
+
+def test_readme_lists_every_flag() -> None:
+    """Every long option of `ecr login` appears in the README's options table."""
+    from runas_async.cli import build_parser
+
+    _, login = build_parser()
+    text = README.read_text()
+    flags = [o for a in login._actions for o in a.option_strings if o.startswith("--")]
+    assert flags
+    for flag in flags:
+        assert f"`{flag}" in text or f", {flag}" in text, flag
+
+
+def test_version_is_fast_path() -> None:
+    """--version prints the version without importing aiobotocore or rich."""
+    code = (
+        "import sys, runas_async.cli as c\n"
+        "try:\n    c.main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('aiobotocore', 'rich', 'botocore', 'aiohttp') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]")
+    assert re.match(r"runas-async \d+\.\d+", out.stdout)

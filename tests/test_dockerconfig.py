@@ -1,0 +1,149 @@
+"""config.json handling: reading, validating, merging under a lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import stat
+from pathlib import Path
+
+import pytest
+
+from runas_async.dockerconfig import DockerConfig, auth_entry, config_dir
+from runas_async.errors import DockerConfigError
+
+EXISTING = {
+    "auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}},
+    "credHelpers": {"gcr.io": "gcloud"},
+    "proxies": {"default": {"httpProxy": "http://127.0.0.1:3128"}},
+    "psFormat": "table {{.ID}}",
+}
+
+
+def _write(path: Path, doc: object, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    path.chmod(mode)
+
+
+def test_config_dir_honours_docker_config(tmp_path: Path) -> None:
+    """DOCKER_CONFIG wins over HOME/.docker, as for the docker CLI."""
+    assert config_dir({"DOCKER_CONFIG": str(tmp_path / "d"), "HOME": "/h"}) == tmp_path / "d"
+    assert config_dir({"HOME": "/h"}) == Path("/h/.docker")
+
+
+def test_merge_keeps_every_other_key_and_entry(tmp_path: Path) -> None:
+    """Merging new auths keeps existing entries, other keys, and the file mode."""
+    cfg = DockerConfig(tmp_path)
+    _write(cfg.path, EXISTING, 0o640)
+    cfg.merge_auths({"1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnB3"}})
+    doc = json.loads(cfg.path.read_text())
+    assert doc["auths"]["ghcr.io"] == EXISTING["auths"]["ghcr.io"]  # type: ignore[index]
+    assert doc["auths"]["1.dkr.ecr.us-east-1.amazonaws.com"] == {"auth": "QVdTOnB3"}
+    for key in ("credHelpers", "proxies", "psFormat"):
+        assert doc[key] == EXISTING[key]
+    assert stat.S_IMODE(cfg.path.stat().st_mode) == 0o640
+
+
+def test_merge_creates_missing_file_private(tmp_path: Path) -> None:
+    """With no config.json yet, the merge creates one readable only by its owner."""
+    cfg = DockerConfig(tmp_path / "new")
+    cfg.preflight()
+    cfg.merge_auths({"h": {"auth": "x"}})
+    assert json.loads(cfg.path.read_text()) == {"auths": {"h": {"auth": "x"}}}
+    assert stat.S_IMODE(cfg.path.stat().st_mode) == 0o600
+
+
+def test_merge_writes_through_a_symlink(tmp_path: Path) -> None:
+    """A symlinked config.json (dotfile managers) stays a symlink; its target is updated."""
+    real = tmp_path / "dotfiles" / "docker.json"
+    _write(real, EXISTING)
+    cfg = DockerConfig(tmp_path / "docker")
+    cfg.directory.mkdir()
+    cfg.path.symlink_to(real)
+    cfg.merge_auths({"h": {"auth": "x"}})
+    assert cfg.path.is_symlink()
+    assert json.loads(real.read_text())["auths"]["h"] == {"auth": "x"}
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        pytest.param(b"{not json", "not valid JSON", id="invalid-json"),
+        pytest.param(b"[1, 2]", "not a JSON object", id="array"),
+        pytest.param(b'{"auths": []}', "'auths' is not a JSON object", id="auths-array"),
+    ],
+)
+def test_invalid_config_is_refused_and_untouched(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    """An unusable config.json is named in a one-line error and left byte for byte."""
+    cfg = DockerConfig(tmp_path)
+    cfg.path.write_bytes(content)
+    with pytest.raises(DockerConfigError) as info:
+        cfg.preflight()
+    assert str(cfg.path) in str(info.value)
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DockerConfigError):
+        cfg.merge_auths({"h": {"auth": "x"}})
+    assert cfg.path.read_bytes() == content
+
+
+def test_empty_file_counts_as_empty_config(tmp_path: Path) -> None:
+    """An empty config.json (as `touch` leaves it) is treated as {}."""
+    cfg = DockerConfig(tmp_path)
+    cfg.path.write_bytes(b"")
+    assert cfg.preflight() == b""
+    cfg.merge_auths({"h": {}})
+    assert json.loads(cfg.path.read_text()) == {"auths": {"h": {}}}
+
+
+def test_unreadable_config_is_refused(tmp_path: Path) -> None:
+    """A config.json that cannot be read (here: a directory) is an error naming it."""
+    cfg = DockerConfig(tmp_path)
+    cfg.path.mkdir()
+    with pytest.raises(DockerConfigError, match="cannot read") as info:
+        cfg.preflight()
+    assert str(cfg.path) in str(info.value)
+
+
+def test_read_only_directory_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """A directory that cannot take the new file fails the preflight, file untouched."""
+    cfg = DockerConfig(tmp_path / "ro")
+    _write(cfg.path, EXISTING)
+    before = cfg.path.read_bytes()
+    # A read-only bind mount would need root; a path that is not a directory
+    # fails the same way for root and for users.
+    blocked = DockerConfig(cfg.path / "sub")
+    with pytest.raises(DockerConfigError) as info:
+        blocked.preflight()
+    assert str(blocked.path) in str(info.value)
+    assert cfg.path.read_bytes() == before
+
+
+_MERGE = "import sys; from pathlib import Path; from runas_async.dockerconfig import DockerConfig; DockerConfig(Path(sys.argv[1])).merge_auths({sys.argv[2]: {'auth': sys.argv[2]}})"
+
+
+def test_concurrent_merges_from_processes_lose_nothing(tmp_path: Path) -> None:
+    """Twenty processes merging at once all end up in config.json, with what was there."""
+    cfg = DockerConfig(tmp_path)
+    _write(cfg.path, EXISTING)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _MERGE, str(tmp_path), f"h{i}"]) for i in range(20)
+    ]
+    for p in procs:
+        assert p.wait(30) == 0
+    auths = json.loads(cfg.path.read_text())["auths"]
+    assert set(auths) == {"ghcr.io"} | {f"h{i}" for i in range(20)}
+    assert not [p for p in tmp_path.iterdir() if p.name != "config.json"]
+
+
+def test_auth_entry_reads_one_host() -> None:
+    """auth_entry picks the host's entry and tolerates junk."""
+    doc = json.dumps({"auths": {"a": {"auth": "x"}, "b": "junk"}}).encode()
+    assert auth_entry(doc, "a") == {"auth": "x"}
+    assert auth_entry(doc, "b") is None
+    assert auth_entry(b"nope", "a") is None
+    assert auth_entry(b"[]", "a") is None

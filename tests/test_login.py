@@ -1,0 +1,196 @@
+"""DockerLoginRunner with stand-in clients: argv, stdin, isolation, merge, kill on timeout.
+
+The real docker CLI against real registries is exercised in test_e2e.py; these
+stand-ins force what a real client cannot easily do (hang, echo the secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from runas_async.dockerconfig import DockerConfig
+from runas_async.errors import LoginError
+from runas_async.login import DockerLoginRunner, failure_reason, find_client
+from runas_async.models import Registry, Token
+
+PASSWORD = "s3cr3t-pw-0123456789"  # the "token" the stand-in expects
+TOKEN = Token(username="AWS", password=PASSWORD)
+
+# Behaves like `docker login`: argv checked, password from stdin, config.json in
+# $DOCKER_CONFIG rewritten whole. Hosts starting with "hang." never finish,
+# "echo." fails printing the password, anything else with a wrong password
+# fails like a registry's 401.
+STAND_IN = textwrap.dedent(
+    """\
+    #!{python}
+    import base64, json, os, sys, time
+    log = os.environ["STAND_IN_LOG"]
+    args = sys.argv[1:]
+    pw = sys.stdin.read()
+    host = args[-1]
+    with open(log, "a") as f:
+        f.write(json.dumps({{"argv": sys.argv, "stdin": pw, "pid": os.getpid(),
+                            "config": os.environ.get("DOCKER_CONFIG")}}) + "\\n")
+    if args[:4] != ["login", "--username", "AWS", "--password-stdin"] or len(args) != 5:
+        sys.exit("bad argv")
+    if host.startswith("hang."):
+        time.sleep(600)
+    if host.startswith("echo."):
+        print("noise", file=sys.stderr)
+        sys.exit("Error: bad password " + pw)
+    if pw != {password!r}:
+        print("WARNING! some noise", file=sys.stderr)
+        sys.exit("Error response from daemon: login attempt to http://" + host + "/v2/ failed with status: 401 Unauthorized")
+    path = os.path.join(os.environ["DOCKER_CONFIG"], "config.json")
+    doc = json.load(open(path)) if os.path.exists(path) else {{}}
+    auth = base64.b64encode(("AWS:" + pw).encode()).decode()
+    doc.setdefault("auths", {{}})[host] = {{"auth": auth}}
+    json.dump(doc, open(path, "w"))
+    print("Login Succeeded")
+    """
+)
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path) -> tuple[str, Path]:
+    exe = tmp_path / "bin" / "docker"
+    exe.parent.mkdir()
+    exe.write_text(STAND_IN.format(python=sys.executable, password=PASSWORD))
+    exe.chmod(0o755)
+    return str(exe), tmp_path / "calls.jsonl"
+
+
+def _calls(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _registry(host: str) -> Registry:
+    return Registry(host=host, account="123456789012", region="us-east-1")
+
+
+def _runner(exe: str, log: Path, cfg: DockerConfig) -> DockerLoginRunner:
+    seed = cfg.preflight()
+    return DockerLoginRunner(exe, cfg, seed, {**os.environ, "STAND_IN_LOG": str(log)})
+
+
+async def test_password_goes_on_stdin_never_argv(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The client gets `login --username AWS --password-stdin HOST` and the secret on stdin."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    async with _runner(exe, log, cfg) as runner:
+        await runner.login(_registry("a.example"), TOKEN)
+    (call,) = _calls(log)
+    assert call["argv"] == [exe, "login", "--username", "AWS", "--password-stdin", "a.example"]
+    assert call["stdin"] == PASSWORD
+    assert PASSWORD not in json.dumps(call["argv"])
+
+
+async def test_logins_are_isolated_then_merged(stand_in: tuple[str, Path], tmp_path: Path) -> None:
+    """Each login sees its own seeded DOCKER_CONFIG; all end up in the real file; temp dirs go."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    cfg.directory.mkdir()
+    cfg.path.write_text(json.dumps({"auths": {"old": {"auth": "b2xk"}}, "credHelpers": {"x": "y"}}))
+    hosts = [f"r{i}.example" for i in range(12)]
+    async with _runner(exe, log, cfg) as runner, anyio.create_task_group() as tg:
+        for host in hosts:
+            tg.start_soon(runner.login, _registry(host), TOKEN)
+    calls = _calls(log)
+    dirs = {str(c["config"]) for c in calls}
+    assert len(dirs) == len(hosts)
+    assert str(cfg.directory) not in dirs
+    assert not any(Path(d).exists() for d in dirs)
+    doc = json.loads(cfg.path.read_text())
+    assert doc["credHelpers"] == {"x": "y"}
+    assert set(doc["auths"]) == {"old", *hosts}
+    for host in hosts:
+        assert base64.b64decode(doc["auths"][host]["auth"]).decode() == f"AWS:{PASSWORD}"
+
+
+async def test_failure_reason_is_last_stderr_line(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A refused login raises LoginError with the client's last meaningful line."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    async with _runner(exe, log, cfg) as runner:
+        with pytest.raises(LoginError) as info:
+            await runner.login(_registry("bad.example"), Token("AWS", "wrong"))
+    assert str(info.value) == (
+        "login attempt to http://bad.example/v2/ failed with status: 401 Unauthorized"
+    )
+    assert not cfg.path.exists()
+
+
+async def test_secret_echoed_by_client_is_redacted(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """If a client prints the password, our error shows <redacted> instead."""
+    exe, log = stand_in
+    async with _runner(exe, log, DockerConfig(tmp_path / "docker")) as runner:
+        with pytest.raises(LoginError) as info:
+            await runner.login(_registry("echo.example"), TOKEN)
+    assert PASSWORD not in str(info.value)
+    assert "<redacted>" in str(info.value)
+
+
+async def test_cancelled_login_kills_the_child(stand_in: tuple[str, Path], tmp_path: Path) -> None:
+    """A login cancelled by its deadline leaves no child process and no temp dir."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    async with _runner(exe, log, cfg) as runner:
+        with anyio.move_on_after(1.5) as scope:
+            await runner.login(_registry("hang.example"), TOKEN)
+        assert scope.cancelled_caught
+    (call,) = _calls(log)
+    pid = int(str(call["pid"]))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not Path(str(call["config"])).exists()
+    assert not cfg.path.exists()
+
+
+async def test_workdir_is_private_and_removed(stand_in: tuple[str, Path], tmp_path: Path) -> None:
+    """The temporary directory holding credentials is 0700 and gone after the run."""
+    exe, log = stand_in
+    before = set(Path(tempfile.gettempdir()).glob("runas-async-*"))
+    async with _runner(exe, log, DockerConfig(tmp_path / "docker")) as runner:
+        (workdir,) = set(Path(tempfile.gettempdir()).glob("runas-async-*")) - before
+        assert workdir.stat().st_mode & 0o777 == 0o700
+        await runner.login(_registry("a.example"), TOKEN)
+    assert not workdir.exists()
+
+
+@pytest.mark.parametrize(
+    ("stderr", "stdout", "expected"),
+    [
+        pytest.param(b"noise\n\nlast line\n\n", b"", "last line", id="last-nonempty"),
+        pytest.param(b"", b"out line\n", "out line", id="stdout-fallback"),
+        pytest.param(b"", b"", "exited with status 3", id="nothing"),
+        pytest.param(
+            b"Error response from daemon: Get x: denied\n", b"", "Get x: denied", id="daemon-prefix"
+        ),
+    ],
+)
+def test_failure_reason(stderr: bytes, stdout: bytes, expected: str) -> None:
+    """failure_reason picks the last meaningful line."""
+    assert failure_reason(stderr, stdout, 3, "pw") == expected
+
+
+def test_find_client_names_missing_program() -> None:
+    """A client that is not on PATH is named in the error."""
+    from runas_async.errors import ClientNotFound
+
+    with pytest.raises(ClientNotFound, match="'docker' was not found on PATH"):
+        find_client("docker", {"PATH": "/nonexistent"})
