@@ -5,6 +5,8 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 export UV_PYTHON_DOWNLOADS := never
+# Byte-compile at install, as pip does: start-up is measured against it.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: venv test lint fmt demo bench system-packages
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
-import stat
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,10 @@ def test_read_only_directory_is_refused_before_anything_runs(tmp_path: Path) -> 
     assert cfg.path.read_bytes() == before
 
 
-_MERGE = "import sys; from pathlib import Path; from runas_async.dockerconfig import DockerConfig; DockerConfig(Path(sys.argv[1])).merge_auths({sys.argv[2]: {'auth': sys.argv[2]}})"
+_MERGE = (
+    "import sys; from pathlib import Path; from runas_async.dockerconfig import DockerConfig; "
+    "DockerConfig(Path(sys.argv[1])).merge_auths({sys.argv[2]: {'auth': sys.argv[2]}})"
+)
 
 
 def test_concurrent_merges_from_processes_lose_nothing(tmp_path: Path) -> None:

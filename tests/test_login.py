@@ -49,7 +49,8 @@ STAND_IN = textwrap.dedent(
         sys.exit("Error: bad password " + pw)
     if pw != {password!r}:
         print("WARNING! some noise", file=sys.stderr)
-        sys.exit("Error response from daemon: login attempt to http://" + host + "/v2/ failed with status: 401 Unauthorized")
+        sys.exit("Error response from daemon: login attempt to http://" + host
+                 + "/v2/ failed with status: 401 Unauthorized")
     path = os.path.join(os.environ["DOCKER_CONFIG"], "config.json")
     doc = json.load(open(path)) if os.path.exists(path) else {{}}
     auth = base64.b64encode(("AWS:" + pw).encode()).decode()
