@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,8 @@ _REJECTED_CREDENTIALS = frozenset(
         "RequestExpired",
     }
 )
+
+log = logging.getLogger(__name__)
 
 _CLIENT_CONFIG = AioConfig(
     retries={"mode": "standard", "max_attempts": 5},
@@ -122,6 +126,8 @@ class AwsTokenProvider:
             if profile in self._creds:
                 return self._creds[profile]
             session = self._sessions[profile]
+            started = time.monotonic()
+            log.debug("resolving credentials of profile %r", profile)
             try:
                 creds = await session.get_credentials()
                 if creds is None:
@@ -138,6 +144,12 @@ class AwsTokenProvider:
                 raise CredentialsError(
                     f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
                 ) from e
+            log.debug(
+                "credentials of profile %r (%s) ready in %.3fs",
+                profile,
+                getattr(creds, "method", "unknown"),
+                time.monotonic() - started,
+            )
             self._creds[profile] = frozen
             return frozen
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
 PROG = "runas-async"
 DEFAULT_JOBS = 64
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 300.0
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 log = logging.getLogger("runas_async")
 
@@ -39,6 +42,7 @@ class Settings:
     region: str | None
     jobs: int
     timeout: float
+    deadline: float
     output: str
     dry_run: bool
     debug: bool
@@ -136,6 +140,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help=f"kill a login that takes longer (default: {DEFAULT_TIMEOUT:g})",
     )
     login.add_argument(
+        "--deadline",
+        type=_positive_float,
+        default=DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help=f"fail whatever is not done after this long in all (default: {DEFAULT_DEADLINE:g})",
+    )
+    login.add_argument(
         "-o",
         "--output",
         choices=("text", "json"),
@@ -168,14 +179,21 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         region=args.region,
         jobs=args.jobs,
         timeout=args.timeout,
+        deadline=args.deadline,
         output=args.output,
         dry_run=args.dry_run,
         debug=args.debug,
     )
 
 
-def exit_status(results: Sequence[LoginResult] | None, error: BaseException | None) -> int:
+def exit_status(
+    results: Sequence[LoginResult] | None,
+    error: BaseException | None,
+    signum: int | None = None,
+) -> int:
     """The exit code of a run: the one place that decides it."""
+    if signum is not None:
+        return 128 + signum
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(error, RunasError):
@@ -239,6 +257,13 @@ def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
     session = new_session(settings.profile)
     region = profile_region(session, settings.region, env)
     plan = build_plan(settings.profile, region, endpoints, partitions)
+    log.debug(
+        "plan: %d registries, %d token requests, profile %r, region %s",
+        len(plan.targets),
+        len(plan.keys),
+        settings.profile,
+        region,
+    )
     return _Prepared(plan=plan, session=session, executable=executable)
 
 
@@ -264,24 +289,40 @@ def _login(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     runner = DockerLoginRunner(prepared.executable, docker_config, seed, env)
     tokens = AwsTokenProvider({settings.profile: prepared.session})
 
+    received: list[int] = []
+
+    async def watch_signals(stop: anyio.Event) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.debug("received signal %d; stopping", signum)
+                received.append(signum)
+                stop.set()
+
     async def go() -> list[LoginResult]:
-        async with runner:
-            return await run_plan(
+        stop = anyio.Event()
+        async with runner, anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals, stop)
+            results = await run_plan(
                 plan,
                 tokens,
                 runner,
                 reporter,
                 jobs=settings.jobs,
                 login_timeout=settings.timeout,
+                deadline=settings.deadline,
+                stop=stop,
             )
+            tg.cancel_scope.cancel()
+        log.debug("merged %d login(s) into %s", len(runner.logged_in), docker_config.path)
+        return results
 
     try:
         results = anyio.run(go)
     finally:
-        stop = getattr(reporter, "stop", None)
-        if stop is not None:
-            stop()
-    return exit_status(results, None)
+        stop_display = getattr(reporter, "stop", None)
+        if stop_display is not None:
+            stop_display()
+    return exit_status(results, None, received[0] if received else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,7 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
     debug = "--debug" in argv
     if debug:
-        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        # Our own logger only: botocore's debug log would print token responses.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(relativeCreated)7.1fms %(name)s: %(message)s"))
+        log.addHandler(handler)
         log.setLevel(logging.DEBUG)
     try:
         settings = parse_settings(argv, env)

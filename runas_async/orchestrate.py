@@ -7,6 +7,7 @@ provider, a login runner and a reporter.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from runas_async.endpoints import AccountEndpoint, Endpoint, HostEndpoint, regis
 from runas_async.errors import LoginError, NoRegion, TokenError
 from runas_async.models import LoginResult, Registry, Status, Target, Token, TokenKey
 from runas_async.partitions import Partition
+
+log = logging.getLogger(__name__)
 
 
 class TokenProvider(Protocol):
@@ -118,6 +121,8 @@ async def run_plan(
     *,
     jobs: int,
     login_timeout: float,
+    deadline: float | None = None,
+    stop: anyio.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[LoginResult]:
     """Fetch every token in parallel, then log into each registry as its token arrives.
@@ -125,6 +130,10 @@ async def run_plan(
     A failure of one registry is recorded as its result, never raised: the
     others go on. Credential and configuration errors (the whole profile is
     unusable) propagate and cancel the run.
+
+    ``deadline`` bounds the whole run and ``stop`` (set on a signal) ends it
+    early; either way the registries not done by then are failed with the
+    reason, and everything already done is kept.
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
     limiter = anyio.CapacityLimiter(jobs)
@@ -135,14 +144,18 @@ async def run_plan(
     async def login_one(target: Target, registry: Registry, token: Token) -> None:
         async with limiter:
             run.set(target, Status.LOGIN, registry)
+            started = clock()
             try:
                 with anyio.fail_after(login_timeout):
                     await runner.login(registry, token)
             except LoginError as e:
+                log.debug("login %s failed after %.3fs", registry.host, clock() - started)
                 run.set(target, Status.FAILED, registry, str(e))
             except TimeoutError:
+                log.debug("login %s killed at its timeout", registry.host)
                 run.set(target, Status.FAILED, registry, f"timed out after {login_timeout:g}s")
             else:
+                log.debug("login %s ok in %.3fs", registry.host, clock() - started)
                 run.set(target, Status.OK, registry)
 
     async def serve_key(
@@ -156,10 +169,18 @@ async def run_plan(
 
         async def fetch_token() -> None:
             nonlocal token, failure
+            started = clock()
             try:
                 token = await tokens.token(key)
             except TokenError as e:
                 failure = failure or e
+            log.debug(
+                "token for %s in %s: %s in %.3fs",
+                key.profile,
+                key.region,
+                "failed" if token is None else "ok",
+                clock() - started,
+            )
 
         async def fetch_account() -> None:
             nonlocal account, failure
@@ -186,9 +207,27 @@ async def run_plan(
                 registry = registry_for(account, key.region, plan.partitions)
             tg.start_soon(login_one, target, registry, token)
 
-    async with anyio.create_task_group() as tg:
-        for key in plan.keys:
-            tg.start_soon(serve_key, key, plan.targets_for(key), tg)
+    async def stop_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
+        await event.wait()
+        scope.cancel()
+
+    cut_short: str | None = None
+    with anyio.move_on_after(deadline) as deadline_scope:
+        async with anyio.create_task_group() as outer:
+            if stop is not None:
+                outer.start_soon(stop_on, stop, outer.cancel_scope)
+            async with anyio.create_task_group() as tg:
+                for key in plan.keys:
+                    tg.start_soon(serve_key, key, plan.targets_for(key), tg)
+            outer.cancel_scope.cancel()
+    if deadline_scope.cancelled_caught:
+        cut_short = f"overall deadline of {deadline:g}s reached"
+    elif stop is not None and stop.is_set():
+        cut_short = "interrupted"
+    if cut_short is not None:
+        for target in plan.targets:
+            if not run.results[target].status.done:
+                run.set(target, Status.FAILED, run.results[target].registry, cut_short)
 
     results = [run.results[t] for t in plan.targets]
     reporter.finish(results)
