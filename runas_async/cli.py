@@ -280,13 +280,13 @@ def _login(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
 
     from runas_async.aws import AwsTokenProvider
     from runas_async.dockerconfig import DockerConfig, config_dir
-    from runas_async.login import DockerLoginRunner
+    from runas_async.login import CLIENTS, ClientRunner
     from runas_async.orchestrate import run_plan
 
     docker_config = DockerConfig(config_dir(env))
     seed = docker_config.preflight()
     reporter = _reporter(settings, stdout)
-    runner = DockerLoginRunner(prepared.executable, docker_config, seed, env)
+    runner = ClientRunner(CLIENTS["docker"], prepared.executable, docker_config, seed, env)
     tokens = AwsTokenProvider({settings.profile: prepared.session})
 
     received: list[int] = []

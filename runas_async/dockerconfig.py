@@ -1,4 +1,4 @@
-"""The docker client's config.json: read it safely, merge new logins into it.
+"""The login client's auth file (docker's config.json): read it safely, merge logins into it.
 
 ``docker login`` rewrites the whole file, so concurrent logins that share it
 lose entries. runas-async gives every login its own temporary DOCKER_CONFIG
@@ -18,7 +18,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,17 @@ def config_dir(env: Mapping[str, str]) -> Path:
     return Path(home) / ".docker"
 
 
-class DockerConfig:
-    """One docker config directory."""
+class AuthFile:
+    """A client's auth file in docker's format (``{"auths": {HOST: {...}}, ...}``).
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.path = directory / CONFIG_NAME
+    docker and nerdctl keep it at ``$DOCKER_CONFIG/config.json``, podman at
+    ``$REGISTRY_AUTH_FILE`` (or ``$XDG_RUNTIME_DIR/containers/auth.json``),
+    helm at ``$HELM_REGISTRY_CONFIG`` (or ``~/.config/helm/registry/config.json``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.directory = path.parent
 
     def _target(self) -> Path:
         """The real file behind config.json (dotfile managers symlink it)."""
@@ -105,8 +110,17 @@ class DockerConfig:
 
         Blocking (takes a file lock): call it from a worker thread.
         """
-        if not entries:
-            return
+        if entries:
+            self._update(lambda auths: auths.update({h: dict(e) for h, e in entries.items()}))
+
+    def remove_auths(self, hosts: Iterable[str]) -> None:
+        """Drop exactly these hosts from ``auths``; everything else stays. Blocking."""
+        gone = set(hosts)
+        if gone:
+            self._update(lambda auths: [auths.pop(h, None) for h in gone])
+
+    def _update(self, change: Callable[[dict[str, Any]], object]) -> None:
+        """Re-read under the lock, apply ``change`` to ``auths``, replace atomically."""
         target = self._target()
         try:
             with self._lock():
@@ -115,13 +129,18 @@ class DockerConfig:
                 except FileNotFoundError:
                     current = b""
                 doc = self._parse(current)
-                auths = doc.setdefault("auths", {})
-                for host, entry in entries.items():
-                    auths[host] = dict(entry)
+                change(doc.setdefault("auths", {}))
                 mode = stat.S_IMODE(target.stat().st_mode) if current else 0o600
                 _atomic_write(target, json.dumps(doc, indent="\t").encode() + b"\n", mode)
         except OSError as e:
             raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
+
+
+class DockerConfig(AuthFile):
+    """docker's (and nerdctl's) config directory: ``DIR/config.json``."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory / CONFIG_NAME)
 
 
 def _atomic_write(path: Path, data: bytes, mode: int) -> None:

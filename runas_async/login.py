@@ -1,9 +1,11 @@
-"""Login clients run as child processes through anyio's process API.
+"""Login clients (docker, podman, nerdctl, finch, helm) run through anyio's process API.
 
-The password goes on the child's stdin, never in argv. Each login gets its own
-temporary DOCKER_CONFIG (0700, seeded with the user's config.json); the new
-``auths`` entries are merged into the real file once, at the end, by
-:class:`DockerLoginRunner` (see dockerconfig.py for why).
+The password goes on the child's stdin, never in argv. A client that can be
+pointed at another auth file gets its own temporary copy per login (0700
+directory, seeded with the user's file so credsStore, credHelpers and proxies
+still apply); :class:`ClientRunner` merges the new ``auths`` entries into the
+real file once, at the end (see dockerconfig.py for why). A client that cannot
+be redirected (finch) has its logins run one at a time instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE
 from types import TracebackType
@@ -21,11 +24,91 @@ from typing import Any, Self
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from runas_async.dockerconfig import CONFIG_NAME, DockerConfig, auth_entry
+from runas_async.dockerconfig import CONFIG_NAME, AuthFile, DockerConfig, auth_entry, config_dir
 from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
 
 _KEEP_OUTPUT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Client:
+    """How to drive one login client, and where it keeps its auth file.
+
+    ``redirect`` says how a login is pointed at a private auth file:
+    ``"DOCKER_CONFIG"`` (a directory holding config.json), ``"--authfile"``
+    (podman), ``"--registry-config"`` (helm), or ``None`` (cannot be redirected:
+    logins run one at a time against the real file).
+    """
+
+    name: str
+    redirect: str | None
+    login: tuple[str, ...] = ("login",)
+    logout: tuple[str, ...] = ("logout",)
+    host_first: bool = False
+
+    def auth_file(self, env: Mapping[str, str]) -> AuthFile:
+        """The user's real auth file for this client."""
+        home = Path(env.get("HOME") or Path.home())
+        if self.name == "podman":
+            if env.get("REGISTRY_AUTH_FILE"):
+                return AuthFile(Path(env["REGISTRY_AUTH_FILE"]))
+            runtime = env.get("XDG_RUNTIME_DIR") or f"/run/containers/{os.getuid()}"
+            return AuthFile(Path(runtime) / "containers" / "auth.json")
+        if self.name == "helm":
+            if env.get("HELM_REGISTRY_CONFIG"):
+                return AuthFile(Path(env["HELM_REGISTRY_CONFIG"]))
+            xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+            return AuthFile(xdg / "helm" / "registry" / "config.json")
+        if self.name == "finch":
+            return AuthFile(home / ".finch" / CONFIG_NAME)
+        return DockerConfig(config_dir(env))
+
+    def argv(
+        self, executable: str, verb: tuple[str, ...], host: str, private: Path | None, *extra: str
+    ) -> list[str]:
+        args = [executable, *verb]
+        if self.host_first:
+            args.append(host)
+        args.extend(extra)
+        if private is not None and self.redirect in ("--authfile", "--registry-config"):
+            args += [self.redirect, str(private)]
+        if not self.host_first:
+            args.append(host)
+        return args
+
+    def login_argv(
+        self, executable: str, host: str, username: str, private: Path | None
+    ) -> list[str]:
+        return self.argv(
+            executable, self.login, host, private, "--username", username, "--password-stdin"
+        )
+
+    def logout_argv(self, executable: str, host: str, private: Path | None) -> list[str]:
+        return self.argv(executable, self.logout, host, private)
+
+    def private_env(self, env: Mapping[str, str], private: Path) -> dict[str, str]:
+        out = dict(env)
+        if self.redirect == "DOCKER_CONFIG":
+            out["DOCKER_CONFIG"] = str(private.parent)
+        elif self.redirect == "--authfile":
+            out["REGISTRY_AUTH_FILE"] = str(private)
+        return out
+
+
+CLIENTS: Mapping[str, Client] = {
+    "docker": Client("docker", redirect="DOCKER_CONFIG"),
+    "nerdctl": Client("nerdctl", redirect="DOCKER_CONFIG"),
+    "podman": Client("podman", redirect="--authfile"),
+    "helm": Client(
+        "helm",
+        redirect="--registry-config",
+        login=("registry", "login"),
+        logout=("registry", "logout"),
+        host_first=True,
+    ),
+    "finch": Client("finch", redirect=None),
+}
 
 
 def find_client(name: str, env: Mapping[str, str]) -> str:
@@ -58,28 +141,57 @@ def failure_reason(stderr: bytes, stdout: bytes, returncode: int, secret: str) -
     return f"exited with status {returncode}"
 
 
-class DockerLoginRunner:
-    """Runs ``docker login --username AWS --password-stdin HOST`` for each registry.
+async def run_client(
+    argv: list[str], env: Mapping[str, str], stdin: bytes | None, secret: str = ""
+) -> None:
+    """Run one client command; LoginError with its last line when it fails.
+
+    Output is captured (never interleaved with ours); on cancellation the
+    child is killed.
+    """
+    stdout, stderr = bytearray(), bytearray()
+    async with await anyio.open_process(
+        argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=dict(env)
+    ) as proc:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_drain, proc.stdout, stdout)
+            tg.start_soon(_drain, proc.stderr, stderr)
+            if proc.stdin is not None:
+                if stdin:
+                    with contextlib.suppress(anyio.BrokenResourceError, OSError):
+                        await proc.stdin.send(stdin)
+                await proc.stdin.aclose()
+        returncode = await proc.wait()
+    if returncode != 0:
+        raise LoginError(failure_reason(bytes(stderr), bytes(stdout), returncode, secret))
+
+
+class ClientRunner:
+    """Logs registries in (or out) with one client, never losing an entry.
 
     Use as an async context manager: on exit (normal, error or cancellation)
-    every successful login is merged into the user's config.json and the
-    temporary directories are removed.
+    every successful login is merged into the user's auth file, every
+    successful logout removed from it, and the temporary directories deleted.
     """
 
     def __init__(
         self,
+        client: Client,
         executable: str,
-        config: DockerConfig,
+        auth: AuthFile,
         seed: bytes | None,
         env: Mapping[str, str],
     ) -> None:
+        self.client = client
         self.executable = executable
-        self.config = config
+        self.auth = auth
         self._seed = seed
         self._env = dict(env)
         self._workdir: Path | None = None
         self._count = 0
+        self._serial = anyio.Lock()
         self.logged_in: dict[str, dict[str, Any]] = {}
+        self.logged_out: set[str] = set()
 
     async def __aenter__(self) -> Self:
         self._workdir = Path(tempfile.mkdtemp(prefix="runas-async-"))  # mode 0700
@@ -93,63 +205,66 @@ class DockerLoginRunner:
     ) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                if self.logged_in:
-                    await anyio.to_thread.run_sync(self.config.merge_auths, self.logged_in)
+                if self.client.redirect is not None:
+                    if self.logged_in:
+                        await anyio.to_thread.run_sync(self.auth.merge_auths, self.logged_in)
+                    if self.logged_out:
+                        await anyio.to_thread.run_sync(self.auth.remove_auths, self.logged_out)
             finally:
                 if self._workdir is not None:
                     shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def argv(self, registry: Registry, token: Token) -> list[str]:
-        return [
-            self.executable,
-            "login",
-            "--username",
-            token.username,
-            "--password-stdin",
-            registry.host,
-        ]
-
-    def _isolated_dir(self) -> Path:
+    def _private_file(self) -> Path:
+        """A fresh 0700 directory with a 0600 copy of the user's auth file."""
         if self._workdir is None:
-            raise RuntimeError("use DockerLoginRunner as an async context manager")
+            raise RuntimeError("use ClientRunner as an async context manager")
         self._count += 1
         d = self._workdir / str(self._count)
         d.mkdir(mode=0o700)
+        private = d / (CONFIG_NAME if self.client.redirect == "DOCKER_CONFIG" else "auth.json")
         if self._seed is not None:
-            fd = os.open(d / CONFIG_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(self._seed)
-        # docker resolves the current context from DOCKER_CONFIG/contexts.
-        contexts = self.config.directory / "contexts"
-        if contexts.is_dir():
-            (d / "contexts").symlink_to(contexts)
-        return d
+        if self.client.redirect == "DOCKER_CONFIG":
+            # docker resolves the current context from DOCKER_CONFIG/contexts.
+            contexts = self.auth.directory / "contexts"
+            if contexts.is_dir():
+                (d / "contexts").symlink_to(contexts)
+        return private
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> Any:
+        """A private auth file, or (client cannot be redirected) the one-at-a-time lock."""
+        if self.client.redirect is None:
+            async with self._serial:
+                yield None
+            return
+        private = self._private_file()
+        try:
+            yield private
+        finally:
+            shutil.rmtree(private.parent, ignore_errors=True)
 
     async def login(self, registry: Registry, token: Token) -> None:
-        """Log into one registry; raise LoginError with the client's reason."""
-        workdir = self._isolated_dir()
-        try:
-            env = {**self._env, "DOCKER_CONFIG": str(workdir)}
-            stdout, stderr = bytearray(), bytearray()
-            async with await anyio.open_process(
-                self.argv(registry, token), stdin=PIPE, stdout=PIPE, stderr=PIPE, env=env
-            ) as proc:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(_drain, proc.stdout, stdout)
-                    tg.start_soon(_drain, proc.stderr, stderr)
-                    if proc.stdin is not None:
-                        with contextlib.suppress(anyio.BrokenResourceError, OSError):
-                            await proc.stdin.send(token.password.encode())
-                        await proc.stdin.aclose()
-                returncode = await proc.wait()
-            if returncode != 0:
-                raise LoginError(
-                    failure_reason(bytes(stderr), bytes(stdout), returncode, token.password)
-                )
-            written = await anyio.Path(workdir / CONFIG_NAME).read_bytes()
+        """Log into one registry; LoginError with the client's reason when it fails."""
+        async with self._slot() as private:
+            argv = self.client.login_argv(self.executable, registry.host, token.username, private)
+            env = self._env if private is None else self.client.private_env(self._env, private)
+            await run_client(argv, env, token.password.encode(), token.password)
+            if private is None:
+                return
+            written = await anyio.Path(private).read_bytes()
             entry = auth_entry(written, registry.host)
             # With a credsStore the secret went to the helper and docker
             # records the host with an empty entry; keep that too.
             self.logged_in[registry.host] = entry if entry is not None else {}
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+
+    async def logout(self, host: str) -> None:
+        """Log out of one registry (the client also erases it from a credsStore)."""
+        async with self._slot() as private:
+            argv = self.client.logout_argv(self.executable, host, private)
+            env = self._env if private is None else self.client.private_env(self._env, private)
+            await run_client(argv, env, None)
+            if private is not None:
+                self.logged_out.add(host)

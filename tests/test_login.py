@@ -1,4 +1,4 @@
-"""DockerLoginRunner with stand-in clients: argv, stdin, isolation, merge, kill on timeout.
+"""ClientRunner (docker) with stand-in clients: argv, stdin, isolation, merge, kill on timeout.
 
 The real docker CLI against real registries is exercised in test_e2e.py; these
 stand-ins force what a real client cannot easily do (hang, echo the secret).
@@ -19,7 +19,7 @@ import pytest
 
 from runas_async.dockerconfig import DockerConfig
 from runas_async.errors import LoginError
-from runas_async.login import DockerLoginRunner, failure_reason, find_client
+from runas_async.login import CLIENTS, ClientRunner, failure_reason, find_client
 from runas_async.models import Registry, Token
 
 PASSWORD = "s3cr3t-pw-0123456789"  # the "token" the stand-in expects
@@ -78,9 +78,9 @@ def _registry(host: str) -> Registry:
     return Registry(host=host, account="123456789012", region="us-east-1")
 
 
-def _runner(exe: str, log: Path, cfg: DockerConfig) -> DockerLoginRunner:
+def _runner(exe: str, log: Path, cfg: DockerConfig) -> ClientRunner:
     seed = cfg.preflight()
-    return DockerLoginRunner(exe, cfg, seed, {**os.environ, "STAND_IN_LOG": str(log)})
+    return ClientRunner(CLIENTS["docker"], exe, cfg, seed, {**os.environ, "STAND_IN_LOG": str(log)})
 
 
 async def test_password_goes_on_stdin_never_argv(
