@@ -21,6 +21,7 @@ import botocore.exceptions as bx
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
+from runas_async.credentials import CredentialResolver
 from runas_async.endpoints import show
 from runas_async.errors import (
     ConfigError,
@@ -51,7 +52,9 @@ _REJECTED_CREDENTIALS = frozenset(
 log = logging.getLogger(__name__)
 
 _CLIENT_CONFIG = AioConfig(
-    retries={"mode": "standard", "max_attempts": 5},
+    # Five attempts in all. botocore's "max_attempts" here would count retries only (six calls,
+    # with a fifth backoff of up to 16 s); "total_max_attempts" counts every call.
+    retries={"mode": "standard", "total_max_attempts": 5},
     connect_timeout=10,
     read_timeout=30,
     user_agent_appid="runas-async",
@@ -108,16 +111,29 @@ def _describe(e: BaseException) -> str:
         message = err.get("Message", "")
         return f"{code}: {message}" if message else str(code)
     text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0] if text else type(e).__name__
+    text = text.splitlines()[0] if text else type(e).__name__
+    # Connection errors name only the URL; the cause (reset, refused, timed out) is the reason.
+    cause = getattr(e, "kwargs", {}).get("error")
+    if isinstance(cause, BaseException) and str(cause).strip():
+        detail = str(cause).strip().splitlines()[0]
+        if detail not in text:
+            text = f"{text} ({detail})"
+    return text
 
 
 class AwsTokenProvider:
     """Fetches tokens and caller accounts; one credential resolution per profile."""
 
-    def __init__(self, sessions: Mapping[str, AioSession]) -> None:
+    def __init__(
+        self, sessions: Mapping[str, AioSession], resolver: CredentialResolver | None = None
+    ) -> None:
         self._sessions = dict(sessions)
+        # The default is botocore's chain alone: no cache files, no MFA prompt of ours.
+        self._resolver = resolver if resolver is not None else CredentialResolver()
         self._creds: dict[str, ReadOnlyCredentials] = {}
         self._locks: dict[str, anyio.Lock] = {}
+        self._tokens: dict[tuple[str, str, bool], Token] = {}
+        self._token_locks: dict[tuple[str, str, bool], anyio.Lock] = {}
 
     async def credentials(self, profile: str) -> ReadOnlyCredentials:
         """Resolve the profile's credentials once (AssumeRole chains included)."""
@@ -129,13 +145,7 @@ class AwsTokenProvider:
             started = time.monotonic()
             log.debug("resolving credentials of profile %r", profile)
             try:
-                creds = await session.get_credentials()
-                if creds is None:
-                    raise CredentialsError(
-                        f"profile {show(profile)} has no credentials "
-                        "(no keys, role, credential_process or SSO configured)"
-                    )
-                frozen = await creds.get_frozen_credentials()
+                frozen = (await self._resolver.resolve(session, profile)).frozen
             except CredentialsError:
                 raise
             except bx.ProfileNotFound as e:
@@ -145,10 +155,7 @@ class AwsTokenProvider:
                     f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
                 ) from e
             log.debug(
-                "credentials of profile %r (%s) ready in %.3fs",
-                profile,
-                getattr(creds, "method", "unknown"),
-                time.monotonic() - started,
+                "credentials of profile %r ready in %.3fs", profile, time.monotonic() - started
             )
             self._creds[profile] = frozen
             return frozen
@@ -163,18 +170,36 @@ class AwsTokenProvider:
         }
 
     async def token(self, key: TokenKey) -> Token:
-        """One GetAuthorizationToken for (profile credentials, region)."""
+        """One GetAuthorizationToken per (credentials, region, private or public).
+
+        Profiles that resolve to the same credentials share the call.
+        """
         creds = await self.credentials(key.profile)
+        shared = (creds.access_key or key.profile, key.region, key.public)
+        lock = self._token_locks.setdefault(shared, anyio.Lock())
+        async with lock:
+            if shared not in self._tokens:
+                self._tokens[shared] = await self._fetch_token(key, creds)
+            return self._tokens[shared]
+
+    async def _fetch_token(self, key: TokenKey, creds: ReadOnlyCredentials) -> Token:
         session = self._sessions[key.profile]
+        service = "ecr-public" if key.public else "ecr"
+        what = f"{service} GetAuthorizationToken in {key.region}"
         try:
-            async with session.create_client("ecr", **self._client_args(creds, key.region)) as ecr:
-                resp = await ecr.get_authorization_token()
+            async with session.create_client(
+                service,  # type: ignore[call-overload]
+                **self._client_args(creds, key.region),
+            ) as client:
+                resp = await client.get_authorization_token()
         except bx.ClientError as e:
             self._raise_if_rejected(e, key.profile)
-            raise TokenError(f"GetAuthorizationToken in {key.region}: {_describe(e)}") from e
+            raise TokenError(f"{what}: {_describe(e)}") from e
         except bx.BotoCoreError as e:
-            raise TokenError(f"GetAuthorizationToken in {key.region}: {_describe(e)}") from e
-        return decode_token(resp.get("authorizationData", []), key.region)
+            raise TokenError(f"{what}: {_describe(e)}") from e
+        data = resp.get("authorizationData")
+        # ecr answers a list of one entry, ecr-public a single object.
+        return decode_token([data] if isinstance(data, dict) else data, what)
 
     async def account(self, profile: str, region: str) -> str:
         """The account the profile's credentials belong to (STS GetCallerIdentity)."""
@@ -200,16 +225,16 @@ class AwsTokenProvider:
             ) from e
 
 
-def decode_token(data: Any, region: str) -> Token:
+def decode_token(data: Any, what: str) -> Token:
     """Decode ECR's ``authorizationData`` (base64 ``user:password``)."""
     try:
         entry = data[0]
         raw = base64.b64decode(entry["authorizationToken"], validate=True).decode("utf-8")
     except (IndexError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as e:
-        raise TokenError(f"GetAuthorizationToken in {region} returned no usable token") from e
+        raise TokenError(f"{what} returned no usable token") from e
     username, sep, password = raw.partition(":")
     if not sep or not username or not password:
-        raise TokenError(f"GetAuthorizationToken in {region} returned a malformed token")
+        raise TokenError(f"{what} returned a malformed token")
     expires = entry.get("expiresAt")
     return Token(
         username=username,

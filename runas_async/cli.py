@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from runas_async.errors import RunasError, UsageError
@@ -16,13 +17,16 @@ from runas_async.errors import RunasError, UsageError
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
 
+    from runas_async.login import Client
     from runas_async.models import LoginResult
-    from runas_async.orchestrate import Plan, Reporter
+    from runas_async.orchestrate import LoginSpec, Plan, Reporter
 
 PROG = "runas-async"
 DEFAULT_JOBS = 64
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 300.0
+CLIENT_NAMES = ("docker", "podman", "nerdctl", "finch", "helm")
+CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -35,18 +39,21 @@ log = logging.getLogger("runas_async")
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one ``ecr login`` run needs, taken from argv and the environment."""
+    """Everything one ``ecr`` run needs, taken from argv and the environment."""
 
     profile: str
     endpoints: tuple[str, ...]
     region: str | None
-    jobs: int
-    timeout: float
-    deadline: float
-    output: str
-    dry_run: bool
-    debug: bool
+    jobs: int = DEFAULT_JOBS
+    timeout: float = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    output: str = "text"
+    dry_run: bool = False
+    debug: bool = False
     client: str = "docker"
+    command: str = "login"
+    profiles: tuple[str, ...] = ()
+    file: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,104 +92,193 @@ def _version() -> str:
         return "0+unknown"
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The top-level parser and the ``ecr login`` parser."""
-    parser = _Parser(
-        prog=PROG,
-        description="Log container clients into Amazon ECR registries, concurrently.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="service", metavar="COMMAND", required=True)
-    ecr = commands.add_parser("ecr", help="Amazon ECR commands")
-    ecr_commands = ecr.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    login = ecr_commands.add_parser(
-        "login",
-        help="log the docker CLI into ECR registries",
-        description=(
-            "Log the docker CLI into one or more ECR registries with the credentials "
-            "of an AWS profile. Tokens are fetched once per (credentials, region), "
-            "logins run concurrently, and every login ends up in docker's config.json."
-        ),
-        epilog=(
-            "exit status: 0 all registries logged in, 1 some failed (all were tried), "
-            "2 usage or configuration error (nothing tried), 130 interrupted"
-        ),
-    )
-    login.add_argument(
+class _Version(argparse.Action):
+    """--version that reads package metadata only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        sys.stdout.write(f"{PROG} {_version()}\n")
+        parser.exit()
+
+
+_ENDPOINT_HELP = (
+    "registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com, any partition, FIPS, "
+    "dual-stack, public.ecr.aws) or 12-digit account number; "
+    "default: the profile's own registry"
+)
+
+
+def _add_targets(p: argparse.ArgumentParser, *, many: bool) -> None:
+    """PROFILE [ENDPOINT ...], and for many: --profile/--file."""
+    p.add_argument(
         "profile",
         nargs="?",
         metavar="PROFILE",
         help="AWS profile (default: $AWS_PROFILE, then 'default')",
     )
-    login.add_argument(
-        "endpoints",
-        nargs="*",
-        metavar="ENDPOINT",
-        help=(
-            "registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com, any partition, FIPS, "
-            "dual-stack) or 12-digit account number; default: the profile's own registry"
-        ),
+    p.add_argument("endpoints", nargs="*" if many else "?", metavar="ENDPOINT", help=_ENDPOINT_HELP)
+    p.add_argument("-r", "--region", help="region for account numbers and the default registry")
+    if not many:
+        return
+    p.add_argument(
+        "-p",
+        "--profile",
+        dest="profiles",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also log into this profile's own registry (repeatable; not with PROFILE)",
     )
-    login.add_argument("-r", "--region", help="region for account numbers and the default registry")
-    login.add_argument(
+    p.add_argument(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="TOML file of [[login]] tables (profile, registries, region); - for stdin",
+    )
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-c",
+        "--client",
+        choices=CLIENT_NAMES,
+        metavar="CLIENT",
+        help=f"{', '.join(CLIENT_NAMES)} (default: ${CLIENT_ENV}, then docker)",
+    )
+    p.add_argument(
         "-j",
         "--jobs",
         type=_positive_int,
         default=DEFAULT_JOBS,
-        help=f"at most this many logins at once (default: {DEFAULT_JOBS})",
+        help=f"at most this many clients at once (default: {DEFAULT_JOBS})",
     )
-    login.add_argument(
+    p.add_argument(
         "-t",
         "--timeout",
         type=_positive_float,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help=f"kill a login that takes longer (default: {DEFAULT_TIMEOUT:g})",
+        help=f"kill a client that takes longer (default: {DEFAULT_TIMEOUT:g})",
     )
-    login.add_argument(
+    p.add_argument(
         "--deadline",
         type=_positive_float,
         default=DEFAULT_DEADLINE,
         metavar="SECONDS",
         help=f"fail whatever is not done after this long in all (default: {DEFAULT_DEADLINE:g})",
     )
-    login.add_argument(
+    p.add_argument(
         "-o",
         "--output",
         choices=("text", "json"),
         default="text",
         help="text: live table on a terminal, one line per registry otherwise; json: one document",
     )
-    login.add_argument(
+    p.add_argument(
         "-n",
         "--dry-run",
         action="store_true",
-        help="print the plan without calling AWS or docker",
+        help="print the plan without calling AWS or the client",
     )
-    login.add_argument(
-        "--debug", action="store_true", help="log what runas-async does (never secrets)"
+
+
+def _add_debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="log what runas-async does (never secrets)")
+
+
+_EXIT_EPILOG = (
+    "exit status: 0 all registries done, 1 some failed (all were tried), "
+    "2 usage or configuration error (nothing tried), 130 interrupted, 143 terminated"
+)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and the parsers of each ``ecr`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Log container clients into Amazon ECR registries, concurrently.",
     )
-    return parser, login
+    parser.add_argument("--version", action=_Version)
+    commands = parser.add_subparsers(dest="service", metavar="COMMAND", required=True)
+    ecr = commands.add_parser("ecr", help="Amazon ECR commands")
+    ecr_commands = ecr.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    login = ecr_commands.add_parser(
+        "login",
+        help="log container clients into ECR registries",
+        description=(
+            "Log a container client into one or more ECR registries with the credentials "
+            "of AWS profiles. Tokens are fetched once per (credentials, region), "
+            "logins run concurrently, and every login ends up in the client's auth file."
+        ),
+        epilog=_EXIT_EPILOG,
+    )
+    _add_targets(login, many=True)
+    _add_run_options(login)
+    _add_debug(login)
+    logout = ecr_commands.add_parser(
+        "logout",
+        help="remove ECR registries from the client's auth file",
+        description=(
+            "Log a container client out of exactly these ECR registries, concurrently, "
+            "leaving every other entry of its auth file as it is."
+        ),
+        epilog=_EXIT_EPILOG,
+    )
+    _add_targets(logout, many=True)
+    _add_run_options(logout)
+    _add_debug(logout)
+    password = ecr_commands.add_parser(
+        "password",
+        help="print a registry's login password, for tools runas-async does not drive",
+        description=(
+            "Print the password for one registry (ECR's get-login-password) alone on "
+            "stdout, e.g. for: runas-async ecr password prod | tool login -u AWS --password-stdin"
+        ),
+    )
+    _add_targets(password, many=False)
+    _add_debug(password)
+    return parser, {"login": login, "logout": logout, "password": password}
 
 
 def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
-    parser, login = build_parser()
-    if list(argv[:2]) != ["ecr", "login"]:
+    parser, subs = build_parser()
+    argv = list(argv)
+    if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
         parser.parse_args(argv)  # prints help or version, or raises UsageError
         raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
+    command = argv[1]
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
-    args = login.parse_intermixed_args(argv[2:])
-    profile = args.profile or env.get("AWS_PROFILE") or "default"
+    args = subs[command].parse_intermixed_args(argv[2:])
+    endpoints = args.endpoints if isinstance(args.endpoints, list) else [args.endpoints]
+    endpoints = [e for e in endpoints if e is not None]
+    profiles = tuple(getattr(args, "profiles", ()))
+    file = getattr(args, "file", None)
+    if args.profile is not None and (profiles or file):
+        raise UsageError(
+            f"give either PROFILE [ENDPOINT ...] or --profile/--file, not both "
+            f"(got PROFILE {args.profile!r}; see '{PROG} ecr {command} --help')"
+        )
+    client = getattr(args, "client", None) or env.get(CLIENT_ENV) or "docker"
+    if client not in CLIENT_NAMES:
+        raise UsageError(
+            f"unknown client {client!r} (from ${CLIENT_ENV}); choose from {', '.join(CLIENT_NAMES)}"
+        )
     return Settings(
-        profile=profile,
-        endpoints=tuple(args.endpoints),
+        command=command,
+        profile=args.profile or env.get("AWS_PROFILE") or "default",
+        endpoints=tuple(endpoints),
+        profiles=profiles,
+        file=file,
         region=args.region,
-        jobs=args.jobs,
-        timeout=args.timeout,
-        deadline=args.deadline,
-        output=args.output,
-        dry_run=args.dry_run,
+        jobs=getattr(args, "jobs", DEFAULT_JOBS),
+        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+        deadline=getattr(args, "deadline", DEFAULT_DEADLINE),
+        output=getattr(args, "output", "text"),
+        dry_run=getattr(args, "dry_run", False),
         debug=args.debug,
+        client=client,
     )
 
 
@@ -234,61 +330,116 @@ def _reporter(settings: Settings, stream: TextIO) -> Reporter:
 @dataclass(frozen=True)
 class _Prepared:
     plan: Plan
-    session: AioSession
+    sessions: dict[str, AioSession]
+    client: Client
     executable: str | None
 
 
-def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
-    """Everything that can fail before any network call: arguments, client, profile, files."""
+def _read_file(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UsageError(f"cannot read --file {name!r}: {reason}") from e
+
+
+def _specs(settings: Settings) -> list[LoginSpec]:
     from runas_async.endpoints import parse_endpoints
+    from runas_async.loginfile import parse_login_file
+    from runas_async.orchestrate import LoginSpec
     from runas_async.partitions import load_partitions
 
     partitions = load_partitions()
-    endpoints = parse_endpoints(list(settings.endpoints), partitions)
-    executable = None
-    if not settings.dry_run:
-        from runas_async.login import find_client
+    specs: list[LoginSpec] = []
+    if settings.file is not None:
+        name = "<stdin>" if settings.file == "-" else settings.file
+        specs += parse_login_file(_read_file(settings.file), name, partitions)
+    specs += [LoginSpec(p, None) for p in settings.profiles]
+    if not specs:
+        endpoints = parse_endpoints(list(settings.endpoints), partitions)
+        specs.append(LoginSpec(settings.profile, None, tuple(endpoints)))
+    return specs
 
-        executable = find_client(settings.client, env)
+
+def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
+    """Everything that can fail before any network call: arguments, client, profiles, files."""
+    from dataclasses import replace
+
+    from runas_async.login import CLIENTS, find_client
+    from runas_async.partitions import load_partitions
+
+    specs = _specs(settings)
+    client = CLIENTS[settings.client]
+    executable = None
+    if not settings.dry_run and settings.command != "password":
+        executable = find_client(client.name, env)
 
     from runas_async.aws import new_session, profile_region
-    from runas_async.orchestrate import build_plan
+    from runas_async.errors import AwsError
+    from runas_async.orchestrate import plan_logins
 
-    session = new_session(settings.profile)
-    region = profile_region(session, settings.region, env)
-    plan = build_plan(settings.profile, region, endpoints, partitions)
+    sessions: dict[str, AioSession] = {}
+    regions: dict[str, str | None] = {}
+    resolved = []
+    for spec in specs:
+        try:
+            if spec.profile not in sessions:
+                sessions[spec.profile] = new_session(spec.profile)
+                regions[spec.profile] = profile_region(sessions[spec.profile], settings.region, env)
+        except AwsError as e:
+            if spec.origin:
+                raise type(e)(f"{spec.origin}: {e}") from e
+            raise
+        resolved.append(replace(spec, region=spec.region or regions[spec.profile]))
+    plan = plan_logins(resolved, load_partitions())
     log.debug(
-        "plan: %d registries, %d token requests, profile %r, region %s",
+        "plan: %d registries, %d token requests, profiles %s",
         len(plan.targets),
         len(plan.keys),
-        settings.profile,
-        region,
+        ", ".join(repr(p) for p in sessions),
     )
-    return _Prepared(plan=plan, session=session, executable=executable)
+    return _Prepared(plan=plan, sessions=sessions, client=client, executable=executable)
 
 
-def _login(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
+def _password(prepared: _Prepared, stdout: TextIO) -> int:
+    import anyio
+
+    from runas_async.aws import AwsTokenProvider
+
+    (target,) = prepared.plan.targets
+    tokens = AwsTokenProvider(prepared.sessions)
+    token = anyio.run(tokens.token, target.key)
+    stdout.write(token.password + "\n")
+    stdout.flush()
+    return EXIT_OK
+
+
+def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     prepared = _prepare(settings, env)
     plan = prepared.plan
+    if settings.command == "password":
+        if len(plan.targets) != 1:
+            raise UsageError("ecr password takes at most one ENDPOINT")
+        return _password(prepared, stdout)
     if settings.dry_run or prepared.executable is None:
         from runas_async.report import render_plan
 
-        render_plan(plan, settings.output, stdout)
+        render_plan(plan, settings.output, stdout, logout=settings.command == "logout")
         return EXIT_OK
 
     import anyio
 
     from runas_async.aws import AwsTokenProvider
-    from runas_async.dockerconfig import DockerConfig, config_dir
-    from runas_async.login import CLIENTS, ClientRunner
+    from runas_async.login import ClientRunner
     from runas_async.orchestrate import run_plan
 
-    docker_config = DockerConfig(config_dir(env))
-    seed = docker_config.preflight()
+    auth = prepared.client.auth_file(env)
+    seed = auth.preflight()
     reporter = _reporter(settings, stdout)
-    runner = ClientRunner(CLIENTS["docker"], prepared.executable, docker_config, seed, env)
-    tokens = AwsTokenProvider({settings.profile: prepared.session})
-
+    runner = ClientRunner(prepared.client, prepared.executable, auth, seed, env)
+    tokens = AwsTokenProvider(prepared.sessions)
     received: list[int] = []
 
     async def watch_signals(stop: anyio.Event) -> None:
@@ -311,9 +462,15 @@ def _login(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
                 login_timeout=settings.timeout,
                 deadline=settings.deadline,
                 stop=stop,
+                logout=runner if settings.command == "logout" else None,
             )
             tg.cancel_scope.cancel()
-        log.debug("merged %d login(s) into %s", len(runner.logged_in), docker_config.path)
+        log.debug(
+            "%d login(s) merged into, %d logout(s) removed from %s",
+            len(runner.logged_in),
+            len(runner.logged_out),
+            auth.path,
+        )
         return results
 
     try:
@@ -338,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.setLevel(logging.DEBUG)
     try:
         settings = parse_settings(argv, env)
-        return _login(settings, env, sys.stdout)
+        return _run(settings, env, sys.stdout)
     except SystemExit as e:  # --help, --version
         return int(e.code or 0)
     except KeyboardInterrupt as e:
@@ -349,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"{PROG}: error: {error}\n")
             if debug:
                 log.debug("details", exc_info=error)
+            from runas_async.errors import LoginError, TokenError
+
+            if isinstance(error, TokenError | LoginError):
+                return EXIT_FAILED
             return exit_status(None, error)
         if isinstance(raw, BaseExceptionGroup) and raw.subgroup(KeyboardInterrupt):
             return EXIT_INTERRUPTED

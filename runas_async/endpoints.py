@@ -10,6 +10,7 @@ in the profile's region) or a private ECR registry host in any form AWS uses:
 - ``ACCOUNT.dkr-ecr.REGION.on.aws`` / ``...on.amazonwebservices.com.cn``
   (dual-stack, also ``dkr-ecr-fips``)
 
+or ECR Public: ``public.ecr.aws`` (and its dual-stack ``ecr-public.aws.com``),
 optionally written as ``https://HOST``, ``HOST/`` or a pasted image reference
 ``HOST/repo/name:tag``. Suffixes come from botocore's partition data.
 """
@@ -26,9 +27,13 @@ from runas_async.partitions import Partition, partition_for_region
 ACCEPTED_FORMS = (
     "a 12-digit account number (012345678901) or an ECR registry host "
     "(ACCOUNT.dkr.ecr.REGION.amazonaws.com and its .com.cn, .eu, ISO, "
-    "dkr.ecr-fips and dual-stack dkr-ecr.REGION.on.aws forms; "
+    "dkr.ecr-fips and dual-stack dkr-ecr.REGION.on.aws forms, or public.ecr.aws; "
     "https:// and /repo:tag are allowed)"
 )
+
+PUBLIC_HOSTS = frozenset({"public.ecr.aws", "ecr-public.aws.com"})
+PUBLIC_REGION = "us-east-1"
+"""ECR Public's API lives in us-east-1 only."""
 
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _DIGITS = re.compile(r"[0-9]+")
@@ -58,14 +63,24 @@ class HostEndpoint:
     raw: str
 
 
-Endpoint = AccountEndpoint | HostEndpoint
+@dataclass(frozen=True)
+class PublicEndpoint:
+    """ECR Public: a token from the ecr-public API in us-east-1."""
+
+    registry: Registry
+    raw: str
+
+
+Endpoint = AccountEndpoint | HostEndpoint | PublicEndpoint
+
+
+def _shorten(value: str) -> str:
+    return value[:_MAX_SHOWN] + "..." if len(value) > _MAX_SHOWN else value
 
 
 def show(value: str) -> str:
     """Quote a user-supplied value for a one-line message, escaped and shortened."""
-    if len(value) > _MAX_SHOWN:
-        value = value[:_MAX_SHOWN] + "..."
-    return repr(value)
+    return repr(_shorten(value))
 
 
 def _reject(raw: str, reason: str) -> UsageError:
@@ -78,7 +93,7 @@ def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
     if not text:
         raise _reject(raw, "it is empty")
     if not _PRINTABLE.fullmatch(text):
-        raise _reject(raw, "it contains spaces or control characters")
+        raise _reject(raw, "it contains spaces, control or non-ASCII characters")
     if _DIGITS.fullmatch(text):
         if not _ACCOUNT.fullmatch(text):
             raise _reject(raw, f"an account number has 12 digits, this has {len(text)}")
@@ -88,17 +103,23 @@ def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
     if "://" in lowered:
         scheme, _, lowered = lowered.partition("://")
         if scheme != "https":
-            raise _reject(raw, f"the scheme must be https, not {scheme!r}")
+            raise _reject(raw, f"the scheme must be https, not {show(scheme)}")
     host, _, _path = lowered.partition("/")
     if not host:
         raise _reject(raw, "it has no host")
+    if host in PUBLIC_HOSTS:
+        return PublicEndpoint(
+            registry=Registry(host=host, account=None, region=PUBLIC_REGION), raw=raw
+        )
+    if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        raise _reject(raw, "the host is longer than DNS allows")
     m = _HOST.fullmatch(host)
     if m is None:
         raise _reject(raw, f"{show(host)} is not an ECR registry host")
     region = m["region"]
     partition = partition_for_region(region, partitions)
     if partition is None:
-        raise _reject(raw, f"{region!r} is not a region of any AWS partition")
+        raise _reject(raw, f"{show(region)} is not a region of any AWS partition")
     dualstack = m["kind"].startswith("dkr-ecr")
     expected = partition.ecr_dualstack_suffix if dualstack else partition.dns_suffix
     if m["suffix"] != expected:

@@ -6,11 +6,13 @@
     ├── UsageError              bad command line or endpoint argument     (exit 2)
     ├── ConfigError             local configuration cannot be used        (exit 2)
     │   ├── ClientNotFound      the login client is not on PATH
-    │   └── DockerConfigError   the client's config.json cannot be read or written
+    │   ├── DockerConfigError   the client's config.json cannot be read or written
+    │   └── CommandNotFound     the command given to ``exec`` cannot be run
     ├── AwsError                AWS-side problem                (exit 2 unless one registry)
     │   ├── ProfileNotFound     the profile is not in the AWS config files
     │   ├── NoRegion            no region for a profile that needs one
     │   ├── CredentialsError    no, unusable or expired credentials for a profile
+    │   │   └── MfaCodeRequired an MFA code is needed and nothing can give one
     │   └── TokenError          GetAuthorizationToken failed (per token request)
     └── LoginError              the login client failed (per registry)
 
@@ -41,6 +43,10 @@ class DockerConfigError(ConfigError):
     """The login client's auth file cannot be read, parsed or written."""
 
 
+class CommandNotFound(ConfigError):
+    """The command to run with a profile's credentials is not on PATH or not executable."""
+
+
 class AwsError(RunasError):
     """Something on the AWS side: profiles, credentials, API calls."""
 
@@ -55,6 +61,10 @@ class NoRegion(AwsError):
 
 class CredentialsError(AwsError):
     """Credentials are missing, cannot be resolved, or were rejected."""
+
+
+class MfaCodeRequired(CredentialsError):
+    """A profile needs an MFA code: no terminal to ask on, and no --mfa-code or MFA_CODE."""
 
 
 class TokenError(AwsError):

@@ -23,19 +23,26 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True, order=True)
 class Registry:
-    """One private ECR registry: an account's registry in one region."""
+    """One ECR registry: an account's private registry in one region, or ECR Public.
+
+    ``account`` is None for ECR Public (``public.ecr.aws``).
+    """
 
     host: str
-    account: str
+    account: str | None
     region: str
 
 
 @dataclass(frozen=True, order=True)
 class TokenKey:
-    """What one GetAuthorizationToken call serves: a profile's credentials in a region."""
+    """What one GetAuthorizationToken call serves: a profile's credentials in a region.
+
+    ``public`` selects the ecr-public API (always us-east-1) instead of ecr.
+    """
 
     profile: str
     region: str
+    public: bool = False
 
 
 @dataclass(frozen=True)

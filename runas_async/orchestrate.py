@@ -15,10 +15,10 @@ from typing import Protocol
 
 import anyio
 
-from runas_async.endpoints import AccountEndpoint, Endpoint, HostEndpoint, registry_for
+from runas_async.endpoints import AccountEndpoint, Endpoint, PublicEndpoint, registry_for
 from runas_async.errors import LoginError, NoRegion, TokenError
 from runas_async.models import LoginResult, Registry, Status, Target, Token, TokenKey
-from runas_async.partitions import Partition
+from runas_async.partitions import Partition, partition_for_region
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ class TokenProvider(Protocol):
 
 class LoginRunner(Protocol):
     async def login(self, registry: Registry, token: Token) -> None: ...
+
+
+class LogoutRunner(Protocol):
+    async def logout(self, host: str) -> None: ...
 
 
 class Reporter(Protocol):
@@ -56,28 +60,60 @@ class Plan:
         return tuple(t for t in self.targets if t.key == key)
 
 
+@dataclass(frozen=True)
+class LoginSpec:
+    """One profile's part of a run: its region and the endpoints asked of it.
+
+    ``origin`` says where it came from, for messages ("" for the command line,
+    ``FILE: login[N]`` for an entry of a --file).
+    """
+
+    profile: str
+    region: str | None
+    endpoints: tuple[Endpoint, ...] = ()
+    origin: str = ""
+
+
 def build_plan(
     profile: str,
     region: str | None,
     endpoints: Sequence[Endpoint],
     partitions: tuple[Partition, ...],
 ) -> Plan:
-    """Resolve endpoints against the profile's region and drop duplicates."""
-    if not endpoints:
-        if region is None:
-            raise NoRegion(_no_region(profile, "its own registry"))
-        target = Target(key=TokenKey(profile, region), registry=None)
-        return Plan(targets=(target,), partitions=partitions)
-    seen: dict[str, Target] = {}
-    for ep in endpoints:
-        if isinstance(ep, HostEndpoint):
-            registry = ep.registry
-        elif isinstance(ep, AccountEndpoint):
-            if region is None:
-                raise NoRegion(_no_region(profile, f"account {ep.account}"))
-            registry = registry_for(ep.account, region, partitions)
-        if registry.host not in seen:
-            seen[registry.host] = Target(key=TokenKey(profile, registry.region), registry=registry)
+    """The plan for one profile (the ``ecr login PROFILE [ENDPOINT ...]`` form)."""
+    return plan_logins([LoginSpec(profile, region, tuple(endpoints))], partitions)
+
+
+def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -> Plan:
+    """Resolve every spec's endpoints against its region; each registry appears once.
+
+    A spec with no endpoints stands for its profile's own registry (account
+    from STS at run time). The same registry asked twice, by one profile or by
+    several, is logged into once, by the first that asked.
+    """
+    seen: dict[object, Target] = {}
+    for spec in specs:
+        where = f"{spec.origin}: " if spec.origin else ""
+        if not spec.endpoints:
+            if spec.region is None:
+                raise NoRegion(where + _no_region(spec.profile, "its own registry"))
+            if partition_for_region(spec.region, partitions) is None:
+                raise NoRegion(
+                    f"{where}region {spec.region!r} of profile {spec.profile!r} is not a "
+                    "region of any AWS partition"
+                )
+            key = TokenKey(spec.profile, spec.region)
+            seen.setdefault(key, Target(key=key, registry=None))
+        for ep in spec.endpoints:
+            if isinstance(ep, AccountEndpoint):
+                if spec.region is None:
+                    raise NoRegion(where + _no_region(spec.profile, f"account {ep.account}"))
+                registry = registry_for(ep.account, spec.region, partitions)
+            else:
+                registry = ep.registry
+            public = isinstance(ep, PublicEndpoint)
+            key = TokenKey(spec.profile, registry.region, public=public)
+            seen.setdefault(registry.host, Target(key=key, registry=registry))
     return Plan(targets=tuple(seen.values()), partitions=partitions)
 
 
@@ -123,6 +159,7 @@ async def run_plan(
     login_timeout: float,
     deadline: float | None = None,
     stop: anyio.Event | None = None,
+    logout: LogoutRunner | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[LoginResult]:
     """Fetch every token in parallel, then log into each registry as its token arrives.
@@ -134,6 +171,9 @@ async def run_plan(
     ``deadline`` bounds the whole run and ``stop`` (set on a signal) ends it
     early; either way the registries not done by then are failed with the
     reason, and everything already done is kept.
+
+    With ``logout`` the registries are logged out instead: no tokens are
+    fetched (only the caller's account, for a profile's own registry).
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
     limiter = anyio.CapacityLimiter(jobs)
@@ -141,13 +181,16 @@ async def run_plan(
     for target in plan.targets:
         run.set(target, Status.WAITING)
 
-    async def login_one(target: Target, registry: Registry, token: Token) -> None:
+    async def login_one(target: Target, registry: Registry, token: Token | None) -> None:
         async with limiter:
             run.set(target, Status.LOGIN, registry)
             started = clock()
             try:
                 with anyio.fail_after(login_timeout):
-                    await runner.login(registry, token)
+                    if logout is not None:
+                        await logout.logout(registry.host)
+                    elif token is not None:
+                        await runner.login(registry, token)
             except LoginError as e:
                 log.debug("login %s failed after %.3fs", registry.host, clock() - started)
                 run.set(target, Status.FAILED, registry, str(e))
@@ -190,14 +233,15 @@ async def run_plan(
                 failure = failure or e
 
         async with anyio.create_task_group() as inner:
-            inner.start_soon(fetch_token)
+            if logout is None:
+                inner.start_soon(fetch_token)
             if any(t.registry is None for t in targets):
                 inner.start_soon(fetch_account)
         if failure is not None:
             for target in targets:
                 run.set(target, Status.FAILED, error=str(failure))
             return
-        if token is None:
+        if token is None and logout is None:
             return  # unreachable: fetch_token either set it or recorded a failure
         for target in targets:
             registry = target.registry

@@ -47,18 +47,29 @@ def plan_records(plan: Plan) -> list[dict[str, Any]]:
     return records
 
 
-def render_plan(plan: Plan, output: str, stream: TextIO) -> None:
-    """Print a dry run's plan."""
+def render_plan(plan: Plan, output: str, stream: TextIO, *, logout: bool = False) -> None:
+    """Print a dry run's plan (for logout: no token requests)."""
     if output == "json":
-        json.dump({"results": plan_records(plan)}, stream, indent=2)
+        records = plan_records(plan)
+        if logout:
+            for record in records:
+                del record["token_request"]
+        json.dump({"results": records}, stream, indent=2)
         stream.write("\n")
         return
     for target in plan.targets:
-        account = target.registry.account if target.registry else "(from STS)"
-        stream.write(
-            f"planned {target.label}  account {account}  region {target.key.region}  "
-            f"token: GetAuthorizationToken as {target.key.profile} in {target.key.region}\n"
-        )
+        registry = target.registry
+        account = "(from STS)" if registry is None else registry.account or "(public)"
+        line = f"planned {target.label}  account {account}  region {target.key.region}"
+        if not logout:
+            api = "ecr-public" if target.key.public else "ecr"
+            line += f"  token: {api} GetAuthorizationToken as {target.key.profile}"
+            line += f" in {target.key.region}"
+        stream.write(line + "\n")
+    if logout:
+        n = len(plan.targets)
+        stream.write(f"{n} registr{'y' if n == 1 else 'ies'} to log out of\n")
+        return
     n_keys = len(plan.keys)
     stream.write(
         f"{len(plan.targets)} registr{'y' if len(plan.targets) == 1 else 'ies'}, "

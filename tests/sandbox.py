@@ -55,6 +55,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from tests.ecr_public import EcrPublicServer
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -442,6 +444,7 @@ class Sandbox:
         self._used: set[str] = set()
         self._token = secrets.token_hex(6)
         self._moto: tuple[BaseWSGIServer, threading.Thread, _CallLog] | None = None
+        self.ecr_public: EcrPublicServer | None = None
         self._closed = False
         try:
             self.hosts_file = self._own(self.workdir / "hosts")
@@ -460,6 +463,7 @@ class Sandbox:
             self._moto = _start_moto()
             host, port = self._moto[0].server_address[:2]
             self.moto_url = f"http://{host!s}:{port}"
+            self.ecr_public = EcrPublicServer()
         except BaseException:
             self.close()
             raise
@@ -484,6 +488,9 @@ class Sandbox:
         self._closed = True
         _stop([registry.process for registry in self._registries.values()])
         self._registries.clear()
+        if self.ecr_public is not None:
+            self.ecr_public.close()
+            self.ecr_public = None
         if self._moto is not None:
             server, thread, _ = self._moto
             server.shutdown()
@@ -731,6 +738,7 @@ class Sandbox:
             AWS_CONFIG_FILE=str(self.aws_config_file),
             AWS_SHARED_CREDENTIALS_FILE=str(self.aws_credentials_file),
             AWS_ENDPOINT_URL=self.moto_url,
+            AWS_ENDPOINT_URL_ECR_PUBLIC=self.ecr_public.url if self.ecr_public else "",
             AWS_EC2_METADATA_DISABLED="true",
             DOCKER_CONFIG=str(self.docker_config),
             DOCKER_HOST=f"unix://{self.workdir / 'no-docker-daemon.sock'}",
@@ -829,6 +837,8 @@ class Sandbox:
         if response.status != 200:
             raise SandboxError(f"moto reset answered {response.status}")
         self._moto_log().clear()
+        if self.ecr_public is not None:
+            self.ecr_public.calls.clear()
 
     def moto_calls(self) -> list[MotoCall]:
         """Every API request moto answered since start or the last reset, oldest first."""

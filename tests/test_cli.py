@@ -216,15 +216,22 @@ def test_readme_help_matches_real_output() -> None:
 
 
 def test_readme_lists_every_flag() -> None:
-    """Every long option of `ecr login` appears in the README's options table."""
+    """Every long option of every `ecr` command appears in the README."""
     from runas_async.cli import build_parser
 
-    _, login = build_parser()
-    text = README.read_text()
-    flags = [o for a in login._actions for o in a.option_strings if o.startswith("--")]
-    assert flags
+    _, commands = build_parser()
+    readme = README.read_text()
+    text = readme[readme.index("### Options") : readme.index("## `--help`")]
+    flags = {
+        o
+        for parser in commands.values()
+        for a in parser._actions
+        for o in a.option_strings
+        if o.startswith("--")
+    }
+    assert "--client" in flags
     for flag in flags:
-        assert f"`{flag}" in text or f", {flag}" in text, flag
+        assert f"`{flag}" in text or f", {flag} " in text or f", {flag}`" in text, flag
 
 
 def test_version_is_fast_path() -> None:

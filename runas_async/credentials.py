@@ -1,0 +1,703 @@
+"""A profile's credentials: botocore's chain, awscli's cache, one MFA prompt per device.
+
+:class:`CredentialResolver` takes one of two paths for a profile:
+
+* **botocore's own chain** when no MFA applies (or no prompt was given): static keys,
+  roles, ``credential_process``, SSO and web identity are resolved by botocore, whose
+  ``assume-role`` and ``assume-role-with-web-identity`` providers get awscli's cache
+  (``~/.aws/cli/cache``) exactly the way awscli hands it to them.
+* **one MFA session per (source profile, device)** when an ``mfa_serial`` is set on the
+  profile or anywhere down its ``source_profile`` chain. The chain's bottom profile (the
+  one with credentials of its own) calls ``GetSessionToken(SerialNumber, TokenCode)`` once;
+  every role above it is assumed with those session credentials and no MFA parameters
+  (what aws-runas and aws-vault do: a role that demands MFA accepts a session that has
+  it). Ten roles behind one device: one code.
+
+Cache files (see :class:`CredentialCache`)::
+
+    ~/.aws/cli/cache/<sha1>.json                      AssumeRole results, awscli's names and JSON
+    ~/.aws/cli/cache/runas-async-session-<sha1>.json  GetSessionToken results, ours
+
+A role's file name is the key botocore computes for that profile (:func:`role_cache_key`):
+the SHA-1 of its AssumeRole arguments *including* ``SerialNumber`` when the role profile
+itself names ``mfa_serial``, because that is the file awscli looks for. The code is not
+part of the key, and we do not send ``SerialNumber`` (our source credentials already carry
+MFA), but awscli and we read and write the same file for the same profile.
+
+Whether an entry is fresh is botocore's own decision (``CachedCredentialFetcher``: an
+entry that expires within 15 minutes is fetched again and overwritten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import stat
+import termios
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import botocore.exceptions as bx
+from aiobotocore.credentials import (
+    AioCachedCredentialFetcher,
+    AioCredentialResolver,
+    AioProfileProviderBuilder,
+)
+from botocore.credentials import ReadOnlyCredentials
+from botocore.utils import JSONFileCache, parse_timestamp
+
+from runas_async.endpoints import show
+from runas_async.errors import (
+    ConfigError,
+    CredentialsError,
+    MfaCodeRequired,
+    ProfileNotFound,
+    RunasError,
+)
+
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
+
+log = logging.getLogger(__name__)
+
+SESSION_PREFIX = "runas-async-session-"
+"""File name prefix of our GetSessionToken entries, beside awscli's in its cache directory."""
+
+MAX_CACHE_FILE = 64 * 1024
+"""A credentials entry is well under 4 KiB; anything bigger is not one."""
+
+_CACHED_PROVIDERS = ("assume-role", "assume-role-with-web-identity")
+"""The providers awscli gives its JSONFileCache to (awscli/customizations/assumerole.py)."""
+
+
+# --- what comes out ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedCredentials:
+    """A profile's credentials, with their expiry when they have one. Secrets stay out of repr."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(repr=False)
+    expiry: datetime | None = None
+    account_id: str | None = None
+    method: str = "unknown"
+
+    @property
+    def frozen(self) -> ReadOnlyCredentials:
+        """botocore's form, for ``create_client``."""
+        return ReadOnlyCredentials(self.access_key, self.secret_key, self.token, self.account_id)
+
+
+# --- the MFA prompt ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    """One code to ask for: which device, for which profile, signed by whose credentials."""
+
+    profile: str
+    """The profile being resolved."""
+    source_profile: str
+    """The profile whose own credentials call GetSessionToken."""
+    serial: str
+    """The MFA device (``mfa_serial``)."""
+
+    @property
+    def text(self) -> str:
+        return f"Enter MFA code for {self.serial} (profile {self.source_profile}): "
+
+
+MfaPrompt = Callable[[MfaChallenge], Awaitable[str]]
+"""Returns the code the user gives for a challenge; tests pass a fake."""
+
+Pause = Callable[[], AbstractContextManager[object]]
+"""Entered around a prompt: takes a live display off the terminal and puts it back."""
+
+
+def _no_pause() -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+class TerminalPrompt:
+    """The real prompt: asks on the terminal (``/dev/tty``) with echo off, one prompt at a time.
+
+    ``code`` (``--mfa-code`` or ``MFA_CODE``) answers every challenge without a terminal. With
+    neither a code nor a terminal, :class:`MfaCodeRequired` names the profile and the device.
+    Nothing is ever written to stdout or read from stdin. ``pause`` is entered around each
+    prompt (the live table's pause). The read is async and cancellable; the terminal's echo
+    is restored on every exit path.
+    """
+
+    def __init__(
+        self,
+        *,
+        code: str | None = None,
+        tty: str = "/dev/tty",
+        pause: Pause | None = None,
+    ) -> None:
+        self._code = code.strip() if code else None
+        self._tty = tty
+        self._pause = pause or _no_pause
+        self._lock: anyio.Lock | None = None
+
+    async def __call__(self, challenge: MfaChallenge) -> str:
+        if self._code:
+            return self._code
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            try:
+                fd = os.open(self._tty, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            except OSError as e:
+                raise MfaCodeRequired(
+                    f"profile {show(challenge.profile)} needs a code from MFA device "
+                    f"{show(challenge.serial)} (for profile {show(challenge.source_profile)}) "
+                    f"and there is no terminal to ask on ({self._tty}: {e.strerror}): "
+                    "pass --mfa-code CODE or set MFA_CODE"
+                ) from e
+            try:
+                with self._pause():
+                    return await read_hidden_line(fd, challenge.text)
+            finally:
+                os.close(fd)
+
+
+async def read_hidden_line(fd: int, prompt: str) -> str:
+    """Write ``prompt`` to the terminal ``fd`` and read one line with echo off (as getpass).
+
+    Waits for the line without blocking the event loop (in canonical mode the terminal is
+    readable once a whole line is there), so a cancelled prompt ends at once, echo restored.
+    End of input (Ctrl-D) gives "".
+    """
+    old = termios.tcgetattr(fd)
+    new = list(old)
+    new[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSAFLUSH, new)
+    line = b""
+    try:
+        _write_all(fd, prompt.encode())
+        while not line.endswith(b"\n"):
+            await anyio.wait_readable(fd)
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+        with contextlib.suppress(OSError):
+            _write_all(fd, b"\n")
+    return line.decode("utf-8", "replace").strip()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+# --- the cache ---------------------------------------------------------------------------
+
+
+def cli_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """awscli's credential cache: ``$HOME/.aws/cli/cache`` (awscli expands ``~`` the same way)."""
+    env = os.environ if env is None else env
+    home = env.get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".aws" / "cli" / "cache"
+
+
+def role_cache_key(args: Mapping[str, Any]) -> str:
+    """The file name (without ``.json``) botocore and awscli use for these AssumeRole arguments.
+
+    ``args`` are the profile's (``RoleArn``, and ``RoleSessionName``, ``ExternalId``,
+    ``SerialNumber``, ``DurationSeconds`` when set), never a generated session name. Same as
+    ``botocore.credentials.BaseAssumeRoleCredentialFetcher._create_cache_key``; the tests check
+    that botocore writes and reads exactly this file.
+    """
+    text = json.dumps(dict(args), sort_keys=True)
+    digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return digest.replace(":", "_").replace(os.sep, "_").replace("/", "_")
+
+
+def session_cache_key(source_profile: str, serial: str) -> str:
+    """Our file name (no ``.json``) for the MFA session of ``source_profile`` with ``serial``."""
+    text = json.dumps({"SerialNumber": serial, "SourceProfile": source_profile}, sort_keys=True)
+    return SESSION_PREFIX + hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+class CredentialCache(JSONFileCache):
+    """botocore's ``JSONFileCache`` (awscli's cache), hardened for reading.
+
+    Writes are botocore's own (``mkstemp`` in the directory, so 0600, fsync, ``os.replace``),
+    into a directory created 0700 when missing; a failed write is logged, never raised.
+    An entry is used only when its file is a regular file (not a symlink) owned by us, with no
+    group or other permissions, holding a credentials response (``Credentials`` with the three
+    keys and a parseable, zoned ``Expiration``). Anything else is a miss, so botocore fetches
+    anew and replaces the file. With ``refresh`` every read is a miss (``--refresh``).
+    """
+
+    def __init__(self, directory: Path, *, refresh: bool = False) -> None:
+        super().__init__(working_dir=str(directory))
+        self.directory = directory
+        self.refresh = refresh
+        self._loaded: dict[str, dict[str, Any]] = {}
+
+    def path(self, cache_key: str) -> Path:
+        return self.directory / f"{cache_key}.json"
+
+    def get(self, cache_key: str) -> dict[str, Any] | None:
+        """The entry under ``cache_key``, or None when it is missing or not to be trusted."""
+        if self.refresh:
+            return None
+        raw = _read_trusted(self.path(cache_key))
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            log.debug("cache entry %s is not JSON; ignored", cache_key)
+            return None
+        if not _is_credentials_entry(value):
+            log.debug("cache entry %s is not a credentials response; ignored", cache_key)
+            return None
+        self._loaded[cache_key] = value
+        return dict(value)
+
+    def __contains__(self, cache_key: object) -> bool:
+        return isinstance(cache_key, str) and self.get(cache_key) is not None
+
+    def __getitem__(self, cache_key: str) -> Any:
+        value = self._loaded.pop(cache_key, None) or self.get(cache_key)
+        if value is None:
+            raise KeyError(cache_key)
+        return value
+
+    def __setitem__(self, cache_key: str, value: Any) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            super().__setitem__(cache_key, value)
+        except (OSError, ValueError) as e:
+            log.warning("cannot write the credentials cache %s: %s", self.path(cache_key), e)
+
+    def __delitem__(self, cache_key: str) -> None:
+        try:
+            self.path(cache_key).unlink()
+        except FileNotFoundError:
+            raise KeyError(cache_key) from None
+
+
+def _read_trusted(path: Path) -> bytes | None:
+    """The file's bytes if it is ours alone (regular, our uid, no group/other bits), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        why = "a symlink" if e.errno == errno.ELOOP else e.strerror
+        log.debug("cache file %s not used: %s", path, why)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            reason = "not a regular file"
+        elif st.st_uid != os.geteuid():
+            reason = f"owned by uid {st.st_uid}"
+        elif st.st_mode & 0o077:
+            reason = f"mode {stat.S_IMODE(st.st_mode):04o} (want 0600)"
+        elif st.st_size > MAX_CACHE_FILE:
+            reason = f"{st.st_size} bytes"
+        else:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read(MAX_CACHE_FILE + 1)
+        log.debug("cache file %s not trusted: %s", path, reason)
+        return None
+    except OSError as e:
+        log.debug("cache file %s not readable: %s", path, e)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _is_credentials_entry(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    creds = value.get("Credentials")
+    if not isinstance(creds, dict):
+        return False
+    keys = ("AccessKeyId", "SecretAccessKey", "SessionToken")
+    if not all(isinstance(creds.get(k), str) and creds[k] for k in keys):
+        return False
+    expiration = creds.get("Expiration")
+    if not isinstance(expiration, str):
+        return False
+    try:
+        parsed = parse_timestamp(expiration)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return parsed.tzinfo is not None  # botocore compares it with an aware "now"
+
+
+class _CachedFetch(AioCachedCredentialFetcher):
+    """botocore's cached fetch (look up, 15-minute expiry window, write back) around one call."""
+
+    def __init__(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[dict[str, Any]]],
+        cache: CredentialCache | dict[str, Any],
+    ) -> None:
+        self._key = key
+        self._fetch = fetch
+        super().__init__(cache=cache)
+
+    def _create_cache_key(self) -> str:
+        return self._key
+
+    async def _get_credentials(self) -> dict[str, Any]:
+        return await self._fetch()
+
+
+# --- the profile's chain -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleHop:
+    """One role in the chain, with the AssumeRole arguments botocore would take from it."""
+
+    profile: str
+    args: tuple[tuple[str, Any], ...]
+
+    @property
+    def role_arn(self) -> str:
+        return str(dict(self.args)["RoleArn"])
+
+
+@dataclass(frozen=True)
+class MfaChain:
+    """Roles from the requested profile down, the profile with credentials, and the device."""
+
+    profile: str
+    hops: tuple[RoleHop, ...]
+    root: str
+    serial: str
+
+
+def _role_args(cfg: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """AssumeRole arguments of a role profile, as botocore's AssumeRoleProvider builds them."""
+    args: dict[str, Any] = {"RoleArn": cfg["role_arn"]}
+    for option, arg in (
+        ("role_session_name", "RoleSessionName"),
+        ("external_id", "ExternalId"),
+        ("mfa_serial", "SerialNumber"),
+    ):
+        if cfg.get(option) is not None:
+            args[arg] = cfg[option]
+    if cfg.get("duration_seconds") is not None:
+        with contextlib.suppress(ValueError, TypeError):
+            args["DurationSeconds"] = int(cfg["duration_seconds"])
+    return tuple(args.items())
+
+
+def _is_role(cfg: Mapping[str, Any]) -> bool:
+    return "role_arn" in cfg and "web_identity_token_file" not in cfg
+
+
+def _has_keys(cfg: Mapping[str, Any]) -> bool:
+    return "aws_access_key_id" in cfg or "aws_secret_access_key" in cfg
+
+
+def mfa_chain(profile: str, profiles: Mapping[str, Mapping[str, Any]]) -> MfaChain | None:
+    """The MFA plan for ``profile``, or None when botocore's chain should resolve it.
+
+    Follows ``source_profile`` down as botocore does (a source with keys of its own, or
+    without ``role_arn``, ends the chain). None when no profile on the way names
+    ``mfa_serial``, or when a role takes ``credential_source`` (left to botocore).
+    """
+    hops: list[RoleHop] = []
+    name = profile
+    while True:
+        cfg = profiles.get(name)
+        if cfg is None:
+            if not hops:
+                raise ProfileNotFound(f"profile {show(name)} is not in the AWS config files")
+            raise ConfigError(
+                f"profile {show(hops[-1].profile)} names source_profile {show(name)}, "
+                "which is not in the AWS config files"
+            )
+        if not _is_role(cfg) or (hops and _has_keys(cfg)):
+            break
+        if "source_profile" not in cfg:
+            return None  # credential_source, or an incomplete role: botocore decides
+        if any(h.profile == name for h in hops):
+            raise ConfigError(f"profile {show(profile)}: source_profile loops back to {show(name)}")
+        hops.append(RoleHop(profile=name, args=_role_args(cfg)))
+        name = str(cfg["source_profile"])
+    root = name
+    devices: dict[str, str] = {}
+    for owner in reversed([*(h.profile for h in hops), root]):
+        serial = profiles[owner].get("mfa_serial")
+        if serial:
+            devices.setdefault(str(serial), owner)
+    if not devices:
+        return None
+    if len(devices) > 1:
+        named = ", ".join(f"{show(s)} (profile {show(p)})" for s, p in devices.items())
+        raise ConfigError(
+            f"profile {show(profile)}: its source_profile chain names more than one MFA device: "
+            f"{named}"
+        )
+    return MfaChain(profile=profile, hops=tuple(hops), root=root, serial=next(iter(devices)))
+
+
+# --- the resolver ------------------------------------------------------------------------
+
+
+class CredentialResolver:
+    """Resolves profiles' credentials; see the module docstring for the two paths.
+
+    ``CredentialResolver()`` (no cache, no prompt) is botocore's chain as it stands: no cache
+    files, and ``mfa_serial`` handled (or not) by botocore itself. The command line passes a
+    :class:`CredentialCache` and a :class:`TerminalPrompt` (:func:`default_resolver`).
+
+    Within one resolver every (source profile, device) prompts at most once and every role is
+    assumed at most once, however many profiles share them and however concurrently they are
+    resolved.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache: CredentialCache | None = None,
+        prompt: MfaPrompt | None = None,
+    ) -> None:
+        self.cache = cache
+        self.prompt = prompt
+        self._memo: dict[str, ResolvedCredentials] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+
+    async def resolve(self, session: AioSession, profile: str) -> ResolvedCredentials:
+        """The credentials of ``profile`` (``session`` is an AioSession bound to it)."""
+        started = time.monotonic()
+        try:
+            chain = None
+            if self.prompt is not None:
+                chain = mfa_chain(profile, session.full_config.get("profiles", {}))
+            if chain is None:
+                resolved = await self._botocore(session, profile)
+            else:
+                resolved = await self._hop(session, chain, 0)
+        except RunasError:
+            raise
+        except bx.ProfileNotFound as e:
+            raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
+        except (bx.BotoCoreError, bx.ClientError) as e:
+            raise CredentialsError(
+                f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
+            ) from e
+        log.debug(
+            "credentials of profile %r via %s in %.3fs",
+            profile,
+            resolved.method,
+            time.monotonic() - started,
+        )
+        return resolved
+
+    # -- botocore's chain
+
+    async def _botocore(self, session: AioSession, profile: str) -> ResolvedCredentials:
+        if self.cache is not None:
+            chain = session.get_component("credential_provider")
+            for name in _CACHED_PROVIDERS:
+                chain.get_provider(name).cache = self.cache
+        creds = await session.get_credentials()
+        if creds is None:
+            raise CredentialsError(
+                f"profile {show(profile)} has no credentials "
+                "(no keys, role, credential_process or SSO configured)"
+            )
+        frozen = await creds.get_frozen_credentials()
+        if frozen.access_key is None or frozen.secret_key is None:
+            raise CredentialsError(f"profile {show(profile)} has incomplete credentials")
+        # RefreshableCredentials keeps its expiry private; awscli's export-credentials reads
+        # the same attribute.
+        expiry = getattr(creds, "_expiry_time", None)
+        return ResolvedCredentials(
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            token=frozen.token,
+            expiry=expiry if isinstance(expiry, datetime) else None,
+            account_id=frozen.account_id,
+            method=str(getattr(creds, "method", "unknown")),
+        )
+
+    # -- the MFA path
+
+    def _lock(self, key: str) -> anyio.Lock:
+        return self._locks.setdefault(key, anyio.Lock())
+
+    def _fetch_cache(self) -> CredentialCache | dict[str, Any]:
+        return self.cache if self.cache is not None else {}
+
+    async def _hop(self, session: AioSession, chain: MfaChain, index: int) -> ResolvedCredentials:
+        """Credentials of ``chain.hops[index]`` (the MFA session below the last hop)."""
+        if index == len(chain.hops):
+            return await self._mfa_session(session, chain)
+        hop = chain.hops[index]
+        memo_key = f"role\0{hop.profile}"
+        async with self._lock(memo_key):
+            if memo_key in self._memo:
+                return self._memo[memo_key]
+
+            async def source() -> ReadOnlyCredentials:
+                return (await self._hop(session, chain, index + 1)).frozen
+
+            async def assume() -> dict[str, Any]:
+                return await self._assume_role(session, hop, source)
+
+            fetched = await _CachedFetch(
+                role_cache_key(dict(hop.args)), assume, self._fetch_cache()
+            ).fetch_credentials()
+            resolved = _from_fetched(fetched, "assume-role (MFA session)")
+            self._memo[memo_key] = resolved
+            return resolved
+
+    async def _assume_role(
+        self,
+        session: AioSession,
+        hop: RoleHop,
+        source: Callable[[], Awaitable[ReadOnlyCredentials]],
+    ) -> dict[str, Any]:
+        creds = await source()
+        args = dict(hop.args)
+        args.pop("SerialNumber", None)  # in the cache key (as awscli), not sent: MFA is upstream
+        args.setdefault("RoleSessionName", f"runas-async-{int(time.time())}")
+        log.debug("AssumeRole %s for profile %r", hop.role_arn, hop.profile)
+        try:
+            async with _sts(session, creds) as sts:
+                response: dict[str, Any] = dict(await sts.assume_role(**args))
+        except bx.ClientError as e:
+            raise CredentialsError(
+                f"AssumeRole {show(hop.role_arn)} for profile {show(hop.profile)} failed: "
+                f"{_describe(e)}"
+            ) from e
+        arn = str(response.get("AssumedRoleUser", {}).get("Arn", ""))
+        parts = arn.split(":")
+        if len(parts) > 4 and parts[4]:
+            response["Credentials"]["AccountId"] = parts[4]
+        return response
+
+    async def _mfa_session(self, session: AioSession, chain: MfaChain) -> ResolvedCredentials:
+        """The GetSessionToken credentials of ``chain.root`` with ``chain.serial``: one prompt."""
+        key = session_cache_key(chain.root, chain.serial)
+        async with self._lock(key):
+            if key in self._memo:
+                return self._memo[key]
+
+            prompt = self.prompt
+            if prompt is None:  # pragma: no cover - chains are only looked for with a prompt
+                raise CredentialsError(f"profile {show(chain.profile)} needs an MFA code")
+
+            async def get_session_token() -> dict[str, Any]:
+                return await self._get_session_token(session, chain, prompt)
+
+            fetched = await _CachedFetch(
+                key, get_session_token, self._fetch_cache()
+            ).fetch_credentials()
+            resolved = _from_fetched(fetched, "mfa-session")
+            self._memo[key] = resolved
+            return resolved
+
+    async def _get_session_token(
+        self, session: AioSession, chain: MfaChain, prompt: MfaPrompt
+    ) -> dict[str, Any]:
+        source = await self._own_credentials(session, chain.root)
+        challenge = MfaChallenge(
+            profile=chain.profile, source_profile=chain.root, serial=chain.serial
+        )
+        code = (await prompt(challenge)).strip()
+        if not code:
+            raise CredentialsError(
+                f"no MFA code given for device {show(chain.serial)} (profile {show(chain.root)})"
+            )
+        log.debug("GetSessionToken for profile %r with MFA device %s", chain.root, chain.serial)
+        try:
+            async with _sts(session, source) as sts:
+                response = await sts.get_session_token(SerialNumber=chain.serial, TokenCode=code)
+        except bx.ClientError as e:
+            raise CredentialsError(
+                f"GetSessionToken for profile {show(chain.root)} with MFA device "
+                f"{show(chain.serial)} failed: {_describe(e)}"
+            ) from e
+        return dict(response)
+
+    async def _own_credentials(self, session: AioSession, profile: str) -> ReadOnlyCredentials:
+        """What ``profile`` holds itself: botocore's providers for a source profile, no roles."""
+        builder = AioProfileProviderBuilder(session)
+        providers = builder.providers(profile_name=profile, disable_env_vars=True)
+        creds = await AioCredentialResolver(providers).load_credentials()
+        if creds is None:
+            raise CredentialsError(
+                f"profile {show(profile)} has no credentials of its own to ask for an MFA session"
+            )
+        return await creds.get_frozen_credentials()
+
+
+def _sts(session: AioSession, creds: ReadOnlyCredentials) -> Any:
+    """An STS client signed with ``creds``, in the session's region (as botocore's providers)."""
+    return session.create_client(
+        "sts",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
+        aws_session_token=creds.token,
+    )
+
+
+def _from_fetched(fetched: Mapping[str, Any], method: str) -> ResolvedCredentials:
+    """``CachedCredentialFetcher.fetch_credentials()``'s dict as :class:`ResolvedCredentials`."""
+    expiry = fetched.get("expiry_time")
+    return ResolvedCredentials(
+        access_key=str(fetched["access_key"]),
+        secret_key=str(fetched["secret_key"]),
+        token=fetched.get("token"),
+        expiry=parse_timestamp(expiry) if isinstance(expiry, str) else None,
+        account_id=fetched.get("account_id"),
+        method=method,
+    )
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, bx.ClientError):
+        err = e.response.get("Error", {})
+        code = err.get("Code", "Error")
+        message = err.get("Message", "")
+        return f"{code}: {message}" if message else str(code)
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def default_resolver(
+    env: Mapping[str, str],
+    *,
+    mfa_code: str | None = None,
+    refresh: bool = False,
+    pause: Pause | None = None,
+) -> CredentialResolver:
+    """What the command line uses: awscli's cache under ``$HOME`` and the terminal prompt.
+
+    ``mfa_code`` (``--mfa-code``) wins over ``MFA_CODE``; ``refresh`` (``--refresh``) ignores
+    cached entries for this run and writes new ones.
+    """
+    return CredentialResolver(
+        cache=CredentialCache(cli_cache_dir(env), refresh=refresh),
+        prompt=TerminalPrompt(code=mfa_code or env.get("MFA_CODE"), pause=pause),
+    )
