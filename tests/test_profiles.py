@@ -434,3 +434,30 @@ def test_logout_with_file(sb: Sandbox) -> None:
 def test_credentials_never_in_stand_in_argv_base64() -> None:
     """The stand-in's own encoding matches docker's (guards the assertions above)."""
     assert base64.b64decode(base64.b64encode(b"AWS:x")).decode() == "AWS:x"
+
+
+def test_podman_for_real(sb: Sandbox) -> None:
+    """The real podman (no daemon) logs into real registries; entries merged, a refusal reported."""
+    if shutil.which("podman") is None:
+        if os.environ.get("RUNAS_ASYNC_REQUIRE_SANDBOX") == "1":
+            pytest.fail("RUNAS_ASYNC_REQUIRE_SANDBOX=1 but podman is not installed")
+        pytest.skip("podman is not installed (apt-get install podman)")
+    hosts = [ecr_host(PROD, r) for r in ("us-west-2", "eu-west-1", "ap-south-1")]
+    _setup(sb, {h: moto_password(PROD) for h in hosts})
+    bad = hosts[2]
+    sb.set_password(bad, "not-the-token")
+    conf = sb.workdir / "registries.conf"  # the sandbox registries speak plain HTTP
+    conf.write_text("".join(f'[[registry]]\nlocation = "{h}"\ninsecure = true\n' for h in hosts))
+    auth = sb.workdir / "podman-auth.json"
+    auth.write_text(json.dumps({"auths": {"quay.io": {"auth": "cTpx"}}}))
+    env = sb.env(REGISTRY_AUTH_FILE=str(auth), CONTAINERS_REGISTRIES_CONF=str(conf))
+    done = sb.run_tool(
+        ["ecr", "login", "prod", *hosts, "--client", "podman", "-o", "json"], env=env
+    )
+    assert done.returncode == 1, done.stderr
+    by_host = {r["registry"]: r for r in json.loads(done.stdout)["results"]}
+    assert "invalid username/password" in by_host[bad]["error"]
+    auths = json.loads(auth.read_text())["auths"]
+    assert set(auths) == {"quay.io", *hosts[:2]}
+    for host in hosts[:2]:
+        assert base64.b64decode(auths[host]["auth"]).decode() == f"AWS:{moto_password(PROD)}"
