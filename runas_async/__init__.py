@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from runas_async._version import __version__
 from runas_async.errors import (
     AwsError,
     ClientNotFound,
@@ -17,11 +16,6 @@ from runas_async.errors import (
     TokenError,
     UsageError,
 )
-
-try:
-    __version__ = version("runas-async")
-except PackageNotFoundError:  # pragma: no cover
-    __version__ = "0+unknown"
 
 __all__ = [
     "AwsError",

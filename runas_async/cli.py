@@ -83,15 +83,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("runas-async")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
-
-
 class _Version(argparse.Action):
     """--version that reads package metadata only when asked."""
 
@@ -99,7 +90,9 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
-        sys.stdout.write(f"{PROG} {_version()}\n")
+        from runas_async._version import __version__
+
+        sys.stdout.write(f"{PROG} {__version__}\n")
         parser.exit()
 
 
