@@ -283,3 +283,35 @@ def test_readme_examples_run_as_shown(sb: Sandbox, command: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     if " login " in command:
         assert sb.docker_auths()
+
+
+@pytest.mark.parametrize(
+    ("profile", "config", "needles"),
+    [
+        pytest.param(
+            "bare", {"region": "us-east-1"}, ["'bare'", "has no credentials"], id="no-credentials"
+        ),
+        pytest.param(
+            "orphan",
+            {
+                "region": "us-east-1",
+                "role_arn": f"arn:aws:iam::{PROD}:role/x",
+                "source_profile": "gone",
+            },
+            ["'orphan'", "gone"],
+            id="missing-source-profile",
+        ),
+    ],
+)
+def test_unusable_credentials_exit_2(
+    sb: Sandbox, profile: str, config: Mapping[str, str], needles: list[str]
+) -> None:
+    """A profile without usable credentials: exit 2, one line naming it, no login."""
+    sb.write_aws_config({profile: config})
+    done = sb.run_tool(["ecr", "login", profile, "-o", "json"])
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1
+    for needle in needles:
+        assert needle in done.stderr
+    assert sb.calls("ecr")["GetAuthorizationToken"] == 0
+    assert sb.docker_auths() == {}
