@@ -315,3 +315,58 @@ def test_unusable_credentials_exit_2(
         assert needle in done.stderr
     assert sb.calls("ecr")["GetAuthorizationToken"] == 0
     assert sb.docker_auths() == {}
+
+
+CRED_HELPER = """#!{python}
+# A docker credential helper keeping its secrets in one JSON file, under a lock
+# (as a real keychain serialises its writers).
+import fcntl, json, os, sys
+store = os.environ["FAKE_HELPER_STORE"]
+with open(store + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    data = json.load(open(store)) if os.path.exists(store) else {{}}
+    verb, payload = sys.argv[1], sys.stdin.read()
+    if verb == "store":
+        entry = json.loads(payload)
+        data[entry["ServerURL"]] = {{"Username": entry["Username"], "Secret": entry["Secret"]}}
+    elif verb == "get":
+        if payload.strip() not in data:
+            print("credentials not found in native keychain")
+            sys.exit(1)
+        print(json.dumps({{"ServerURL": payload.strip(), **data[payload.strip()]}}))
+    elif verb == "erase":
+        data.pop(payload.strip(), None)
+    elif verb == "list":
+        print(json.dumps({{k: v["Username"] for k, v in data.items()}}))
+    json.dump(data, open(store, "w"))
+"""
+
+
+def test_creds_store_keeps_working(sb: Sandbox) -> None:
+    """With "credsStore" set, secrets go to the helper, config.json keeps it; logout erases."""
+    hosts = [ecr_host(PROD, r) for r in ("us-west-2", "eu-west-1", "ap-south-1")]
+    _setup(sb, {h: moto_password(PROD) for h in hosts})
+    bin_dir = sb.workdir / "helper-bin"
+    bin_dir.mkdir(exist_ok=True)
+    helper = bin_dir / "docker-credential-fake"
+    helper.write_text(CRED_HELPER.format(python=sys.executable))
+    helper.chmod(0o755)
+    store = sb.workdir / "helper-store.json"
+    store.unlink(missing_ok=True)
+    sb.docker_config.mkdir(parents=True)
+    config = sb.docker_config / "config.json"
+    config.write_text(json.dumps({"credsStore": "fake", "auths": {"ghcr.io": {}}}))
+    env = sb.env(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_HELPER_STORE=str(store))
+    done = sb.run_tool(["ecr", "login", "prod", *hosts], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(config.read_text())
+    assert doc["credsStore"] == "fake"
+    assert set(doc["auths"]) == {"ghcr.io", *hosts}
+    assert all(doc["auths"][h] == {} for h in hosts)  # no secret in the file
+    secrets = json.loads(store.read_text())
+    assert {h: s["Secret"] for h, s in secrets.items()} == {h: moto_password(PROD) for h in hosts}
+    # logout goes through docker, so the helper forgets the secret too
+    done = sb.run_tool(["ecr", "logout", "prod", hosts[0]], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(json.loads(store.read_text())) == set(hosts[1:])
+    assert set(json.loads(config.read_text())["auths"]) == {"ghcr.io", *hosts[1:]}
