@@ -11,14 +11,16 @@ import base64
 import binascii
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import botocore.exceptions as bx
 from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
 from runas_async.credentials import CredentialResolver
@@ -51,14 +53,60 @@ _REJECTED_CREDENTIALS = frozenset(
 
 log = logging.getLogger(__name__)
 
-_CLIENT_CONFIG = AioConfig(
-    # Five attempts in all. botocore's "max_attempts" here would count retries only (six calls,
-    # with a fifth backoff of up to 16 s); "total_max_attempts" counts every call.
-    retries={"mode": "standard", "total_max_attempts": 5},
-    connect_timeout=10,
-    read_timeout=30,
-    user_agent_appid="runas-async",
-)
+
+class _SharedTLSSession(AIOHTTPSession):
+    """aiobotocore's HTTP session, with one TLS context for every client of the run.
+
+    aiobotocore builds a context (and loads the CA bundle into it) for each
+    client; with one client per region that is repeated work on the way to
+    the first request. The context depends only on these settings.
+    """
+
+    _contexts: ClassVar[dict[tuple[object, ...], Any]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def _build_ssl_contexts(self, proxy_url: str | None) -> Any:
+        # Private attributes of aiobotocore's session (pinned in uv.lock).
+        settings = ("_verify", "_cert_file", "_key_file")
+        key = (*(getattr(self, name, None) for name in settings), proxy_url)
+        with self._lock:  # called from worker threads
+            if key not in self._contexts:
+                build = super()._build_ssl_contexts  # type: ignore[misc]
+                self._contexts[key] = build(proxy_url)
+            return self._contexts[key]
+
+
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def client_config(session: AioSession, env: Mapping[str, str]) -> AioConfig:
+    """Client settings: jittered retries (the user's retry_mode/max_attempts win), timeouts.
+
+    botocore ignores AWS_RETRY_MODE / AWS_MAX_ATTEMPTS and the profile's
+    ``retry_mode`` / ``max_attempts`` once a client Config sets ``retries``,
+    so they are read here and passed on. ``total_max_attempts`` counts every
+    call, as ``max_attempts`` does in the config file (in a Config,
+    ``max_attempts`` would count retries only).
+    """
+    scoped = session.get_scoped_config()
+    mode = env.get("AWS_RETRY_MODE") or scoped.get("retry_mode") or DEFAULT_RETRY_MODE
+    raw = env.get("AWS_MAX_ATTEMPTS") or scoped.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
+    if mode not in ("standard", "adaptive", "legacy"):
+        raise ConfigError(f"retry_mode {show(str(mode))} is not standard, adaptive or legacy")
+    try:
+        attempts = int(raw)
+        if attempts < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"max_attempts {show(str(raw))} is not a whole number >= 1") from None
+    return AioConfig(
+        http_session_cls=_SharedTLSSession,
+        retries={"mode": mode, "total_max_attempts": attempts},
+        connect_timeout=10,
+        read_timeout=30,
+        user_agent_appid="runas-async",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,9 +173,13 @@ class AwsTokenProvider:
     """Fetches tokens and caller accounts; one credential resolution per profile."""
 
     def __init__(
-        self, sessions: Mapping[str, AioSession], resolver: CredentialResolver | None = None
+        self,
+        sessions: Mapping[str, AioSession],
+        resolver: CredentialResolver | None = None,
+        env: Mapping[str, str] = os.environ,
     ) -> None:
         self._sessions = dict(sessions)
+        self._configs = {name: client_config(s, env) for name, s in sessions.items()}
         # The default is botocore's chain alone: no cache files, no MFA prompt of ours.
         self._resolver = resolver if resolver is not None else CredentialResolver()
         self._creds: dict[str, ReadOnlyCredentials] = {}
@@ -160,13 +212,13 @@ class AwsTokenProvider:
             self._creds[profile] = frozen
             return frozen
 
-    def _client_args(self, creds: ReadOnlyCredentials, region: str) -> dict[str, Any]:
+    def _client_args(self, profile: str, creds: ReadOnlyCredentials, region: str) -> dict[str, Any]:
         return {
             "region_name": region,
             "aws_access_key_id": creds.access_key,
             "aws_secret_access_key": creds.secret_key,
             "aws_session_token": creds.token,
-            "config": _CLIENT_CONFIG,
+            "config": self._configs[profile],
         }
 
     async def token(self, key: TokenKey) -> Token:
@@ -189,7 +241,7 @@ class AwsTokenProvider:
         try:
             async with session.create_client(
                 service,  # type: ignore[call-overload]
-                **self._client_args(creds, key.region),
+                **self._client_args(key.profile, creds, key.region),
             ) as client:
                 resp = await client.get_authorization_token()
         except bx.ClientError as e:
@@ -206,7 +258,9 @@ class AwsTokenProvider:
         creds = await self.credentials(profile)
         session = self._sessions[profile]
         try:
-            async with session.create_client("sts", **self._client_args(creds, region)) as sts:
+            async with session.create_client(
+                "sts", **self._client_args(profile, creds, region)
+            ) as sts:
                 resp = await sts.get_caller_identity()
         except bx.ClientError as e:
             self._raise_if_rejected(e, profile)

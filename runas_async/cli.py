@@ -16,6 +16,7 @@ from runas_async.errors import RunasError, UsageError
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
+    from anyio.abc import TaskStatus
 
     from runas_async.login import Client
     from runas_async.models import LoginResult
@@ -32,7 +33,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_TERMINATED = 143  # 128 + SIGTERM (129 for SIGHUP)
 
 log = logging.getLogger("runas_async")
 
@@ -183,7 +184,8 @@ def _add_debug(p: argparse.ArgumentParser) -> None:
 
 _EXIT_EPILOG = (
     "exit status: 0 all registries done, 1 some failed (all were tried), "
-    "2 usage or configuration error (nothing tried), 130 interrupted, 143 terminated"
+    "2 usage or configuration error (nothing tried), 130 interrupted, 143 terminated, "
+    "129 hung up"
 )
 
 
@@ -435,28 +437,42 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     tokens = AwsTokenProvider(prepared.sessions)
     received: list[int] = []
 
-    async def watch_signals(stop: anyio.Event) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                log.debug("received signal %d; stopping", signum)
-                received.append(signum)
-                stop.set()
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    async def watch_signals(
+        stop: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            with anyio.open_signal_receiver(*stopping) as signals:
+                task_status.started()
+                async for signum in signals:
+                    log.debug("received signal %d; stopping", signum)
+                    received.append(signum)
+                    stop.set()
+        finally:
+            if received:
+                # Stopping already: a second Ctrl-C must not cut the clean-up short.
+                for signum in stopping:
+                    signal.signal(signum, signal.SIG_IGN)
 
     async def go() -> list[LoginResult]:
         stop = anyio.Event()
-        async with runner, anyio.create_task_group() as tg:
-            tg.start_soon(watch_signals, stop)
-            results = await run_plan(
-                plan,
-                tokens,
-                runner,
-                reporter,
-                jobs=settings.jobs,
-                login_timeout=settings.timeout,
-                deadline=settings.deadline,
-                stop=stop,
-                logout=runner if settings.command == "logout" else None,
-            )
+        # The receiver outlives the runner, whose exit merges the logins done and
+        # removes the temporary files: signals then cannot interrupt that.
+        async with anyio.create_task_group() as tg:
+            await tg.start(watch_signals, stop)
+            async with runner:
+                results = await run_plan(
+                    plan,
+                    tokens,
+                    runner,
+                    reporter,
+                    jobs=settings.jobs,
+                    login_timeout=settings.timeout,
+                    deadline=settings.deadline,
+                    stop=stop,
+                    logout=runner if settings.command == "logout" else None,
+                )
             tg.cancel_scope.cancel()
         log.debug(
             "%d login(s) merged into, %d logout(s) removed from %s",
