@@ -196,16 +196,8 @@ class AwsTokenProvider:
             session = self._sessions[profile]
             started = time.monotonic()
             log.debug("resolving credentials of profile %r", profile)
-            try:
-                frozen = (await self._resolver.resolve(session, profile)).frozen
-            except CredentialsError:
-                raise
-            except bx.ProfileNotFound as e:
-                raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
-            except (bx.BotoCoreError, bx.ClientError) as e:
-                raise CredentialsError(
-                    f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
-                ) from e
+            # The resolver translates botocore's errors into ours.
+            frozen = (await self._resolver.resolve(session, profile)).frozen
             log.debug(
                 "credentials of profile %r ready in %.3fs", profile, time.monotonic() - started
             )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aiobotocore.session import AioSession
     from anyio.abc import TaskStatus
 
+    from runas_async.credentials import CredentialResolver
     from runas_async.login import Client
     from runas_async.models import LoginResult
     from runas_async.orchestrate import LoginSpec, Plan, Reporter
@@ -55,6 +56,10 @@ class Settings:
     command: str = "login"
     profiles: tuple[str, ...] = ()
     file: str | None = None
+    mfa_code: str | None = None
+    refresh: bool = False
+    argv: tuple[str, ...] = ()
+    """The command of ``exec``, after ``--``."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,6 +102,7 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+_PROFILE_HELP = "AWS profile (default: $AWS_PROFILE, then 'default')"
 _ENDPOINT_HELP = (
     "registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com, any partition, FIPS, "
     "dual-stack, public.ecr.aws) or 12-digit account number; "
@@ -178,6 +184,19 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_credential_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mfa-code",
+        metavar="CODE",
+        help="answer the MFA prompt with this code (default: $MFA_CODE, else ask on the terminal)",
+    )
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ignore cached credentials (~/.aws/cli/cache) for this run",
+    )
+
+
 def _add_debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="log what runas-async does (never secrets)")
 
@@ -211,6 +230,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     _add_targets(login, many=True)
     _add_run_options(login)
+    _add_credential_options(login)
     _add_debug(login)
     logout = ecr_commands.add_parser(
         "logout",
@@ -223,6 +243,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     _add_targets(logout, many=True)
     _add_run_options(logout)
+    _add_credential_options(logout)
     _add_debug(logout)
     password = ecr_commands.add_parser(
         "password",
@@ -233,13 +254,57 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         ),
     )
     _add_targets(password, many=False)
+    _add_credential_options(password)
     _add_debug(password)
-    return parser, {"login": login, "logout": logout, "password": password}
+    env_cmd = commands.add_parser(
+        "env",
+        help="print a profile's credentials for eval, or as credential_process JSON",
+        description=(
+            "Print a profile's credentials and region as shell lines for eval "
+            '(eval "$(runas-async env prod)"), or with --output json in the '
+            "credential_process format."
+        ),
+    )
+    env_cmd.add_argument("profile", nargs="?", metavar="PROFILE", help=_PROFILE_HELP)
+    env_cmd.add_argument("-r", "--region", help="region to export (default: the profile's)")
+    env_cmd.add_argument(
+        "-o",
+        "--output",
+        choices=("sh", "fish", "json"),
+        default="sh",
+        help="sh (bash, zsh) or fish lines for eval; json: credential_process format",
+    )
+    _add_credential_options(env_cmd)
+    _add_debug(env_cmd)
+    exec_cmd = commands.add_parser(
+        "exec",
+        usage=f"{PROG} exec [-h] [-r REGION] [--mfa-code CODE] [--refresh] [--debug] "
+        "[PROFILE] -- CMD [ARG ...]",
+        help="run a command with a profile's credentials in its environment",
+        description=(
+            "Run CMD with the profile's credentials and region in its environment; "
+            "exit with its exit status (128+N if signal N killed it). SIGINT, SIGTERM "
+            "and SIGHUP are passed on to it."
+        ),
+    )
+    exec_cmd.add_argument("profile", nargs="?", metavar="PROFILE", help=_PROFILE_HELP)
+    exec_cmd.add_argument("-r", "--region", help="region to set (default: the profile's)")
+    _add_credential_options(exec_cmd)
+    _add_debug(exec_cmd)
+    return parser, {
+        "login": login,
+        "logout": logout,
+        "password": password,
+        "env": env_cmd,
+        "exec": exec_cmd,
+    }
 
 
 def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     parser, subs = build_parser()
     argv = list(argv)
+    if argv and argv[0] in ("env", "exec"):
+        return _parse_runas(argv, env, subs[argv[0]])
     if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
         parser.parse_args(argv)  # prints help or version, or raises UsageError
         raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
@@ -274,6 +339,33 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         dry_run=getattr(args, "dry_run", False),
         debug=args.debug,
         client=client,
+        mfa_code=args.mfa_code,
+        refresh=args.refresh,
+    )
+
+
+def _parse_runas(argv: list[str], env: Mapping[str, str], sub: argparse.ArgumentParser) -> Settings:
+    """``env [options] [PROFILE]`` and ``exec [options] [PROFILE] -- CMD [ARG ...]``."""
+    command, rest = argv[0], argv[1:]
+    run: list[str] = []
+    if command == "exec":
+        if "--" not in rest:
+            raise UsageError(f"exec needs the command after '--' (see '{PROG} exec --help')")
+        at = rest.index("--")
+        rest, run = rest[:at], rest[at + 1 :]
+        if not run:
+            raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
+    args = sub.parse_intermixed_args(rest)
+    return Settings(
+        command=command,
+        profile=args.profile or env.get("AWS_PROFILE") or "default",
+        endpoints=(),
+        region=args.region,
+        output=getattr(args, "output", "sh"),
+        debug=args.debug,
+        mfa_code=args.mfa_code,
+        refresh=args.refresh,
+        argv=tuple(run),
     )
 
 
@@ -398,13 +490,58 @@ def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
     return _Prepared(plan=plan, sessions=sessions, client=client, executable=executable)
 
 
-def _password(prepared: _Prepared, stdout: TextIO) -> int:
+def _resolver(
+    settings: Settings, env: Mapping[str, str], reporter: object = None
+) -> CredentialResolver:
+    """Credentials with awscli's cache and one MFA prompt per device (the live table paused)."""
+    from runas_async.credentials import default_resolver
+
+    return default_resolver(
+        env,
+        mfa_code=settings.mfa_code,
+        refresh=settings.refresh,
+        pause=getattr(reporter, "paused", None),
+    )
+
+
+def _runas(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
+    """``env`` and ``exec``: resolve one profile, then print it or run the command with it."""
+    import anyio
+
+    from runas_async.aws import new_session, profile_region
+    from runas_async.runas import (
+        child_environ,
+        credential_process_json,
+        env_lines,
+        exec_command,
+    )
+
+    session = new_session(settings.profile)
+    region = profile_region(session, settings.region, env)
+    resolver = _resolver(settings, env)
+
+    async def go() -> int:
+        creds = await resolver.resolve(session, settings.profile)
+        if settings.command == "exec":
+            return await exec_command(settings.argv, child_environ(env, creds, region))
+        if settings.output == "json":
+            stdout.write(credential_process_json(creds))
+        else:
+            stdout.write(env_lines(creds, region, settings.output))
+        stdout.flush()
+        return EXIT_OK
+
+    status: int = anyio.run(go)
+    return status
+
+
+def _password(prepared: _Prepared, stdout: TextIO, resolver: CredentialResolver) -> int:
     import anyio
 
     from runas_async.aws import AwsTokenProvider
 
     (target,) = prepared.plan.targets
-    tokens = AwsTokenProvider(prepared.sessions)
+    tokens = AwsTokenProvider(prepared.sessions, resolver=resolver)
     token = anyio.run(tokens.token, target.key)
     stdout.write(token.password + "\n")
     stdout.flush()
@@ -412,12 +549,14 @@ def _password(prepared: _Prepared, stdout: TextIO) -> int:
 
 
 def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
+    if settings.command in ("env", "exec"):
+        return _runas(settings, env, stdout)
     prepared = _prepare(settings, env)
     plan = prepared.plan
     if settings.command == "password":
         if len(plan.targets) != 1:
             raise UsageError("ecr password takes at most one ENDPOINT")
-        return _password(prepared, stdout)
+        return _password(prepared, stdout, _resolver(settings, env))
     if settings.dry_run or prepared.executable is None:
         from runas_async.report import render_plan
 
@@ -434,7 +573,7 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     seed = auth.preflight()
     reporter = _reporter(settings, stdout)
     runner = ClientRunner(prepared.client, prepared.executable, auth, seed, env)
-    tokens = AwsTokenProvider(prepared.sessions)
+    tokens = AwsTokenProvider(prepared.sessions, resolver=_resolver(settings, env, reporter))
     received: list[int] = []
 
     stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import stat
+import tempfile
 import termios
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -236,10 +237,11 @@ def session_cache_key(source_profile: str, serial: str) -> str:
 
 
 class CredentialCache(JSONFileCache):
-    """botocore's ``JSONFileCache`` (awscli's cache), hardened for reading.
+    """botocore's ``JSONFileCache`` (awscli's cache): same directory, names and JSON, hardened.
 
-    Writes are botocore's own (``mkstemp`` in the directory, so 0600, fsync, ``os.replace``),
-    into a directory created 0700 when missing; a failed write is logged, never raised.
+    Writes go as botocore's do (a ``mkstemp`` file in the directory, so 0600, fsync,
+    ``os.replace``), into a directory created 0700 when missing; a failed write is logged,
+    never raised, and leaves no temporary file behind.
     An entry is used only when its file is a regular file (not a symlink) owned by us, with no
     group or other permissions, holding a credentials response (``Credentials`` with the three
     keys and a parseable, zoned ``Expiration``). Anything else is a miss, so botocore fetches
@@ -283,17 +285,36 @@ class CredentialCache(JSONFileCache):
         return value
 
     def __setitem__(self, cache_key: str, value: Any) -> None:
+        path = self.path(cache_key)
         try:
+            text = json.dumps(value, default=_json_default)
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            super().__setitem__(cache_key, value)
-        except (OSError, ValueError) as e:
-            log.warning("cannot write the credentials cache %s: %s", self.path(cache_key), e)
+            fd, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")  # 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        except (OSError, TypeError, ValueError) as e:
+            log.warning("cannot write the credentials cache %s: %s", path, e)
 
     def __delitem__(self, cache_key: str) -> None:
         try:
             self.path(cache_key).unlink()
         except FileNotFoundError:
             raise KeyError(cache_key) from None
+
+
+def _json_default(value: object) -> object:
+    """Datetimes as ``JSONFileCache`` writes them (``2026-01-02T03:04:05UTC``)."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S%Z")
+    raise TypeError(f"cannot store a {type(value).__name__} in the credentials cache")
 
 
 def _read_trusted(path: Path) -> bytes | None:
@@ -501,6 +522,16 @@ class CredentialResolver:
         except bx.ProfileNotFound as e:
             raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
         except (bx.BotoCoreError, bx.ClientError) as e:
+            raise CredentialsError(
+                f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
+            ) from e
+        except json.JSONDecodeError as e:
+            # botocore's credential_process provider lets these through untranslated.
+            raise CredentialsError(
+                f"cannot get credentials for profile {show(profile)}: credential_process "
+                f"printed something that is not JSON ({e})"
+            ) from e
+        except OSError as e:  # a credential_process program that cannot be started
             raise CredentialsError(
                 f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
             ) from e

@@ -6,9 +6,10 @@ when a live table is actually shown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.models import LoginResult, Status, Target
@@ -183,6 +184,19 @@ class LiveTableReporter:
         if failed:
             summary += f", [bold red]{failed} failed[/]"
         self.console.print(summary)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Take the table off the terminal while something else uses it (an MFA prompt)."""
+        live = self._live
+        if live is None:
+            yield
+            return
+        live.stop()
+        try:
+            yield
+        finally:
+            live.start()
 
     def stop(self) -> None:
         """Leave the table as it stands (also on errors and Ctrl-C)."""

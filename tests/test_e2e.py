@@ -254,7 +254,7 @@ def test_live_table_on_a_terminal(sb: Sandbox) -> None:
 
 def _readme_examples() -> list[str]:
     """Every one-line `runas-async ...` code block of the README (not the synopsis)."""
-    blocks = re.findall(r"```\n(runas-async [^\n]*)\n```", README.read_text())
+    blocks = re.findall(r"```\n((?:eval \"\$\()?runas-async [^\n]*)\n```", README.read_text())
     examples = [b for b in blocks if "PROFILE" not in b and "ENDPOINT" not in b]
     assert len(examples) >= 8
     return examples

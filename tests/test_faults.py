@@ -492,11 +492,6 @@ BROKEN_PROFILE = "team-ci"
             "",
             "not JSON",
             id="credential-process-garbage",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="needs credentials.py fix: the message gives only json's 'Expecting "
-                "value: line 1 column 1 (char 0)', not that credential_process printed non-JSON",
-            ),
         ),
         pytest.param(
             f"[profile {BROKEN_PROFILE}]\nregion = us-east-1\n"
