@@ -23,7 +23,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
-from runas_async.credentials import CredentialResolver
+from runas_async.credentials import CredentialResolver, describe
 from runas_async.endpoints import show
 from runas_async.errors import (
     ConfigError,
@@ -152,23 +152,6 @@ def profile_region(session: AioSession, override: str | None, env: Mapping[str, 
     return str(region) if region else None
 
 
-def _describe(e: BaseException) -> str:
-    if isinstance(e, bx.ClientError):
-        err = e.response.get("Error", {})
-        code = err.get("Code", "Error")
-        message = err.get("Message", "")
-        return f"{code}: {message}" if message else str(code)
-    text = str(e).strip() or type(e).__name__
-    text = text.splitlines()[0] if text else type(e).__name__
-    # Connection errors name only the URL; the cause (reset, refused, timed out) is the reason.
-    cause = getattr(e, "kwargs", {}).get("error")
-    if isinstance(cause, BaseException) and str(cause).strip():
-        detail = str(cause).strip().splitlines()[0]
-        if detail not in text:
-            text = f"{text} ({detail})"
-    return text
-
-
 class AwsTokenProvider:
     """Fetches tokens and caller accounts; one credential resolution per profile."""
 
@@ -238,9 +221,9 @@ class AwsTokenProvider:
                 resp = await client.get_authorization_token()
         except bx.ClientError as e:
             self._raise_if_rejected(e, key.profile)
-            raise TokenError(f"{what}: {_describe(e)}") from e
+            raise TokenError(f"{what}: {describe(e)}") from e
         except bx.BotoCoreError as e:
-            raise TokenError(f"{what}: {_describe(e)}") from e
+            raise TokenError(f"{what}: {describe(e)}") from e
         data = resp.get("authorizationData")
         # ecr answers a list of one entry, ecr-public a single object.
         return decode_token([data] if isinstance(data, dict) else data, what)
@@ -256,9 +239,9 @@ class AwsTokenProvider:
                 resp = await sts.get_caller_identity()
         except bx.ClientError as e:
             self._raise_if_rejected(e, profile)
-            raise TokenError(f"GetCallerIdentity in {region}: {_describe(e)}") from e
+            raise TokenError(f"GetCallerIdentity in {region}: {describe(e)}") from e
         except bx.BotoCoreError as e:
-            raise TokenError(f"GetCallerIdentity in {region}: {_describe(e)}") from e
+            raise TokenError(f"GetCallerIdentity in {region}: {describe(e)}") from e
         return str(resp["Account"])
 
     @staticmethod
@@ -267,7 +250,7 @@ class AwsTokenProvider:
         if code in _REJECTED_CREDENTIALS:
             raise CredentialsError(
                 f"the credentials of profile {show(profile)} were rejected "
-                f"(expired or invalid): {_describe(e)}"
+                f"(expired or invalid): {describe(e)}"
             ) from e
 
 

@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import termios
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -65,6 +64,7 @@ from runas_async.errors import (
     ProfileNotFound,
     RunasError,
 )
+from runas_async.files import atomic_write
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
@@ -289,17 +289,7 @@ class CredentialCache(JSONFileCache):
         try:
             text = json.dumps(value, default=_json_default)
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")  # 0600
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            atomic_write(path, text.encode("utf-8"), 0o600)
         except (OSError, TypeError, ValueError) as e:
             log.warning("cannot write the credentials cache %s: %s", path, e)
 
@@ -523,7 +513,7 @@ class CredentialResolver:
             raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
         except (bx.BotoCoreError, bx.ClientError) as e:
             raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
+                f"cannot get credentials for profile {show(profile)}: {describe(e)}"
             ) from e
         except json.JSONDecodeError as e:
             # botocore's credential_process provider lets these through untranslated.
@@ -533,7 +523,7 @@ class CredentialResolver:
             ) from e
         except OSError as e:  # a credential_process program that cannot be started
             raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: {_describe(e)}"
+                f"cannot get credentials for profile {show(profile)}: {describe(e)}"
             ) from e
         log.debug(
             "credentials of profile %r via %s in %.3fs",
@@ -619,7 +609,7 @@ class CredentialResolver:
         except bx.ClientError as e:
             raise CredentialsError(
                 f"AssumeRole {show(hop.role_arn)} for profile {show(hop.profile)} failed: "
-                f"{_describe(e)}"
+                f"{describe(e)}"
             ) from e
         arn = str(response.get("AssumedRoleUser", {}).get("Arn", ""))
         parts = arn.split(":")
@@ -667,7 +657,7 @@ class CredentialResolver:
         except bx.ClientError as e:
             raise CredentialsError(
                 f"GetSessionToken for profile {show(chain.root)} with MFA device "
-                f"{show(chain.serial)} failed: {_describe(e)}"
+                f"{show(chain.serial)} failed: {describe(e)}"
             ) from e
         return dict(response)
 
@@ -706,14 +696,22 @@ def _from_fetched(fetched: Mapping[str, Any], method: str) -> ResolvedCredential
     )
 
 
-def _describe(e: BaseException) -> str:
+def describe(e: BaseException) -> str:
+    """A botocore error on one line: code and message, or the text and its cause."""
     if isinstance(e, bx.ClientError):
         err = e.response.get("Error", {})
         code = err.get("Code", "Error")
         message = err.get("Message", "")
         return f"{code}: {message}" if message else str(code)
     text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0]
+    text = text.splitlines()[0] if text else type(e).__name__
+    # Connection errors name only the URL; the cause (reset, refused, timed out) is the reason.
+    cause = getattr(e, "kwargs", {}).get("error")
+    if isinstance(cause, BaseException) and str(cause).strip():
+        detail = str(cause).strip().splitlines()[0]
+        if detail not in text:
+            text = f"{text} ({detail})"
+    return text
 
 
 def default_resolver(

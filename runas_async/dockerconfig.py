@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runas_async.errors import DockerConfigError
+from runas_async.files import atomic_write
 
 CONFIG_NAME = "config.json"
 
@@ -131,7 +132,7 @@ class AuthFile:
                 doc = self._parse(current)
                 change(doc.setdefault("auths", {}))
                 mode = stat.S_IMODE(target.stat().st_mode) if current else 0o600
-                _atomic_write(target, json.dumps(doc, indent="\t").encode() + b"\n", mode)
+                atomic_write(target, json.dumps(doc, indent="\t").encode() + b"\n", mode)
         except OSError as e:
             raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
 
@@ -141,21 +142,6 @@ class DockerConfig(AuthFile):
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory / CONFIG_NAME)
-
-
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def auth_entry(config_json: bytes, host: str) -> dict[str, Any] | None:
