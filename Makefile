@@ -33,4 +33,4 @@ demo: venv system-packages
 	$(UV) run --frozen python -m tests.demo
 
 bench: venv system-packages
-	$(UV) run --frozen python -m bench
+	$(UV) run --frozen --group bench python -m bench

@@ -1,7 +1,5 @@
 """``python -m runas_async``."""
 
-import sys
+from runas_async.cli import run
 
-from runas_async.cli import main
-
-sys.exit(main())
+run()

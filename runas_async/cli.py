@@ -621,6 +621,7 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
         )
         return results
 
+    _fast_child_watcher()
     try:
         results = anyio.run(go)
     finally:
@@ -630,8 +631,42 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     return exit_status(results, None, received[0] if received else None)
 
 
+def _fast_child_watcher() -> None:
+    """On Python 3.11, watch children with pidfds instead of one thread per child.
+
+    asyncio's default watcher before 3.12 starts a thread for every process
+    spawned; with dozens of logins at once that alone costs a few hundred ms.
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    import asyncio
+
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # kernel without pidfd
+        return
+    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+
+
+def run() -> NoReturn:
+    """The console script: ``main()``, then exit without tearing the interpreter down.
+
+    Everything runas-async writes is flushed and its temporary files are gone
+    when ``main()`` returns; skipping interpreter shutdown (module teardown,
+    garbage collection of aiobotocore's and aiohttp's objects) saves about
+    0.2 s on every run.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``runas-async`` console script."""
+    """Run one command; returns its exit status (also usable in-process)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ
     debug = "--debug" in argv

@@ -254,7 +254,7 @@ class ClientRunner:
             await run_client(argv, env, token.password.encode(), token.password)
             if private is None:
                 return
-            written = await anyio.Path(private).read_bytes()
+            written = private.read_bytes()  # a few hundred bytes: no worker thread
             entry = auth_entry(written, registry.host)
             # With a credsStore the secret went to the helper and docker
             # records the host with an empty entry; keep that too.
