@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from runas_async.errors import RunasError, UsageError
+from runas_async.errors import LoginError, RunasError, TokenError, UsageError
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
@@ -379,6 +379,8 @@ def exit_status(
         return 128 + signum
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(error, TokenError | LoginError):
+        return EXIT_FAILED  # `ecr password`: the one registry's token could not be had
     if isinstance(error, RunasError):
         return EXIT_USAGE
     if error is not None:
@@ -689,10 +691,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"{PROG}: error: {error}\n")
             if debug:
                 log.debug("details", exc_info=error)
-            from runas_async.errors import LoginError, TokenError
-
-            if isinstance(error, TokenError | LoginError):
-                return EXIT_FAILED
             return exit_status(None, error)
         if isinstance(raw, BaseExceptionGroup) and raw.subgroup(KeyboardInterrupt):
             return EXIT_INTERRUPTED

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runas_async.cli import exit_status, main, parse_settings
-from runas_async.errors import ConfigError, UsageError
+from runas_async.errors import ConfigError, TokenError, UsageError
 from runas_async.models import LoginResult, Status, Target, TokenKey
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -29,6 +29,7 @@ def _result(status: Status) -> LoginResult:
         pytest.param([_result(Status.FAILED)], None, 1, id="all-failed"),
         pytest.param(None, UsageError("x"), 2, id="usage"),
         pytest.param(None, ConfigError("x"), 2, id="config"),
+        pytest.param(None, TokenError("x"), 1, id="password-token-failed"),
         pytest.param(None, KeyboardInterrupt(), 130, id="interrupted"),
     ],
 )
