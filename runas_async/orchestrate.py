@@ -204,8 +204,9 @@ async def run_plan(
     async def serve_key(
         key: TokenKey, targets: tuple[Target, ...], tg: anyio.abc.TaskGroup
     ) -> None:
-        for target in targets:
-            run.set(target, Status.TOKEN)
+        if logout is None:
+            for target in targets:
+                run.set(target, Status.TOKEN)
         token: Token | None = None
         account: str | None = None
         failure: TokenError | None = None
