@@ -158,16 +158,17 @@ def floor_docker(world: World, host: str) -> float:
 
 # --- peak RSS ---------------------------------------------------------------------------
 
+# runas-async's console script ends with os._exit() (no atexit), so the wrapper calls
+# main() itself and reports before exiting.
 _RSS_WRAPPER = """
-import atexit, os, resource, runpy, sys
-def _report():
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    with open(os.environ["RUNAS_BENCH_RSS_FILE"], "w") as f:
-        f.write(f"{own} {children}")
-atexit.register(_report)
-sys.argv = ["runas-async", *sys.argv[1:]]
-runpy.run_module("runas_async", run_name="__main__", alter_sys=True)
+import os, resource, sys
+from runas_async.cli import main
+code = main(sys.argv[1:])
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(os.environ["RUNAS_BENCH_RSS_FILE"], "w") as f:
+    f.write(f"{own} {children}")
+sys.exit(code)
 """
 
 
