@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
@@ -107,14 +106,6 @@ def client_config(session: AioSession, env: Mapping[str, str]) -> AioConfig:
         read_timeout=30,
         user_agent_appid="runas-async",
     )
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    """What the config files say about a profile, before any network call."""
-
-    name: str
-    region: str | None
 
 
 def new_session(profile: str) -> AioSession:
@@ -270,7 +261,3 @@ def decode_token(data: Any, what: str) -> Token:
         password=password,
         expires_at=expires.timestamp() if hasattr(expires, "timestamp") else None,
     )
-
-
-def environ() -> Mapping[str, str]:
-    return os.environ

@@ -33,8 +33,7 @@ CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM (129 for SIGHUP)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals give 128 + their number
 
 log = logging.getLogger("runas_async")
 
