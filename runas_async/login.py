@@ -11,10 +11,11 @@ be redirected (finch) has its logins run one at a time instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE
@@ -29,6 +30,9 @@ from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
 
 _KEEP_OUTPUT = 64 * 1024
+
+ECR_USERNAME = "AWS"
+"""The username of every ECR and ECR Public token: clients are started with it."""
 
 
 @dataclass(frozen=True)
@@ -141,29 +145,53 @@ def failure_reason(stderr: bytes, stdout: bytes, returncode: int, secret: str) -
     return f"exited with status {returncode}"
 
 
-async def run_client(
-    argv: list[str], env: Mapping[str, str], stdin: bytes | None, secret: str = ""
-) -> None:
+Stdin = bytes | Callable[[], Awaitable[bytes]] | None
+"""What a client reads: nothing, bytes, or bytes that come later (the client starts first)."""
+
+
+async def run_client(argv: list[str], env: Mapping[str, str], stdin: Stdin) -> None:
     """Run one client command; LoginError with its last line when it fails.
 
-    Output is captured (never interleaved with ours); on cancellation the
-    child is killed.
+    A callable ``stdin`` is awaited after the client has started: ECR's clients
+    read the password before anything else, so their start-up overlaps the wait.
+    If the wait fails or is cancelled, the child is killed before its stdin is
+    closed (it never sees an empty password). What the client reads is its
+    secret: it is redacted from the error. Output is captured (never
+    interleaved with ours); on cancellation the child is killed.
     """
     stdout, stderr = bytearray(), bytearray()
+    data = b""
     async with await anyio.open_process(
         argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=dict(env)
     ) as proc:
+        if callable(stdin):
+            try:
+                data = await stdin()
+            except BaseException:
+                proc.kill()
+                raise
+        elif stdin is not None:
+            data = stdin
         async with anyio.create_task_group() as tg:
             tg.start_soon(_drain, proc.stdout, stdout)
             tg.start_soon(_drain, proc.stderr, stderr)
             if proc.stdin is not None:
-                if stdin:
+                if data:
                     with contextlib.suppress(anyio.BrokenResourceError, OSError):
-                        await proc.stdin.send(stdin)
+                        await proc.stdin.send(data)
                 await proc.stdin.aclose()
         returncode = await proc.wait()
     if returncode != 0:
+        secret = data.decode("utf-8", "replace")
         raise LoginError(failure_reason(bytes(stderr), bytes(stdout), returncode, secret))
+
+
+class _OtherUsername(Exception):
+    """The token names another user than the one the client was started with."""
+
+    def __init__(self, token: Token) -> None:
+        super().__init__("the token's username differs")
+        self.token = token
 
 
 class ClientRunner:
@@ -246,12 +274,29 @@ class ClientRunner:
         finally:
             shutil.rmtree(private.parent, ignore_errors=True)
 
-    async def login(self, registry: Registry, token: Token) -> None:
-        """Log into one registry; LoginError with the client's reason when it fails."""
+    async def login(self, registry: Registry, token: Callable[[], Awaitable[Token]]) -> None:
+        """Log into one registry; LoginError with the client's reason when it fails.
+
+        The client is started before the token is there (with ECR's fixed
+        username) and reads the password once ``token()`` returns it.
+        """
         async with self._slot() as private:
-            argv = self.client.login_argv(self.executable, registry.host, token.username, private)
             env = self._env if private is None else self.client.private_env(self._env, private)
-            await run_client(argv, env, token.password.encode(), token.password)
+
+            async def password(username: str) -> bytes:
+                got = await token()
+                if got.username != username:
+                    raise _OtherUsername(got)
+                return got.password.encode()
+
+            username = ECR_USERNAME
+            while True:
+                argv = self.client.login_argv(self.executable, registry.host, username, private)
+                try:
+                    await run_client(argv, env, functools.partial(password, username))
+                    break
+                except _OtherUsername as e:  # not ECR's "AWS": start again with the right one
+                    username = e.token.username
             if private is None:
                 return
             written = private.read_bytes()  # a few hundred bytes: no worker thread

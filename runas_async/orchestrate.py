@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,8 +29,13 @@ class TokenProvider(Protocol):
     async def account(self, profile: str, region: str) -> str: ...
 
 
+TokenSource = Callable[[], Awaitable[Token]]
+"""Waits for a token. A login runner may start its client first and call it when the
+client is ready for the password: the client's start-up then overlaps the token request."""
+
+
 class LoginRunner(Protocol):
-    async def login(self, registry: Registry, token: Token) -> None: ...
+    async def login(self, registry: Registry, token: TokenSource) -> None: ...
 
 
 class LogoutRunner(Protocol):
@@ -124,6 +129,32 @@ def _no_region(profile: str, what: str) -> str:
     )
 
 
+class _NoToken(Exception):
+    """The token request of a login's key failed; the key's rows already say why."""
+
+
+class _PendingToken:
+    """One key's token, awaited by the logins started before it arrived."""
+
+    def __init__(self) -> None:
+        self._done = anyio.Event()
+        self.token: Token | None = None
+
+    def settle(self, token: Token | None) -> None:
+        self.token = token
+        self._done.set()
+
+    @property
+    def failed(self) -> bool:
+        return self._done.is_set() and self.token is None
+
+    async def wait(self) -> Token:
+        await self._done.wait()
+        if self.token is None:
+            raise _NoToken
+        return self.token
+
+
 @dataclass
 class _Run:
     reporter: Reporter
@@ -160,9 +191,17 @@ async def run_plan(
     deadline: float | None = None,
     stop: anyio.Event | None = None,
     logout: LogoutRunner | None = None,
+    prestart: anyio.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[LoginResult]:
-    """Fetch every token in parallel, then log into each registry as its token arrives.
+    """Fetch every token in parallel and log into each registry as its token arrives.
+
+    A login whose registry is known up front starts its client early (within
+    ``jobs``), and the client gets its password when the token comes: its start-up
+    overlaps the token request instead of following it. "Early" is when ``prestart``
+    is set (the caller sets it once the first request is on the wire, so that
+    spawning clients does not delay it) or when the first token arrives, whichever
+    comes first; without ``prestart``, at once.
 
     A failure of one registry is recorded as its result, never raised: the
     others go on. Credential and configuration errors (the whole profile is
@@ -177,47 +216,91 @@ async def run_plan(
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
     limiter = anyio.CapacityLimiter(jobs)
+    gate = prestart if prestart is not None else anyio.Event()
+    if prestart is None:
+        gate.set()
     reporter.start(plan)
     for target in plan.targets:
         run.set(target, Status.WAITING)
 
-    async def login_one(target: Target, registry: Registry, token: Token | None) -> None:
+    async def login_one(target: Target, registry: Registry, pending: _PendingToken) -> None:
+        """Start the client as soon as there is a slot, give it the token when it comes.
+
+        ``--timeout`` counts from the moment the token is there: waiting for it is
+        the token request's time, not the login's.
+        """
+        await gate.wait()
         async with limiter:
-            run.set(target, Status.LOGIN, registry)
+            if pending.failed:
+                return  # its rows already carry the token error
+            scope = anyio.CancelScope()
             started = clock()
+
+            async def token_for_login() -> Token:
+                nonlocal started
+                token = await pending.wait()
+                run.set(target, Status.LOGIN, registry)
+                started = clock()
+                scope.deadline = anyio.current_time() + login_timeout
+                return token
+
             try:
-                with anyio.fail_after(login_timeout):
-                    if logout is not None:
-                        await logout.logout(registry.host)
-                    elif token is not None:
-                        await runner.login(registry, token)
+                with scope:
+                    await runner.login(registry, token_for_login)
+            except _NoToken:
+                return
             except LoginError as e:
                 log.debug("login %s failed after %.3fs", registry.host, clock() - started)
                 run.set(target, Status.FAILED, registry, str(e))
-            except TimeoutError:
+                return
+            if scope.cancelled_caught:
                 log.debug("login %s killed at its timeout", registry.host)
                 run.set(target, Status.FAILED, registry, f"timed out after {login_timeout:g}s")
             else:
                 log.debug("login %s ok in %.3fs", registry.host, clock() - started)
                 run.set(target, Status.OK, registry)
 
+    async def logout_one(target: Target, registry: Registry, out: LogoutRunner) -> None:
+        async with limiter:
+            run.set(target, Status.LOGIN, registry)
+            try:
+                with anyio.fail_after(login_timeout):
+                    await out.logout(registry.host)
+            except LoginError as e:
+                run.set(target, Status.FAILED, registry, str(e))
+            except TimeoutError:
+                run.set(target, Status.FAILED, registry, f"timed out after {login_timeout:g}s")
+            else:
+                run.set(target, Status.OK, registry)
+
     async def serve_key(
         key: TokenKey, targets: tuple[Target, ...], tg: anyio.abc.TaskGroup
     ) -> None:
-        if logout is None:
-            for target in targets:
-                run.set(target, Status.TOKEN)
-        token: Token | None = None
+        pending = _PendingToken()
+        own = [t for t in targets if t.registry is None]
+        for target in targets:
+            if logout is not None:
+                if target.registry is not None:
+                    tg.start_soon(logout_one, target, target.registry, logout)
+                continue
+            run.set(target, Status.TOKEN)
+            if target.registry is not None:
+                # Its client starts now and waits for the password on stdin.
+                tg.start_soon(login_one, target, target.registry, pending)
         account: str | None = None
-        failure: TokenError | None = None
+        token_failed = False
+        account_failure: TokenError | None = None
 
         async def fetch_token() -> None:
-            nonlocal token, failure
+            nonlocal token_failed
             started = clock()
+            token: Token | None = None
             try:
                 token = await tokens.token(key)
             except TokenError as e:
-                failure = failure or e
+                token_failed = True
+                for target in targets:
+                    run.set(target, Status.FAILED, error=str(e))
             log.debug(
                 "token for %s in %s: %s in %.3fs",
                 key.profile,
@@ -225,32 +308,32 @@ async def run_plan(
                 "failed" if token is None else "ok",
                 clock() - started,
             )
+            pending.settle(token)
+            gate.set()
 
         async def fetch_account() -> None:
-            nonlocal account, failure
+            nonlocal account, account_failure
             try:
                 account = await tokens.account(key.profile, key.region)
             except TokenError as e:
-                failure = failure or e
+                account_failure = e
 
         async with anyio.create_task_group() as inner:
             if logout is None:
                 inner.start_soon(fetch_token)
-            if any(t.registry is None for t in targets):
+            if own:
                 inner.start_soon(fetch_account)
-        if failure is not None:
-            for target in targets:
-                run.set(target, Status.FAILED, error=str(failure))
+        if token_failed:
             return
-        if token is None and logout is None:
-            return  # unreachable: fetch_token either set it or recorded a failure
-        for target in targets:
-            registry = target.registry
-            if registry is None:
-                if account is None:
-                    return
-                registry = registry_for(account, key.region, plan.partitions)
-            tg.start_soon(login_one, target, registry, token)
+        for target in own:
+            if account is None:
+                run.set(target, Status.FAILED, error=str(account_failure))
+                continue
+            registry = registry_for(account, key.region, plan.partitions)
+            if logout is not None:
+                tg.start_soon(logout_one, target, registry, logout)
+            else:
+                tg.start_soon(login_one, target, registry, pending)
 
     async def stop_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
         await event.wait()

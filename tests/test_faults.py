@@ -358,7 +358,10 @@ def test_signal_mid_run_stops_cleanly(
 def test_signal_while_tokens_are_fetched_leaves_config_unchanged(
     client: Client, signum: signal.Signals, code: int
 ) -> None:
-    """A signal during token retries ends the run at once; config.json stays byte for byte."""
+    """A signal during token retries ends the run at once; config.json stays byte for byte.
+
+    The five clients, started early to wait for their password, are killed unfed.
+    """
     before = client.seed()
     rules = [Rule(GAT, "throttle", times=None)]
     with (
@@ -374,7 +377,9 @@ def test_signal_while_tokens_are_fetched_leaves_config_unchanged(
         os.kill(run.pid, signum)
         assert run.wait(10) == code, run.stderr
         assert time.monotonic() - started < 1.0
-    assert watcher.docker_logins(client.marker) == {}
+    waiting = watcher.docker_logins(client.marker)
+    assert sorted(argv[-1] for argv in waiting.values()) == sorted(HOSTS[:5])
+    assert _gone_within(set(waiting), 1.0)
     assert client.config.read_bytes() == before
     client.assert_nothing_left()
 

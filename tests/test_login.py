@@ -12,13 +12,14 @@ import os
 import sys
 import tempfile
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import pytest
 
 from runas_async.dockerconfig import DockerConfig
-from runas_async.errors import LoginError
+from runas_async.errors import LoginError, TokenError
 from runas_async.login import CLIENTS, ClientRunner, failure_reason, find_client
 from runas_async.models import Registry, Token
 
@@ -35,12 +36,15 @@ STAND_IN = textwrap.dedent(
     import base64, json, os, sys, time
     log = os.environ["STAND_IN_LOG"]
     args = sys.argv[1:]
+    with open(log + ".started", "a") as f:
+        f.write(json.dumps({{"argv": sys.argv, "pid": os.getpid()}}) + "\\n")
     pw = sys.stdin.read()
     host = args[-1]
     with open(log, "a") as f:
         f.write(json.dumps({{"argv": sys.argv, "stdin": pw, "pid": os.getpid(),
                             "config": os.environ.get("DOCKER_CONFIG")}}) + "\\n")
-    if args[:4] != ["login", "--username", "AWS", "--password-stdin"] or len(args) != 5:
+    user = os.environ.get("STAND_IN_USER", "AWS")
+    if args[:4] != ["login", "--username", user, "--password-stdin"] or len(args) != 5:
         sys.exit("bad argv")
     if host.startswith("hang."):
         time.sleep(600)
@@ -74,6 +78,33 @@ def _calls(log: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+def _started(log: Path) -> list[dict[str, object]]:
+    """Every client process started, as it recorded itself before reading stdin."""
+    path = log.with_name(log.name + ".started")
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def when_started(log: Path, token: Token, count: int = 1) -> Callable[[], Awaitable[Token]]:
+    """A token source that answers only once ``count`` clients are running and waiting for it."""
+
+    async def source() -> Token:
+        with anyio.fail_after(10):
+            while len(_started(log)) < count:  # noqa: ASYNC110 - polls a file another process writes
+                await anyio.sleep(0.01)
+        return token
+
+    return source
+
+
+def ready(token: Token) -> Callable[[], Awaitable[Token]]:
+    """A token source whose token is already there."""
+
+    async def source() -> Token:
+        return token
+
+    return source
+
+
 def _registry(host: str) -> Registry:
     return Registry(host=host, account="123456789012", region="us-east-1")
 
@@ -90,7 +121,7 @@ async def test_password_goes_on_stdin_never_argv(
     exe, log = stand_in
     cfg = DockerConfig(tmp_path / "docker")
     async with _runner(exe, log, cfg) as runner:
-        await runner.login(_registry("a.example"), TOKEN)
+        await runner.login(_registry("a.example"), ready(TOKEN))
     (call,) = _calls(log)
     assert call["argv"] == [exe, "login", "--username", "AWS", "--password-stdin", "a.example"]
     assert call["stdin"] == PASSWORD
@@ -106,7 +137,7 @@ async def test_logins_are_isolated_then_merged(stand_in: tuple[str, Path], tmp_p
     hosts = [f"r{i}.example" for i in range(12)]
     async with _runner(exe, log, cfg) as runner, anyio.create_task_group() as tg:
         for host in hosts:
-            tg.start_soon(runner.login, _registry(host), TOKEN)
+            tg.start_soon(runner.login, _registry(host), ready(TOKEN))
     calls = _calls(log)
     dirs = {str(c["config"]) for c in calls}
     assert len(dirs) == len(hosts)
@@ -127,7 +158,7 @@ async def test_failure_reason_is_last_stderr_line(
     cfg = DockerConfig(tmp_path / "docker")
     async with _runner(exe, log, cfg) as runner:
         with pytest.raises(LoginError) as info:
-            await runner.login(_registry("bad.example"), Token("AWS", "wrong"))
+            await runner.login(_registry("bad.example"), ready(Token("AWS", "wrong")))
     assert str(info.value) == (
         "login attempt to http://bad.example/v2/ failed with status: 401 Unauthorized"
     )
@@ -141,7 +172,7 @@ async def test_secret_echoed_by_client_is_redacted(
     exe, log = stand_in
     async with _runner(exe, log, DockerConfig(tmp_path / "docker")) as runner:
         with pytest.raises(LoginError) as info:
-            await runner.login(_registry("echo.example"), TOKEN)
+            await runner.login(_registry("echo.example"), ready(TOKEN))
     assert PASSWORD not in str(info.value)
     assert "<redacted>" in str(info.value)
 
@@ -152,7 +183,7 @@ async def test_cancelled_login_kills_the_child(stand_in: tuple[str, Path], tmp_p
     cfg = DockerConfig(tmp_path / "docker")
     async with _runner(exe, log, cfg) as runner:
         with anyio.move_on_after(1.5) as scope:
-            await runner.login(_registry("hang.example"), TOKEN)
+            await runner.login(_registry("hang.example"), ready(TOKEN))
         assert scope.cancelled_caught
     (call,) = _calls(log)
     pid = int(str(call["pid"]))
@@ -169,8 +200,60 @@ async def test_workdir_is_private_and_removed(stand_in: tuple[str, Path], tmp_pa
     async with _runner(exe, log, DockerConfig(tmp_path / "docker")) as runner:
         (workdir,) = set(Path(tempfile.gettempdir()).glob("runas-async-*")) - before
         assert workdir.stat().st_mode & 0o777 == 0o700
-        await runner.login(_registry("a.example"), TOKEN)
+        await runner.login(_registry("a.example"), ready(TOKEN))
     assert not workdir.exists()
+
+
+async def test_client_starts_before_the_token_and_reads_it_later(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The client is running before the token exists; the password reaches it when it comes."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    async with _runner(exe, log, cfg) as runner:
+        # when_started only answers once the client has recorded itself: had the runner
+        # waited for the token first, this would time out.
+        await runner.login(_registry("a.example"), when_started(log, TOKEN))
+    (call,) = _calls(log)
+    assert call["stdin"] == PASSWORD
+    assert set(json.loads(cfg.path.read_text())["auths"]) == {"a.example"}
+
+
+async def test_client_is_killed_unfed_when_its_token_fails(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A token that never comes kills the waiting client before it reads anything."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+
+    async def no_token() -> Token:
+        await when_started(log, TOKEN)()
+        raise TokenError("GetAuthorizationToken in us-east-1: AccessDenied")
+
+    async with _runner(exe, log, cfg) as runner:
+        with pytest.raises(TokenError):
+            await runner.login(_registry("a.example"), no_token)
+    (started,) = _started(log)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(str(started["pid"])), 0)
+    assert not log.exists()  # it never got past reading stdin
+    assert not cfg.path.exists()
+
+
+async def test_token_of_another_username_restarts_the_client(
+    stand_in: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients start as ECR's user "AWS"; a token naming another one gets a client of its own."""
+    exe, log = stand_in
+    monkeypatch.setenv("STAND_IN_USER", "robot")
+    cfg = DockerConfig(tmp_path / "docker")
+    async with _runner(exe, log, cfg) as runner:
+        await runner.login(_registry("a.example"), when_started(log, Token("robot", PASSWORD)))
+    first, second = _started(log)
+    assert first["argv"][1:4] == ["login", "--username", "AWS"]  # type: ignore[index]
+    assert second["argv"][1:4] == ["login", "--username", "robot"]  # type: ignore[index]
+    (call,) = _calls(log)  # only the second one read a password
+    assert call["stdin"] == PASSWORD
 
 
 @pytest.mark.parametrize(

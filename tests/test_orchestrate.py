@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import anyio
 import pytest
@@ -62,10 +62,12 @@ class FakeTokens:
         self.delay = dict(delay or {})
         self.token_calls: list[TokenKey] = []
         self.account_calls: list[tuple[str, str]] = []
+        self.answered: dict[str, float] = {}
 
     async def token(self, key: TokenKey) -> Token:
         self.token_calls.append(key)
         await anyio.sleep(self.delay.get(key.region, 0))
+        self.answered[key.region] = anyio.current_time()
         if key.region in self.fail:
             raise self.fail[key.region]
         return Token(username="AWS", password=password(key.region))
@@ -97,11 +99,20 @@ class FakeRunner:
         self.gate = gate
         self._gate_open = anyio.Event()
         self.calls: list[tuple[Registry, Token]] = []
+        self.entered: dict[str, float] = {}
+        self.unfed: list[str] = []
         self.finished: list[str] = []
         self.active = 0
         self.peak = 0
 
-    async def login(self, registry: Registry, token: Token) -> None:
+    async def login(self, registry: Registry, source: Callable[[], Awaitable[Token]]) -> None:
+        # Like a real client: started first, fed its password when the token comes.
+        self.entered[registry.host] = anyio.current_time()
+        try:
+            token = await source()
+        except BaseException:
+            self.unfed.append(registry.host)
+            raise
         self.calls.append((registry, token))
         self.active += 1
         self.peak = max(self.peak, self.active)
@@ -430,6 +441,97 @@ async def test_credentials_error_propagates_and_cancels_the_run(where: str) -> N
 # ---------------------------------------------------------------------------------------------
 # run_plan: logins
 # ---------------------------------------------------------------------------------------------
+
+
+async def test_clients_start_before_their_token_arrives() -> None:
+    """Logins to known registries are under way while their token request is still out."""
+    plan = plan_for(A1, A2, host(A1, "eu-west-1"))
+    tokens = FakeTokens(delay={"us-east-1": 0.2, "eu-west-1": 0.3})
+    runner = FakeRunner()
+
+    results = await run(plan, tokens, runner)
+
+    assert [r.status for r in results] == [Status.OK] * 3
+    for reg, _ in runner.calls:
+        assert runner.entered[reg.host] < tokens.answered[reg.region] - 0.1, reg.host
+
+
+@pytest.mark.parametrize(
+    "set_at", [pytest.param(0.05, id="set-early"), pytest.param(None, id="never-set")]
+)
+async def test_clients_start_at_prestart_or_the_first_token(set_at: float | None) -> None:
+    """Clients wait for `prestart` (the first request on the wire) or, failing it, any token."""
+    plan = plan_for(A1, host(A1, "eu-west-1"))
+    tokens = FakeTokens(delay={"us-east-1": 0.2, "eu-west-1": 0.4})
+    runner = FakeRunner()
+    prestart = anyio.Event()
+    began = anyio.current_time()
+
+    async def set_later(when: float) -> None:
+        await anyio.sleep(when)
+        prestart.set()
+
+    with anyio.fail_after(GENEROUS):
+        async with anyio.create_task_group() as tg:
+            if set_at is not None:
+                tg.start_soon(set_later, set_at)
+            results = await run_plan(
+                plan,
+                tokens,
+                runner,
+                RecordingReporter(),
+                jobs=8,
+                login_timeout=GENEROUS,
+                prestart=prestart,
+            )
+
+    assert [r.status for r in results] == [Status.OK] * 2
+    opened = set_at if set_at is not None else tokens.answered["us-east-1"] - began
+    for started in runner.entered.values():
+        assert opened <= started - began < opened + 0.1
+    assert runner.entered[host(A1, "eu-west-1")] < tokens.answered["eu-west-1"] - 0.1
+
+
+async def test_waiting_for_the_token_does_not_count_against_the_timeout() -> None:
+    """--timeout starts when the password is there: a slow token request is not a slow login."""
+    plan = plan_for(A1, A2)
+    tokens = FakeTokens(delay={"us-east-1": 0.4})
+
+    results = await run(plan, tokens, FakeRunner(default_delay=0.05), login_timeout=0.25)
+
+    assert [r.status for r in results] == [Status.OK] * 2
+
+
+async def test_failed_token_request_stops_the_clients_waiting_for_it() -> None:
+    """Clients started for a token that fails never get a password; their rows say why."""
+    reason = "ecr GetAuthorizationToken in eu-west-1: AccessDenied"
+    plan = plan_for(A1, host(A1, "eu-west-1"), host(A2, "eu-west-1"))
+    tokens = FakeTokens(fail={"eu-west-1": TokenError(reason)}, delay={"eu-west-1": 0.05})
+    runner = FakeRunner()
+
+    results = await run(plan, tokens, runner)
+
+    outcome = {h: (r.status, r.error) for h, r in by_host(results).items()}
+    assert outcome == {
+        host(A1, "us-east-1"): (Status.OK, None),
+        host(A1, "eu-west-1"): (Status.FAILED, reason),
+        host(A2, "eu-west-1"): (Status.FAILED, reason),
+    }
+    assert sorted(runner.unfed) == sorted([host(A1, "eu-west-1"), host(A2, "eu-west-1")])
+    assert runner.active == 0
+
+
+async def test_failed_account_lookup_fails_only_the_default_registry() -> None:
+    """Without the caller's account the profile's own registry fails; its named ones log in."""
+    reason = "GetCallerIdentity in us-east-1: AccessDenied"
+    plan = build_plan(PROFILE, "us-east-1", [], PARTITIONS)
+    plan = Plan(targets=(*plan.targets, *plan_for(A1).targets), partitions=PARTITIONS)
+    tokens = FakeTokens(fail_account={"us-east-1": TokenError(reason)})
+
+    own, named = await run(plan, tokens)
+
+    assert (own.status, own.error, own.registry) == (Status.FAILED, reason, None)
+    assert (named.status, named.error) == (Status.OK, None)
 
 
 async def test_login_error_fails_only_that_row() -> None:
