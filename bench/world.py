@@ -131,10 +131,12 @@ class Run:
         """Milestones of a login run, in seconds from spawn, from the proxy's log.
 
         ``first_aws``: the first AWS connection (the first network call); ``sts_done``: the
-        last response byte on that first connection (AssumeRole answered); ``first_token``
-        and ``last_token``: the response on the earliest and latest of the other AWS
-        connections to complete; ``first_registry``: docker's first connection (its HTTPS
-        attempt); ``last_login``: the last response byte any registry sent.
+        last response byte on the connection answered first (AssumeRole: the token
+        connections may be opened earlier, while it is under way, but are answered
+        after it); ``first_token`` and ``last_token``: the response on the earliest and
+        latest of the other AWS connections to complete; ``first_registry``: docker's first
+        connection (its HTTPS attempt); ``last_login``: the last response byte any registry
+        sent.
         """
         opened: dict[int, float] = {}
         answered: dict[int, float] = {}
@@ -154,10 +156,10 @@ class Run:
             "last_login": self.last("down", "reg"),
         }
         if opened:
-            first = min(opened, key=opened.__getitem__)
-            result["first_aws"] = opened[first] - self.started
-            if first in answered:
-                result["sts_done"] = answered[first] - self.started
+            result["first_aws"] = min(opened.values()) - self.started
+        if answered:
+            first = min(answered, key=answered.__getitem__)
+            result["sts_done"] = answered[first] - self.started
             others = [t for c, t in answered.items() if c != first]
             if others:
                 result["first_token"] = min(others) - self.started

@@ -597,11 +597,6 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
 
     async def go() -> list[LoginResult]:
         stop = anyio.Event()
-        # Clients start once the first AWS request is out: spawning them earlier would
-        # compete with the work that request is waiting for.
-        on_wire = anyio.Event()
-        for session in prepared.sessions.values():
-            session.register("before-send", lambda **_: on_wire.set())
         # The receiver outlives the runner, whose exit merges the logins done and
         # removes the temporary files: signals then cannot interrupt that.
         async with anyio.create_task_group() as tg:
@@ -617,7 +612,9 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
                     deadline=settings.deadline,
                     stop=stop,
                     logout=runner if settings.command == "logout" else None,
-                    prestart=on_wire,
+                    # Clients start once the first AWS connection is under way:
+                    # spawning them earlier would delay it.
+                    prestart=tokens.on_wire,
                 )
             tg.cancel_scope.cancel()
         log.debug(

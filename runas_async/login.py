@@ -149,7 +149,13 @@ Stdin = bytes | Callable[[], Awaitable[bytes]] | None
 """What a client reads: nothing, bytes, or bytes that come later (the client starts first)."""
 
 
-async def run_client(argv: list[str], env: Mapping[str, str], stdin: Stdin) -> None:
+async def run_client(
+    argv: list[str],
+    env: Mapping[str, str],
+    stdin: Stdin,
+    *,
+    spawning: anyio.Lock | None = None,
+) -> None:
     """Run one client command; LoginError with its last line when it fails.
 
     A callable ``stdin`` is awaited after the client has started: ECR's clients
@@ -158,12 +164,15 @@ async def run_client(argv: list[str], env: Mapping[str, str], stdin: Stdin) -> N
     closed (it never sees an empty password). What the client reads is its
     secret: it is redacted from the error. Output is captured (never
     interleaved with ours); on cancellation the child is killed.
+
+    ``spawning``, shared by many calls, starts their children one at a time: the event
+    loop then answers the network between two spawns instead of after dozens of them.
     """
     stdout, stderr = bytearray(), bytearray()
     data = b""
-    async with await anyio.open_process(
-        argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=dict(env)
-    ) as proc:
+    async with spawning or contextlib.nullcontext():
+        proc = await anyio.open_process(argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=dict(env))
+    async with proc:
         if callable(stdin):
             try:
                 data = await stdin()
@@ -218,6 +227,7 @@ class ClientRunner:
         self._workdir: Path | None = None
         self._count = 0
         self._serial = anyio.Lock()
+        self._spawning = anyio.Lock()
         self.logged_in: dict[str, dict[str, Any]] = {}
         self.logged_out: set[str] = set()
 
@@ -293,7 +303,9 @@ class ClientRunner:
             while True:
                 argv = self.client.login_argv(self.executable, registry.host, username, private)
                 try:
-                    await run_client(argv, env, functools.partial(password, username))
+                    await run_client(
+                        argv, env, functools.partial(password, username), spawning=self._spawning
+                    )
                     break
                 except _OtherUsername as e:  # not ECR's "AWS": start again with the right one
                     username = e.token.username
@@ -310,6 +322,6 @@ class ClientRunner:
         async with self._slot() as private:
             argv = self.client.logout_argv(self.executable, host, private)
             env = self._env if private is None else self.client.private_env(self._env, private)
-            await run_client(argv, env, None)
+            await run_client(argv, env, None, spawning=self._spawning)
             if private is not None:
                 self.logged_out.add(host)

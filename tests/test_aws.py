@@ -1,15 +1,26 @@
-"""The token provider against moto, in-process: sharing of calls and of TLS set-up."""
+"""The token provider against moto, in-process: sharing of calls, TLS set-up, warm connections."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import anyio
 import pytest
 from aiobotocore.httpsession import AIOHTTPSession
+from aiobotocore.session import AioSession
 
 from runas_async import aws
+from runas_async.credentials import CredentialResolver, ResolvedCredentials
+from runas_async.errors import CredentialsError
 from runas_async.models import TokenKey
-from tests.sandbox import STATIC_KEYS, Sandbox, moto_password
+from tests.faults import wait_until
+from tests.relay import TcpRelay
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Sandbox, moto_password
 
 
 @pytest.fixture
@@ -35,6 +46,22 @@ async def test_tokens_shared_by_credentials_and_region(
     c = await provider.token(TokenKey("dev", "ap-south-1"))
     assert a.password == b.password == c.password == moto_password("123456789012")
     assert sb.calls("ecr")["GetAuthorizationToken"] == 2
+
+
+async def test_concurrent_profiles_with_the_same_keys_share_one_call(
+    sb: Sandbox, provider: aws.AwsTokenProvider
+) -> None:
+    """Asked at once, two profiles with the same keys still make one call (a client unused)."""
+    passwords: list[str] = []
+
+    async def fetch(profile: str) -> None:
+        passwords.append((await provider.token(TokenKey(profile, "us-west-2"))).password)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fetch, "dev")
+        tg.start_soon(fetch, "copy")
+    assert passwords == [moto_password(DEFAULT_ACCOUNT)] * 2
+    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
 
 
 async def test_one_tls_context_for_all_clients(
@@ -105,3 +132,189 @@ def test_bad_retry_settings_are_named(
 def _session(sb: Sandbox, profile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(sb.aws_config_file))
     return aws.new_session(profile)
+
+
+# --- the ECR connection opened while the credentials are resolved --------------------------
+
+LATE_KEYS = ResolvedCredentials(
+    access_key="AKIALATEKEYSEXAMPLE1",
+    secret_key="late/secret/key/never/logged/EXAMPLEKEY",
+    token=None,
+    method="test",
+)
+GATE_TIMEOUT = 10.0
+
+
+class GatedResolver(CredentialResolver):
+    """Answers ``outcome`` once ``gate()`` holds (never when None); fails if it does not soon.
+
+    Like botocore's providers for a role, it first sends a request of its own (an STS call
+    through the profile's session) unless ``send`` is False (static keys send nothing).
+    """
+
+    def __init__(
+        self,
+        gate: Callable[[], bool] | None,
+        outcome: ResolvedCredentials | Exception = LATE_KEYS,
+        *,
+        send: bool = True,
+    ) -> None:
+        super().__init__()
+        self.gate = gate
+        self.outcome = outcome
+        self.send = send
+
+    async def resolve(self, session: AioSession, profile: str) -> ResolvedCredentials:
+        if self.send:
+            async with session.create_client(
+                "sts", region_name="us-east-1", **_keys(STATIC_KEYS)
+            ) as sts:
+                await sts.get_caller_identity()
+        if self.gate is None:
+            await anyio.sleep_forever()
+        else:
+            await _until(self.gate, "the gate of the credentials opens")
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+def _keys(keys: Mapping[str, str]) -> dict[str, str]:
+    return {name: keys[name] for name in ("aws_access_key_id", "aws_secret_access_key")}
+
+
+def _relay_to_moto(sb: Sandbox) -> TcpRelay:
+    moto = urllib.parse.urlsplit(sb.moto_url)
+    return TcpRelay(moto.hostname or "", moto.port or 0)
+
+
+def _gated_provider(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, resolver: CredentialResolver, ecr_url: str
+) -> aws.AwsTokenProvider:
+    """Profile ``dev`` (no keys of its own: ``resolver`` gives them), ECR reached at ``ecr_url``."""
+    sb.write_aws_config({"dev": {"region": "us-east-2"}})
+    for name, value in sb.env(AWS_ENDPOINT_URL_ECR=ecr_url).items():
+        if name.startswith(("AWS_", "HOME")):
+            monkeypatch.setenv(name, value)
+    return aws.AwsTokenProvider({"dev": aws.new_session("dev")}, resolver=resolver)
+
+
+async def _until(predicate: Callable[[], bool], what: str) -> None:
+    """Wait (in a thread: the relay counts in threads) until ``predicate()``; fail after a while."""
+    if not await anyio.to_thread.run_sync(wait_until, predicate, GATE_TIMEOUT, 0.002):
+        raise TimeoutError(f"timed out waiting until {what}")
+
+
+async def test_token_call_uses_the_connection_opened_while_credentials_resolve(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ECR is connected to before the keys exist; that one connection then carries the call."""
+    with _relay_to_moto(sb) as relay:
+        # The keys come only once the relay has seen the client's connection to ECR.
+        resolver = GatedResolver(lambda: relay.accepted >= 1)
+        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        token = await provider.token(TokenKey("dev", "us-west-2"))
+        assert token.password == moto_password(DEFAULT_ACCOUNT)
+        assert relay.accepted == 1
+    ecr = [(c.operation, c.access_key) for c in sb.moto_calls() if c.service == "ecr"]
+    # Signed with the keys resolved after the client was made, not its placeholders.
+    assert ecr == [("GetAuthorizationToken", LATE_KEYS.access_key)]
+
+
+async def test_no_client_is_made_before_the_credentials_request_is_sent(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making clients waits for the first request on the wire (or the credentials)."""
+    with _relay_to_moto(sb) as relay:
+        seen: list[int] = []
+        until = time.monotonic() + 0.5
+
+        def gate() -> bool:
+            seen.append(relay.accepted)
+            return time.monotonic() > until  # time enough to make a client and connect
+
+        resolver = GatedResolver(gate, send=False)  # nothing sent: no clients meanwhile
+        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        token = await provider.token(TokenKey("dev", "us-west-2"))
+        assert token.password == moto_password(DEFAULT_ACCOUNT)
+        assert set(seen) == {0}
+        assert relay.accepted == 1
+
+
+def _refused_url() -> str:
+    with socket.socket() as s:  # bound, never listening: connecting is refused
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param("refused", id="connection-refused"),
+        pytest.param(AttributeError("_get_session"), id="aiohttp-internals-changed"),
+    ],
+)
+async def test_failed_warm_up_changes_nothing(
+    sb: Sandbox,
+    provider: aws.AwsTokenProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: str | Exception,
+) -> None:
+    """A warm-up that fails is logged at DEBUG (no secret) and the token comes as before."""
+    original = aws._SharedTLSSession.warm
+    refused = _refused_url()
+    tried: list[str] = []
+
+    async def failing(self: aws._SharedTLSSession, url: str) -> bool:
+        tried.append(url)
+        if isinstance(failure, Exception):
+            raise failure
+        return await original(self, refused)
+
+    monkeypatch.setattr(aws._SharedTLSSession, "warm", failing)
+    caplog.set_level(logging.DEBUG, logger="runas_async.aws")
+    token = await provider.token(TokenKey("dev", "us-west-2"))
+    assert token.password == moto_password(DEFAULT_ACCOUNT)
+    assert tried == [sb.moto_url]
+    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert "no warm connection to 127.0.0.1" in caplog.text
+    assert STATIC_KEYS["aws_secret_access_key"] not in caplog.text
+
+
+async def test_credentials_error_closes_the_prepared_client(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials that fail after the warm-up: their error as it is, the connection closed."""
+    error = CredentialsError("cannot get credentials for profile 'dev': AccessDenied")
+    with _relay_to_moto(sb) as relay:
+        resolver = GatedResolver(lambda: relay.accepted >= 1, error)
+        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        with pytest.raises(CredentialsError) as raised:
+            await provider.token(TokenKey("dev", "us-west-2"))
+        assert raised.value is error
+        await _until(lambda: relay.closed == relay.accepted == 1, "the connection is closed")
+    assert sb.calls("ecr") == {}
+
+
+async def test_cancelled_token_closes_the_prepared_client(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while the credentials are awaited: the warm connection is closed."""
+    with _relay_to_moto(sb) as relay:
+        resolver = GatedResolver(None)  # never ready
+        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(provider.token, TokenKey("dev", "us-west-2"))
+            await _until(lambda: relay.accepted == 1, "the warm-up connects")
+            tg.cancel_scope.cancel()
+        await _until(lambda: relay.closed == 1, "the connection is closed")
+    assert sb.calls("ecr") == {}
+
+
+async def test_no_warm_up_through_a_proxy(sb: Sandbox) -> None:
+    """Where a proxy applies, warm() connects nowhere (the request needs a CONNECT of its own)."""
+    with _relay_to_moto(sb) as relay:
+        async with aws._SharedTLSSession(proxies={"http": relay.url}) as http:
+            assert await http.warm(sb.moto_url) is False
+        assert relay.accepted == 0

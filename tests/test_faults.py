@@ -373,13 +373,14 @@ def test_signal_while_tokens_are_fetched_leaves_config_unchanged(
         ) as run,
     ):
         assert wait_until(lambda: len(proxy.seen(GAT)) >= 5, 30), run.stderr
+        waiting = lambda: watcher.docker_logins(client.marker)  # noqa: E731
+        assert wait_until(lambda: len(waiting()) == 5, 30), run.stderr
         started = time.monotonic()
         os.kill(run.pid, signum)
         assert run.wait(10) == code, run.stderr
         assert time.monotonic() - started < 1.0
-    waiting = watcher.docker_logins(client.marker)
-    assert sorted(argv[-1] for argv in waiting.values()) == sorted(HOSTS[:5])
-    assert _gone_within(set(waiting), 1.0)
+    assert sorted(argv[-1] for argv in waiting().values()) == sorted(HOSTS[:5])
+    assert _gone_within(set(waiting()), 1.0)
     assert client.config.read_bytes() == before
     client.assert_nothing_left()
 
