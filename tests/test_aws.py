@@ -6,7 +6,7 @@ import logging
 import socket
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -167,7 +167,10 @@ class GatedResolver(CredentialResolver):
     async def resolve(self, session: AioSession, profile: str) -> ResolvedCredentials:
         if self.send:
             async with session.create_client(
-                "sts", region_name="us-east-1", **_keys(STATIC_KEYS)
+                "sts",
+                region_name="us-east-1",
+                aws_access_key_id=STATIC_KEYS["aws_access_key_id"],
+                aws_secret_access_key=STATIC_KEYS["aws_secret_access_key"],
             ) as sts:
                 await sts.get_caller_identity()
         if self.gate is None:
@@ -177,10 +180,6 @@ class GatedResolver(CredentialResolver):
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
-
-
-def _keys(keys: Mapping[str, str]) -> dict[str, str]:
-    return {name: keys[name] for name in ("aws_access_key_id", "aws_secret_access_key")}
 
 
 def _relay_to_moto(sb: Sandbox) -> TcpRelay:

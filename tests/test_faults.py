@@ -373,7 +373,10 @@ def test_signal_while_tokens_are_fetched_leaves_config_unchanged(
         ) as run,
     ):
         assert wait_until(lambda: len(proxy.seen(GAT)) >= 5, 30), run.stderr
-        waiting = lambda: watcher.docker_logins(client.marker)  # noqa: E731
+
+        def waiting() -> dict[int, list[str]]:
+            return watcher.docker_logins(client.marker)
+
         assert wait_until(lambda: len(waiting()) == 5, 30), run.stderr
         started = time.monotonic()
         os.kill(run.pid, signum)
