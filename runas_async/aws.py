@@ -7,15 +7,18 @@ to botocore. This module only translates its errors into ours, at the edge.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +39,7 @@ from runas_async.errors import (
     TokenError,
 )
 from runas_async.models import Token, TokenKey
+from runas_async.preconnect import Preconnected
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
@@ -73,19 +77,31 @@ class _SharedTLSSession(AIOHTTPSession):
     """Called (in the event loop) as each new connection's connect starts; see
     :meth:`AwsTokenProvider.on_wire`. A provider sets it on a subclass of its own."""
 
+    preconnected: ClassVar[Preconnected | None] = None
+    """Sockets opened at start-up (preconnect.py), taken by the first connect to their
+    host and port. A provider sets it on a subclass of its own."""
+
     async def _create_connector(self, proxy_url: str | None) -> Any:
         connector = await super()._create_connector(proxy_url)  # type: ignore[misc]
-        hook = type(self).on_connect
-        if hook is not None:
-            # aiohttp's private step (pinned in uv.lock) that starts the TCP connect once the
-            # host is resolved: nothing yields between the hook and the connect() syscall.
-            start = connector._wrap_create_connection
+        hook, pre = type(self).on_connect, type(self).preconnected
+        if hook is None and pre is None:
+            return connector
+        # aiohttp's private step (pinned in uv.lock) that starts the TCP connect once the
+        # host is resolved: nothing yields between the hook and the connect() syscall.
+        start = connector._wrap_create_connection
 
-            async def connecting(*args: Any, **kwargs: Any) -> Any:
+        async def connecting(*args: Any, **kwargs: Any) -> Any:
+            if hook is not None:
                 hook()
-                return await start(*args, **kwargs)
+            req = kwargs.get("req")
+            taken = pre.take(req.url.raw_host, req.port) if pre and req is not None else None
+            if taken is not None:
+                adopted = await _adopt(connector, taken, args, kwargs)
+                if adopted is not None:
+                    return adopted
+            return await start(*args, **kwargs)
 
-            connector._wrap_create_connection = connecting
+        connector._wrap_create_connection = connecting
         return connector
 
     def _build_ssl_contexts(self, proxy_url: str | None) -> Any:
@@ -118,6 +134,34 @@ class _SharedTLSSession(AIOHTTPSession):
         connection = await connector.connect(request, traces=[], timeout=session.timeout)
         connection.release()
         return True
+
+
+async def _adopt(
+    connector: Any, taken: Future[socket.socket], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Complete a connection on a socket connected at start-up; None to connect afresh.
+
+    aiohttp's own path for an existing socket (the one its proxy tunnels use) does the
+    TLS handshake and maps its errors. A socket that failed to connect, or that the
+    server has dropped meanwhile, is closed and the caller connects as usual.
+    """
+    try:
+        sock = await asyncio.wrap_future(taken)
+    except OSError as e:
+        log.debug("start-up connection unusable: %s", type(e).__name__)
+        return None
+    rest = {name: value for name, value in kwargs.items() if name != "addr_infos"}
+    try:
+        adopted = await connector._wrap_existing_connection(*args, sock=sock, **rest)
+    except (aiohttp.ClientError, OSError) as e:
+        sock.close()
+        log.debug("start-up connection unusable: %s", type(e).__name__)
+        return None
+    except BaseException:
+        sock.close()
+        raise
+    log.debug("using the connection opened at start-up")
+    return adopted
 
 
 WARM_TIMEOUT = 10.0
@@ -212,9 +256,14 @@ class AwsTokenProvider:
         sessions: Mapping[str, AioSession],
         resolver: CredentialResolver | None = None,
         env: Mapping[str, str] = os.environ,
+        preconnected: Preconnected | None = None,
     ) -> None:
         self._sessions = dict(sessions)
-        http = type("_RunSession", (_SharedTLSSession,), {"on_connect": self._connecting})
+        http = type(
+            "_RunSession",
+            (_SharedTLSSession,),
+            {"on_connect": self._connecting, "preconnected": preconnected},
+        )
         self._configs = {name: client_config(s, env, http) for name, s in sessions.items()}
         for name, session in self._sessions.items():
             session.set_default_client_config(self._configs[name])

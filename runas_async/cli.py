@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from runas_async.login import Client
     from runas_async.models import LoginResult
     from runas_async.orchestrate import LoginSpec, Plan, Reporter
+    from runas_async.preconnect import Preconnected
 
 PROG = "runas-async"
 DEFAULT_JOBS = 64
@@ -421,6 +422,7 @@ class _Prepared:
     sessions: dict[str, AioSession]
     client: Client
     executable: str | None
+    preconnected: Preconnected | None = None
 
 
 def _read_file(name: str) -> str:
@@ -453,8 +455,6 @@ def _specs(settings: Settings) -> list[LoginSpec]:
 
 def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
     """Everything that can fail before any network call: arguments, client, profiles, files."""
-    from dataclasses import replace
-
     from runas_async.login import CLIENTS, find_client
     from runas_async.partitions import load_partitions
 
@@ -463,10 +463,35 @@ def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
     executable = None
     if not settings.dry_run and settings.command != "password":
         executable = find_client(client.name, env)
+    preconnected = None
+    if not settings.dry_run and settings.command != "logout":
+        from runas_async import preconnect
+
+        # Before the heavy imports below: the STS connection opens while they run.
+        preconnected = preconnect.start(specs, env, load_partitions(), settings.region)
+        log.debug("connecting at start-up to %s", preconnected.targets or "nothing")
+    try:
+        return _sessions_and_plan(settings, env, specs, client, executable, preconnected)
+    except BaseException:
+        if preconnected is not None:
+            preconnected.close()
+        raise
+
+
+def _sessions_and_plan(
+    settings: Settings,
+    env: Mapping[str, str],
+    specs: list[LoginSpec],
+    client: Client,
+    executable: str | None,
+    preconnected: Preconnected | None,
+) -> _Prepared:
+    from dataclasses import replace
 
     from runas_async.aws import new_session, profile_region
     from runas_async.errors import AwsError
     from runas_async.orchestrate import plan_logins
+    from runas_async.partitions import load_partitions
 
     sessions: dict[str, AioSession] = {}
     regions: dict[str, str | None] = {}
@@ -488,7 +513,13 @@ def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
         len(plan.keys),
         ", ".join(repr(p) for p in sessions),
     )
-    return _Prepared(plan=plan, sessions=sessions, client=client, executable=executable)
+    return _Prepared(
+        plan=plan,
+        sessions=sessions,
+        client=client,
+        executable=executable,
+        preconnected=preconnected,
+    )
 
 
 def _resolver(
@@ -542,7 +573,9 @@ def _password(prepared: _Prepared, stdout: TextIO, resolver: CredentialResolver)
     from runas_async.aws import AwsTokenProvider
 
     (target,) = prepared.plan.targets
-    tokens = AwsTokenProvider(prepared.sessions, resolver=resolver)
+    tokens = AwsTokenProvider(
+        prepared.sessions, resolver=resolver, preconnected=prepared.preconnected
+    )
     token = anyio.run(tokens.token, target.key)
     stdout.write(token.password + "\n")
     stdout.flush()
@@ -553,6 +586,16 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     if settings.command in ("env", "exec"):
         return _runas(settings, env, stdout)
     prepared = _prepare(settings, env)
+    try:
+        return _run_prepared(prepared, settings, env, stdout)
+    finally:
+        if prepared.preconnected is not None:
+            prepared.preconnected.close()
+
+
+def _run_prepared(
+    prepared: _Prepared, settings: Settings, env: Mapping[str, str], stdout: TextIO
+) -> int:
     plan = prepared.plan
     if settings.command == "password":
         if len(plan.targets) != 1:
@@ -574,7 +617,11 @@ def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     seed = auth.preflight()
     reporter = _reporter(settings, stdout)
     runner = ClientRunner(prepared.client, prepared.executable, auth, seed, env)
-    tokens = AwsTokenProvider(prepared.sessions, resolver=_resolver(settings, env, reporter))
+    tokens = AwsTokenProvider(
+        prepared.sessions,
+        resolver=_resolver(settings, env, reporter),
+        preconnected=prepared.preconnected,
+    )
     received: list[int] = []
 
     stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

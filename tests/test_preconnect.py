@@ -1,0 +1,240 @@
+"""Connections opened at start-up: where they go, that botocore agrees, that they are used."""
+
+from __future__ import annotations
+
+import configparser
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiobotocore.session import AioSession
+
+from runas_async import aws, preconnect
+from runas_async.credentials import CredentialResolver
+from runas_async.endpoints import parse_endpoints
+from runas_async.models import TokenKey
+from runas_async.orchestrate import LoginSpec
+from runas_async.partitions import load_partitions
+from tests.faults import wait_until
+from tests.relay import TcpRelay
+from tests.sandbox import STATIC_KEYS, Sandbox, moto_password
+
+PARTITIONS = load_partitions()
+ROLE = {"role_arn": "arn:aws:iam::210987654321:role/r", "source_profile": "src"}
+
+
+def _config(tmp_path: Path, profiles: Mapping[str, Mapping[str, str]]) -> Path:
+    path = tmp_path / "config"
+    parser = configparser.RawConfigParser()
+    for name, values in profiles.items():
+        parser[name if name == "default" else f"profile {name}"] = dict(values)
+    with path.open("w") as f:
+        parser.write(f)
+    return path
+
+
+def _targets(
+    tmp_path: Path,
+    profile: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
+    endpoints: tuple[str, ...] = (),
+    region: str | None = None,
+) -> list[tuple[str, int]]:
+    path = _config(tmp_path, {"p": profile, "src": {"region": "us-east-1", **STATIC_KEYS}})
+    spec = LoginSpec("p", None, tuple(parse_endpoints(list(endpoints), PARTITIONS)))
+    return preconnect.targets(
+        [spec], {"AWS_CONFIG_FILE": str(path), **(env or {})}, PARTITIONS, region
+    )
+
+
+STS_E2 = ("sts.us-east-2.amazonaws.com", 443)
+ECR_E2 = ("api.ecr.us-east-2.amazonaws.com", 443)
+
+
+@pytest.mark.parametrize(
+    ("profile", "env", "endpoints", "expected"),
+    [
+        pytest.param({**ROLE, "region": "us-east-2"}, {}, (), [STS_E2, ECR_E2], id="role"),
+        pytest.param(
+            {**ROLE, "region": "cn-north-1"},
+            {},
+            (),
+            [
+                ("sts.cn-north-1.amazonaws.com.cn", 443),
+                ("api.ecr.cn-north-1.amazonaws.com.cn", 443),
+            ],
+            id="china",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {},
+            ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "123456789012"),
+            [STS_E2, ("api.ecr.eu-west-1.amazonaws.com", 443), ECR_E2],
+            id="hosts-and-accounts",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {},
+            ("public.ecr.aws/x",),
+            [STS_E2],
+            id="public-only",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_REGION": "eu-west-3"},
+            (),
+            [("sts.eu-west-2.amazonaws.com", 443), ("api.ecr.eu-west-3.amazonaws.com", 443)],
+            id="botocore-reads-AWS_DEFAULT_REGION-we-read-AWS_REGION",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:5000/",
+                "AWS_ENDPOINT_URL_ECR": "https://e:8443",
+            },
+            (),
+            [("127.0.0.1", 5000), ("e", 8443)],
+            id="endpoint-urls",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+            },
+            (),
+            [STS_E2, ECR_E2],
+            id="endpoint-urls-ignored",
+        ),
+        pytest.param({"region": "us-east-2", **STATIC_KEYS}, {}, (), [ECR_E2], id="static-keys"),
+        pytest.param({**ROLE}, {}, (), [], id="no-region"),
+        pytest.param(
+            {**ROLE, "region": "us-east-2", "mfa_serial": "arn:aws:iam::1:mfa/u"},
+            {},
+            (),
+            [ECR_E2],
+            id="mfa",
+        ),
+        pytest.param(
+            {
+                "role_arn": ROLE["role_arn"],
+                "credential_source": "Environment",
+                "region": "us-east-2",
+            },
+            {},
+            (),
+            [ECR_E2],
+            id="credential-source",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2", "endpoint_url": "https://x"},
+            {},
+            (),
+            [],
+            id="endpoint-in-config",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"}, {"AWS_USE_FIPS_ENDPOINT": "true"}, (), [], id="fips"
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {"AWS_STS_REGIONAL_ENDPOINTS": "legacy"},
+            (),
+            [ECR_E2],
+            id="legacy-sts",
+        ),
+        pytest.param(
+            {**ROLE, "region": "us-east-2"},
+            {"HTTPS_PROXY": "http://proxy:3128"},
+            (),
+            [],
+            id="proxy",
+        ),
+    ],
+)
+def test_targets_are_guessed_only_when_sure(
+    tmp_path: Path,
+    profile: Mapping[str, str],
+    env: Mapping[str, str],
+    endpoints: tuple[str, ...],
+    expected: list[tuple[str, int]],
+) -> None:
+    """STS for a plain role, ECR per region of the run; nothing for anything unusual."""
+    assert _targets(tmp_path, profile, env, endpoints) == expected
+
+
+def test_region_flag_is_the_region_of_accounts(tmp_path: Path) -> None:
+    """--region places the profile's own registry (as the plan does), not STS."""
+    targets = _targets(tmp_path, {**ROLE, "region": "us-east-2"}, region="ap-south-1")
+    assert targets == [STS_E2, ("api.ecr.ap-south-1.amazonaws.com", 443)]
+
+
+@pytest.mark.parametrize("region", ["us-east-2", "eu-central-1", "cn-north-1", "us-gov-west-1"])
+async def test_guesses_match_the_endpoints_botocore_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    """The hosts guessed are the ones botocore's clients of that profile call."""
+    path = _config(tmp_path, {"p": {**ROLE, "region": region}, "src": dict(STATIC_KEYS)})
+    for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+    session = AioSession(profile="p")
+    hosts = []
+    for service in ("sts", "ecr"):
+        async with session.create_client(service, **_keys()) as client:
+            hosts.append((urllib.parse.urlsplit(client.meta.endpoint_url).hostname, 443))
+    assert _targets(tmp_path, {**ROLE, "region": region}) == hosts
+
+
+def _keys() -> dict[str, Any]:
+    return {
+        "aws_access_key_id": STATIC_KEYS["aws_access_key_id"],
+        "aws_secret_access_key": STATIC_KEYS["aws_secret_access_key"],
+    }
+
+
+async def test_assume_role_and_token_use_the_start_up_connections(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role profile's AssumeRole and token call go over the two connections opened early."""
+    moto = urllib.parse.urlsplit(sb.moto_url)
+    with TcpRelay(moto.hostname or "", moto.port or 0) as relay:
+        sb.write_aws_config(
+            {
+                "role": {**ROLE, "region": "us-east-2"},
+                "src": {"region": "us-east-2", **STATIC_KEYS},
+            }
+        )
+        env = sb.env(AWS_ENDPOINT_URL=relay.url)
+        for name, value in env.items():
+            if name.startswith(("AWS_", "HOME")):
+                monkeypatch.setenv(name, value)
+        spec = LoginSpec("role", None)
+        pre = preconnect.start([spec], env, PARTITIONS)
+        assert pre.targets == [("127.0.0.1", relay.port)] * 2
+        assert wait_until(lambda: relay.accepted == 2, 10)
+        provider = aws.AwsTokenProvider(
+            {"role": aws.new_session("role")}, resolver=CredentialResolver(), preconnected=pre
+        )
+        token = await provider.token(TokenKey("role", "us-east-2"))
+        pre.close()
+        assert token.password == moto_password("210987654321")
+        assert relay.accepted == 2  # no connection of its own: both were taken
+        assert pre.targets == []
+    assert sb.calls("sts") == {"AssumeRole": 1}
+    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+
+
+def test_unused_connections_are_closed(sb: Sandbox) -> None:
+    """close() closes what nobody took."""
+    moto = urllib.parse.urlsplit(sb.moto_url)
+    with TcpRelay(moto.hostname or "", moto.port or 0) as relay:
+        pre = preconnect.Preconnected()
+        pre.open("127.0.0.1", relay.port)
+        pre.open("127.0.0.1", relay.port)
+        assert wait_until(lambda: relay.accepted == 2, 10)
+        pre.close()
+        assert wait_until(lambda: relay.closed == 2, 10)
+        assert pre.take("127.0.0.1", relay.port) is None
