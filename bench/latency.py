@@ -175,17 +175,22 @@ async def _delay_line(
     delay: float,
     not_before: float,
     delivered: Callable[[], None] | None = None,
+    first_read: Callable[[], None] | None = None,
 ) -> None:
     """Copy ``src`` to ``dst``, each chunk delivered ``delay`` after it was read."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
     async def pump_in() -> None:
+        nonlocal first_read
         while True:
             try:
                 data = await src.read(_CHUNK)
             except OSError:
                 data = b""
+            if data and first_read is not None:
+                first_read()
+                first_read = None
             queue.put_nowait((max(loop.time(), not_before) + delay, data))
             if not data:
                 return
@@ -239,7 +244,15 @@ async def _serve_connection(
             return
         up_reader, upstream = await asyncio.open_connection(*listener.target)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_delay_line(reader, upstream, delay, accepted + handshake))
+            tg.create_task(
+                _delay_line(
+                    reader,
+                    upstream,
+                    delay,
+                    accepted + handshake,
+                    first_read=lambda: log.write("sent", listener.name, connection),
+                )
+            )
             tg.create_task(
                 _delay_line(
                     up_reader,

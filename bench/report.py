@@ -64,6 +64,7 @@ class Summary:
     foreign_cpu: list[float] = field(default_factory=list)
     steal: list[float] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+    first_request_ms: float = float("nan")
 
     def get(self, tool: str, n: int) -> Cell | None:
         return self.cells.get((tool, n))
@@ -114,6 +115,11 @@ def summarize(results: Mapping[str, Any]) -> Summary:
         for r in results["runs"]
         if r["tool"] in (RUNAS, JOBS1) and r.get("first_aws") is not None
     ]
+    first_requests = [
+        float(r["first_request"]) * 1000
+        for r in results["runs"]
+        if r["tool"] in (RUNAS, JOBS1) and r.get("first_request") is not None
+    ]
     summary = Summary(
         meta=meta,
         ns=ns,
@@ -123,6 +129,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
         startup=startup,
         wrap_ms=startup.get("true", float("nan")),
         first_call_ms=_median(first_calls),
+        first_request_ms=_median(first_requests) if first_requests else float("nan"),
         imports=results.get("imports", {}),
         rss=results.get("rss", {}),
         debug=results.get("debug", {}),
@@ -174,7 +181,8 @@ def _targets(s: Summary) -> list[Target]:
         targets.append(
             Target(
                 f"login path: at most {TARGET_FIRST_CALL_MS:g} ms before its first network call",
-                f"{s.first_call_ms:.0f} ms",
+                f"{s.first_call_ms:.0f} ms (its connection to STS; the first request "
+                f"bytes follow at {s.first_request_ms:.0f} ms)",
                 s.first_call_ms <= TARGET_FIRST_CALL_MS,
             )
         )
@@ -328,7 +336,14 @@ def results_markdown(s: Summary, chart: str | None) -> str:
     add("| --- | --- |")
     for name, millis in s.startup.items():
         add(f"| `{name}` | {millis:.0f} ms |")
-    add(f"| `runas-async ecr login`: spawn to first network call | {s.first_call_ms:.0f} ms |")
+    add(
+        "| `runas-async ecr login`: spawn to first network call (the first AWS connection) "
+        f"| {s.first_call_ms:.0f} ms |"
+    )
+    add(
+        "| `runas-async ecr login`: spawn to its first request (first bytes sent to AWS) "
+        f"| {s.first_request_ms:.0f} ms |"
+    )
     add("")
     add(
         "`python -X importtime -m runas_async ...` (the run with the median total of 3; "

@@ -130,7 +130,8 @@ class Run:
     def phases(self) -> dict[str, float | None]:
         """Milestones of a login run, in seconds from spawn, from the proxy's log.
 
-        ``first_aws``: the first AWS connection (the first network call); ``sts_done``: the
+        ``first_aws``: the first AWS connection (the first network call); ``first_request``:
+        the first bytes a client sent on any AWS connection (its first request); ``sts_done``: the
         last response byte on the connection answered first (AssumeRole: the token
         connections may be opened earlier, while it is under way, but are answered
         after it); ``first_token`` and ``last_token``: the response on the earliest and
@@ -149,6 +150,7 @@ class Run:
                 answered[e.connection] = max(answered.get(e.connection, 0.0), e.time)
         result: dict[str, float | None] = {
             "first_aws": None,
+            "first_request": self.first("sent", "aws"),
             "sts_done": None,
             "first_token": None,
             "last_token": None,
