@@ -17,6 +17,19 @@ from collections.abc import Sequence
 from bench.measure import check_run
 from bench.world import PROFILE, World, hosts_for
 
+_PROFILE_MAIN = """
+import sys
+from pyinstrument import Profiler
+profiler = Profiler(interval={interval})
+profiler.start()
+from runas_async import cli
+code = cli.main(sys.argv[1:])
+profiler.stop()
+with open({out!r}, "w", encoding="utf-8") as f:
+    f.write(profiler.output_text(unicode=False, color=False))
+sys.exit(code)
+"""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
@@ -27,23 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     hosts = hosts_for(args.n)
     with World(args.delay_ms / 1000, args.n) as world:
         out = world.sandbox.workdir / "profile.txt"
-        argv_ = [
-            sys.executable,
-            "-m",
-            "pyinstrument",
-            "--interval",
-            str(args.interval),
-            "--renderer",
-            "text",
-            "--outfile",
-            str(out),
-            "-m",
-            "runas_async",
-            "ecr",
-            "login",
-            PROFILE,
-            *hosts,
-        ]
+        # runas-async's console script ends with os._exit() (no interpreter teardown), so
+        # pyinstrument's own -m runner would never write its report: profile main() instead.
+        script = _PROFILE_MAIN.format(interval=args.interval, out=str(out))
+        argv_ = [sys.executable, "-c", script, "ecr", "login", PROFILE, *hosts]
         world.run(argv_)  # warm the page cache
         run = world.run(argv_)
         check_run(world, run, hosts, "runas-async under pyinstrument")

@@ -114,6 +114,20 @@ class _SharedTLSSession(AIOHTTPSession):
                 self._contexts[key] = build(proxy_url)
             return self._contexts[key]
 
+    @classmethod
+    def prebuild(cls, verify: bool | str) -> None:
+        """Build (and keep) the TLS context of clients with these settings; for a thread.
+
+        Loading the CA bundle takes ~45 ms, on the way to the first request; started in a
+        thread at start-up it overlaps the rest (the load runs without the GIL). Clients
+        that come meanwhile wait for it on the lock instead of building their own.
+        """
+        try:
+            # aiobotocore annotates verify as bool; botocore passes bundle paths too.
+            cls(verify=verify)._build_ssl_contexts(None)  # type: ignore[arg-type]
+        except Exception as e:  # the first client builds it again and reports the error
+            log.debug("no TLS context built ahead: %s", type(e).__name__)
+
     async def warm(self, url: str) -> bool:
         """Open one connection to ``url``'s host and leave it idle in the pool; send nothing.
 
@@ -259,7 +273,7 @@ class AwsTokenProvider:
         preconnected: Preconnected | None = None,
     ) -> None:
         self._sessions = dict(sessions)
-        http = type(
+        http: type[_SharedTLSSession] = type(
             "_RunSession",
             (_SharedTLSSession,),
             {"on_connect": self._connecting, "preconnected": preconnected},
@@ -267,6 +281,14 @@ class AwsTokenProvider:
         self._configs = {name: client_config(s, env, http) for name, s in sessions.items()}
         for name, session in self._sessions.items():
             session.set_default_client_config(self._configs[name])
+        self.tls_ahead: threading.Thread | None = None
+        for session in list(self._sessions.values())[:1]:
+            # botocore's choice of CA bundle for a client that sets none (endpoint.py).
+            verify = session.get_config_variable("ca_bundle") or env.get("REQUESTS_CA_BUNDLE")
+            self.tls_ahead = threading.Thread(
+                target=http.prebuild, args=(verify or True,), name="runas-async-tls", daemon=True
+            )
+            self.tls_ahead.start()
         # The default is botocore's chain alone: no cache files, no MFA prompt of ours.
         self._resolver = resolver if resolver is not None else CredentialResolver()
         self._creds: dict[str, ReadOnlyCredentials] = {}

@@ -199,9 +199,9 @@ async def run_plan(
     A login whose registry is known up front starts its client early (within
     ``jobs``), and the client gets its password when the token comes: its start-up
     overlaps the token request instead of following it. "Early" is when ``prestart``
-    is set (the caller sets it once the first request is on the wire, so that
+    is set (the caller sets it once the first AWS connection is under way, so that
     spawning clients does not delay it) or when the first token arrives, whichever
-    comes first; without ``prestart``, at once.
+    comes first; without ``prestart``, at once. Clients are spawned one at a time.
 
     A failure of one registry is recorded as its result, never raised: the
     others go on. Credential and configuration errors (the whole profile is

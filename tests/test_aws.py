@@ -75,11 +75,36 @@ async def test_one_tls_context_for_all_clients(
         built.append(proxy_url)
         return original(self, proxy_url)
 
+    if provider.tls_ahead is not None:
+        provider.tls_ahead.join()  # its context built ahead goes to the dict replaced below
     monkeypatch.setattr(AIOHTTPSession, "_build_ssl_contexts", counting)
     monkeypatch.setattr(aws._SharedTLSSession, "_contexts", {})
     for region in ("us-east-1", "us-west-2", "eu-west-1", "ap-south-1"):
         await provider.token(TokenKey("dev", region))
     assert built == [None]
+
+
+async def test_tls_context_is_built_ahead_for_the_first_client(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider builds the clients' TLS context in a thread at once; clients then reuse it."""
+    built: list[Any] = []
+    original = AIOHTTPSession._build_ssl_contexts  # type: ignore[attr-defined]
+
+    def counting(self: Any, proxy_url: Any) -> Any:
+        built.append(proxy_url)
+        return original(self, proxy_url)
+
+    monkeypatch.setattr(AIOHTTPSession, "_build_ssl_contexts", counting)
+    monkeypatch.setattr(aws._SharedTLSSession, "_contexts", {})
+    sb.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+    for name, value in sb.env().items():
+        if name.startswith(("AWS_", "HOME")):
+            monkeypatch.setenv(name, value)
+    provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")})
+    assert await anyio.to_thread.run_sync(wait_until, lambda: built == [None], 10.0)
+    await provider.token(TokenKey("dev", "us-east-2"))
+    assert built == [None]  # same settings: the client took the one built ahead
 
 
 @pytest.mark.parametrize(
