@@ -64,10 +64,8 @@ async def test_concurrent_profiles_with_the_same_keys_share_one_call(
     assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
 
 
-async def test_one_tls_context_for_all_clients(
-    provider: aws.AwsTokenProvider, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Clients for several regions reuse one TLS context instead of loading CAs each time."""
+def _count_tls_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """From now on, every TLS context aiobotocore builds (none is kept from before)."""
     built: list[Any] = []
     original = AIOHTTPSession._build_ssl_contexts  # type: ignore[attr-defined]
 
@@ -75,10 +73,18 @@ async def test_one_tls_context_for_all_clients(
         built.append(proxy_url)
         return original(self, proxy_url)
 
-    if provider.tls_ahead is not None:
-        provider.tls_ahead.join()  # its context built ahead goes to the dict replaced below
     monkeypatch.setattr(AIOHTTPSession, "_build_ssl_contexts", counting)
     monkeypatch.setattr(aws._SharedTLSSession, "_contexts", {})
+    return built
+
+
+async def test_one_tls_context_for_all_clients(
+    provider: aws.AwsTokenProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients for several regions reuse one TLS context instead of loading CAs each time."""
+    if provider.tls_ahead is not None:
+        provider.tls_ahead.join()  # its context built ahead goes to the dict replaced below
+    built = _count_tls_builds(monkeypatch)
     for region in ("us-east-1", "us-west-2", "eu-west-1", "ap-south-1"):
         await provider.token(TokenKey("dev", region))
     assert built == [None]
@@ -88,15 +94,7 @@ async def test_tls_context_is_built_ahead_for_the_first_client(
     sb: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The provider builds the clients' TLS context in a thread at once; clients then reuse it."""
-    built: list[Any] = []
-    original = AIOHTTPSession._build_ssl_contexts  # type: ignore[attr-defined]
-
-    def counting(self: Any, proxy_url: Any) -> Any:
-        built.append(proxy_url)
-        return original(self, proxy_url)
-
-    monkeypatch.setattr(AIOHTTPSession, "_build_ssl_contexts", counting)
-    monkeypatch.setattr(aws._SharedTLSSession, "_contexts", {})
+    built = _count_tls_builds(monkeypatch)
     sb.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
     for name, value in sb.env().items():
         if name.startswith(("AWS_", "HOME")):
