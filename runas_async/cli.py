@@ -454,7 +454,11 @@ def _specs(settings: Settings) -> list[LoginSpec]:
 
 
 def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
-    """Everything that can fail before any network call: arguments, client, profiles, files."""
+    """Everything that can fail before any request: arguments, client, profiles, files.
+
+    The start-up connections (preconnect.py) are opened here, before the heavy imports;
+    they are closed again if anything here fails.
+    """
     from runas_async.login import CLIENTS, find_client
     from runas_async.partitions import load_partitions
 
