@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.faults import descendants
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
@@ -49,25 +50,6 @@ def _status_kib(pid: int, field: str) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                kids = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-            except OSError:
-                continue
-            found.extend(int(k) for k in kids)
-            todo.extend(int(k) for k in kids)
-    return found
-
-
 class LoadError(RuntimeError):
     """The run failed or lost a login."""
 
@@ -84,7 +66,7 @@ def _watch(pid: int, stop: threading.Event, sample: Sample) -> None:
         own_hwm = _status_kib(pid, "VmHWM")
         if own_hwm:
             sample.own_peak_kib = max(sample.own_peak_kib, own_hwm)
-        kids = _children(pid)
+        kids = descendants(pid)
         tree = _status_kib(pid, "VmRSS") + sum(_status_kib(k, "VmRSS") for k in kids)
         sample.tree_peak_kib = max(sample.tree_peak_kib, tree)
         sample.most_logins = max(sample.most_logins, len(kids))
