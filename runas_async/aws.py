@@ -161,7 +161,7 @@ async def _adopt(
     """
     try:
         sock = await asyncio.wrap_future(taken)
-    except OSError as e:
+    except Exception as e:  # whatever the connecting thread met: connect afresh
         log.debug("start-up connection unusable: %s", type(e).__name__)
         return None
     rest = {name: value for name, value in kwargs.items() if name != "addr_infos"}

@@ -97,6 +97,10 @@ class Preconnected:
 
 
 def _connect(host: str, port: int, future: Future[socket.socket]) -> None:
+    # Running from here on: a waiter that gives up (cancelled) cannot cancel the future
+    # under this thread, which then always has a place to put its socket (close() or the
+    # process's exit closes it).
+    future.set_running_or_notify_cancel()
     try:
         sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         sock.setblocking(False)  # asyncio's loop.create_connection(sock=...) wants it so

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import configparser
+import socket
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiobotocore.session import AioSession
 
@@ -238,3 +242,33 @@ def test_unused_connections_are_closed(sb: Sandbox) -> None:
         pre.close()
         assert wait_until(lambda: relay.closed == 2, 10)
         assert pre.take("127.0.0.1", relay.port) is None
+
+
+async def test_cancelled_wait_for_a_start_up_connection_is_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wait cancelled (say, Ctrl-C) while the connect is still on its way leaves no error.
+
+    The connect is held back by a stand-in (loopback connects too fast to catch one under
+    way); the thread must still hand its socket over, not fail on a cancelled future.
+    """
+    release = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def slow_connect(address: tuple[str, int], timeout: float) -> socket.socket:
+        release.wait(10)
+        sockets.append(socket.socket())
+        return sockets[-1]
+
+    monkeypatch.setattr(socket, "create_connection", slow_connect)
+    pre = preconnect.Preconnected()
+    pre.open("127.0.0.1", 9)
+    taken = pre.take("127.0.0.1", 9)
+    assert taken is not None
+    with anyio.move_on_after(0.05) as scope:
+        await asyncio.wrap_future(taken)
+    assert scope.cancelled_caught
+    release.set()
+    assert wait_until(taken.done, 10)
+    assert taken.result() is sockets[0]
+    sockets[0].close()
