@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from runas_async.credentials import CredentialResolver
     from runas_async.login import Client
     from runas_async.models import LoginResult
-    from runas_async.orchestrate import LoginSpec, Plan, Reporter
+    from runas_async.orchestrate import Reporter
+    from runas_async.plan import LoginSpec, Plan
     from runas_async.preconnect import Preconnected
 
 PROG = "runas-async"
@@ -438,8 +439,8 @@ def _read_file(name: str) -> str:
 def _specs(settings: Settings) -> list[LoginSpec]:
     from runas_async.endpoints import parse_endpoints
     from runas_async.loginfile import parse_login_file
-    from runas_async.orchestrate import LoginSpec
     from runas_async.partitions import load_partitions
+    from runas_async.plan import LoginSpec
 
     partitions = load_partitions()
     specs: list[LoginSpec] = []
@@ -494,8 +495,8 @@ def _sessions_and_plan(
 
     from runas_async.aws import new_session, profile_region
     from runas_async.errors import AwsError
-    from runas_async.orchestrate import plan_logins
     from runas_async.partitions import load_partitions
+    from runas_async.plan import plan_logins
 
     sessions: dict[str, AioSession] = {}
     regions: dict[str, str | None] = {}

@@ -17,8 +17,8 @@ import tomllib
 
 from runas_async.endpoints import parse_endpoint, show
 from runas_async.errors import UsageError
-from runas_async.orchestrate import LoginSpec
 from runas_async.partitions import Partition, partition_for_region
+from runas_async.plan import LoginSpec
 
 _KEYS = frozenset({"profile", "registries", "region"})
 

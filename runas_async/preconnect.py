@@ -34,7 +34,7 @@ from runas_async.endpoints import AccountEndpoint, HostEndpoint
 from runas_async.partitions import Partition, partition_for_region
 
 if TYPE_CHECKING:
-    from runas_async.orchestrate import LoginSpec
+    from runas_async.plan import LoginSpec
 
 CONNECT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 16

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-    from runas_async.orchestrate import Plan
+    from runas_async.plan import Plan
 
 
 def result_record(result: LoginResult) -> dict[str, Any]:

@@ -16,8 +16,9 @@ import pytest
 from runas_async.endpoints import Endpoint, parse_endpoint
 from runas_async.errors import CredentialsError, LoginError, NoRegion, TokenError
 from runas_async.models import LoginResult, Registry, Status, Target, Token, TokenKey
-from runas_async.orchestrate import Plan, build_plan, run_plan
+from runas_async.orchestrate import run_plan
 from runas_async.partitions import load_partitions
+from runas_async.plan import Plan, build_plan
 
 PARTITIONS = load_partitions()
 PROFILE = "dev"

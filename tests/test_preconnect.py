@@ -19,8 +19,8 @@ from runas_async import aws, preconnect
 from runas_async.credentials import CredentialResolver
 from runas_async.endpoints import parse_endpoints
 from runas_async.models import TokenKey
-from runas_async.orchestrate import LoginSpec
 from runas_async.partitions import load_partitions
+from runas_async.plan import LoginSpec
 from tests.faults import wait_until
 from tests.relay import TcpRelay
 from tests.sandbox import STATIC_KEYS, Sandbox, moto_password

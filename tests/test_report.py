@@ -14,8 +14,9 @@ from rich.console import Console
 from runas_async.endpoints import parse_endpoint
 from runas_async.errors import LoginError
 from runas_async.models import LoginResult, Registry, Status, Target, TokenKey
-from runas_async.orchestrate import Plan, build_plan, run_plan
+from runas_async.orchestrate import run_plan
 from runas_async.partitions import load_partitions
+from runas_async.plan import Plan, build_plan
 from runas_async.report import JsonReporter, LiveTableReporter, PlainReporter, render_plan
 from tests.test_orchestrate import FakeRunner, FakeTokens, hosts
 
