@@ -39,6 +39,7 @@ from runas_async.errors import (
     TokenError,
 )
 from runas_async.models import Token, TokenKey
+from runas_async.places import region_in_force
 from runas_async.preconnect import Preconnected
 
 if TYPE_CHECKING:
@@ -240,12 +241,10 @@ def _config_files(session: AioSession) -> str:
 
 def profile_region(session: AioSession, override: str | None, env: Mapping[str, str]) -> str | None:
     """The region in force: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
-    if override:
-        return override
-    if env.get("AWS_REGION"):
-        return env["AWS_REGION"]
+    if override or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"):
+        return region_in_force(override, env, None)
     try:
-        region = session.get_config_variable("region")
+        region = session.get_scoped_config().get("region")
     except bx.BotoCoreError as e:
         raise ConfigError(
             f"cannot read the region of profile {show(session.profile or '')}: {e}"

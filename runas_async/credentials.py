@@ -65,6 +65,7 @@ from runas_async.errors import (
     RunasError,
 )
 from runas_async.files import atomic_write
+from runas_async.places import cli_cache_dir
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
@@ -208,13 +209,6 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 # --- the cache ---------------------------------------------------------------------------
-
-
-def cli_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """awscli's credential cache: ``$HOME/.aws/cli/cache`` (awscli expands ``~`` the same way)."""
-    env = os.environ if env is None else env
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".aws" / "cli" / "cache"
 
 
 def role_cache_key(args: Mapping[str, Any]) -> str:

@@ -24,16 +24,12 @@ from typing import Any
 
 from runas_async.errors import DockerConfigError
 from runas_async.files import atomic_write
-
-CONFIG_NAME = "config.json"
+from runas_async.places import CONFIG_NAME, docker_config_dir
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
-    """Where the docker CLI keeps config.json: $DOCKER_CONFIG or ~/.docker."""
-    if env.get("DOCKER_CONFIG"):
-        return Path(env["DOCKER_CONFIG"]).expanduser()
-    home = env.get("HOME") or str(Path.home())
-    return Path(home) / ".docker"
+    """Where the docker CLI keeps config.json (see places.py)."""
+    return docker_config_dir(env)
 
 
 class AuthFile:

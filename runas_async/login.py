@@ -25,9 +25,10 @@ from typing import Any, Self
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from runas_async.dockerconfig import CONFIG_NAME, AuthFile, DockerConfig, auth_entry, config_dir
+from runas_async.dockerconfig import AuthFile, DockerConfig, auth_entry, config_dir
 from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
+from runas_async.places import CONFIG_NAME
 
 _KEEP_OUTPUT = 64 * 1024
 

@@ -27,11 +27,11 @@ import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runas_async.endpoints import AccountEndpoint, HostEndpoint
 from runas_async.partitions import Partition, partition_for_region
+from runas_async.places import aws_config_file, region_in_force
 
 if TYPE_CHECKING:
     from runas_async.plan import LoginSpec
@@ -232,9 +232,9 @@ def _profile_region(
 ) -> str | None:
     """AWS_REGION (ours, not botocore's), AWS_DEFAULT_REGION, then the profile's region."""
     section = _section(config, profile) or {}
-    return (env.get("AWS_REGION") if aws_region else None) or (
-        env.get("AWS_DEFAULT_REGION") or section.get("region") or None
-    )
+    if not aws_region:  # botocore's own clients: AWS_REGION is not botocore's
+        env = {k: v for k, v in env.items() if k != "AWS_REGION"}
+    return region_in_force(None, env, section.get("region"))
 
 
 def _url_target(url: str) -> tuple[str, int] | None:
@@ -249,10 +249,9 @@ def _url_target(url: str) -> tuple[str, int] | None:
 
 
 def _read_config(env: Mapping[str, str]) -> configparser.RawConfigParser | None:
-    path = Path(env.get("AWS_CONFIG_FILE") or Path(env.get("HOME") or "~") / ".aws" / "config")
     config = configparser.RawConfigParser()
     try:
-        with path.expanduser().open(encoding="utf-8") as f:
+        with aws_config_file(env).open(encoding="utf-8") as f:
             config.read_file(f)
     except (OSError, UnicodeDecodeError, configparser.Error):
         return None

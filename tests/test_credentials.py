@@ -41,12 +41,12 @@ from runas_async.credentials import (
     MfaChallenge,
     ResolvedCredentials,
     TerminalPrompt,
-    cli_cache_dir,
     default_resolver,
     role_cache_key,
     session_cache_key,
 )
 from runas_async.errors import ConfigError, CredentialsError, MfaCodeRequired
+from runas_async.places import cli_cache_dir
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 REPO = Path(__file__).resolve().parent.parent
@@ -676,13 +676,14 @@ async def test_cancelled_prompt_restores_echo(terminal: Terminal) -> None:
 # --- the real /dev/tty, in a process of its own ------------------------------------------
 
 DRIVER = """
-import json, sys, anyio
+import json, os, sys, anyio
 from runas_async.aws import new_session
 from runas_async.credentials import CredentialCache, CredentialResolver, TerminalPrompt
-from runas_async.credentials import cli_cache_dir
+from runas_async.places import cli_cache_dir
 
 async def main() -> None:
-    resolver = CredentialResolver(cache=CredentialCache(cli_cache_dir()), prompt=TerminalPrompt())
+    cache = CredentialCache(cli_cache_dir(os.environ))
+    resolver = CredentialResolver(cache=cache, prompt=TerminalPrompt())
     found = {}
 
     async def one(name):

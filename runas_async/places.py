@@ -1,0 +1,113 @@
+"""Where things are: HOME, the AWS config files, caches, auth files, and the region in force.
+
+Pure: each answer is a function of the environment mapping passed in (the command line
+passes ``os.environ`` once; nothing below it reads the process environment itself). One
+lookup each, so that every module agrees:
+
+==========================  ============================================================
+HOME                        ``$HOME``, else the user's home from the password database
+AWS config / credentials    ``$AWS_CONFIG_FILE`` / ``$AWS_SHARED_CREDENTIALS_FILE``, else
+                            ``~/.aws/config`` / ``~/.aws/credentials`` (``~`` expanded, as
+                            botocore does)
+awscli's credentials cache  ``~/.aws/cli/cache``
+docker, nerdctl             ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``
+podman                      ``$REGISTRY_AUTH_FILE``, else
+                            ``$XDG_RUNTIME_DIR/containers/auth.json``, else
+                            ``/run/containers/UID/auth.json``
+helm                        ``$HELM_REGISTRY_CONFIG``, else
+                            ``$XDG_CONFIG_HOME/helm/registry/config.json``
+finch                       ``~/.finch/config.json``
+region                      ``--region``, ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then the
+                            profile's ``region``
+==========================  ============================================================
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Mapping
+from pathlib import Path
+
+CONFIG_NAME = "config.json"
+"""docker's (and nerdctl's, helm's, finch's) auth file name."""
+
+
+def home(env: Mapping[str, str]) -> Path:
+    """``$HOME``, else the home directory of the user we run as (as ``Path.home()``)."""
+    value = env.get("HOME")
+    if value:
+        return Path(value)
+    try:
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:  # no passwd entry (some containers): the root of nothing
+        return Path("/")
+
+
+def _expand(value: str, env: Mapping[str, str]) -> Path:
+    """``~`` at the start of a path, expanded with :func:`home` (botocore expands it)."""
+    if value == "~" or value.startswith("~/"):
+        return home(env) / value[2:]
+    return Path(value)
+
+
+def aws_config_file(env: Mapping[str, str]) -> Path:
+    """The AWS config file botocore reads."""
+    return _expand(env.get("AWS_CONFIG_FILE") or "~/.aws/config", env)
+
+
+def aws_credentials_file(env: Mapping[str, str]) -> Path:
+    """The AWS shared credentials file botocore reads."""
+    return _expand(env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials", env)
+
+
+def cli_cache_dir(env: Mapping[str, str]) -> Path:
+    """awscli's credentials cache: ``~/.aws/cli/cache`` (awscli expands ``~`` the same way)."""
+    return home(env) / ".aws" / "cli" / "cache"
+
+
+def docker_config_dir(env: Mapping[str, str]) -> Path:
+    """Where the docker CLI keeps config.json: ``$DOCKER_CONFIG`` or ``~/.docker``."""
+    if env.get("DOCKER_CONFIG"):
+        return Path(env["DOCKER_CONFIG"]).expanduser()
+    return home(env) / ".docker"
+
+
+def docker_auth_file(env: Mapping[str, str]) -> Path:
+    """docker's and nerdctl's auth file."""
+    return docker_config_dir(env) / CONFIG_NAME
+
+
+def podman_auth_file(env: Mapping[str, str]) -> Path:
+    """containers-auth.json as podman (and buildah, skopeo) find it."""
+    if env.get("REGISTRY_AUTH_FILE"):
+        return Path(env["REGISTRY_AUTH_FILE"])
+    runtime = env.get("XDG_RUNTIME_DIR") or f"/run/containers/{os.getuid()}"
+    return Path(runtime) / "containers" / "auth.json"
+
+
+def helm_auth_file(env: Mapping[str, str]) -> Path:
+    """helm's registry config."""
+    if env.get("HELM_REGISTRY_CONFIG"):
+        return Path(env["HELM_REGISTRY_CONFIG"])
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home(env) / ".config")
+    return xdg / "helm" / "registry" / "config.json"
+
+
+def finch_auth_file(env: Mapping[str, str]) -> Path:
+    """finch's auth file (it cannot be pointed elsewhere)."""
+    return home(env) / ".finch" / CONFIG_NAME
+
+
+def region_in_force(
+    override: str | None, env: Mapping[str, str], configured: str | None
+) -> str | None:
+    """The region a profile's calls use: ``--region``, ``$AWS_REGION``,
+    ``$AWS_DEFAULT_REGION``, then the profile's own ``region`` (``configured``).
+
+    ``AWS_REGION`` is ours and the SDKs' (botocore reads only ``AWS_DEFAULT_REGION``).
+    """
+    for value in (override, env.get("AWS_REGION"), env.get("AWS_DEFAULT_REGION"), configured):
+        if value:
+            return value
+    return None
