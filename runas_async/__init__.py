@@ -1,4 +1,7 @@
-"""runas-async: log container clients into many Amazon ECR registries at once."""
+"""runas-async: log container clients into many Amazon ECR registries at once.
+
+The layers and where each concern lives: ARCHITECTURE.md.
+"""
 
 from __future__ import annotations
 

@@ -1,36 +1,42 @@
-"""Command line: argv -> Settings -> anyio.run. The only place that exits or picks exit codes."""
+"""Command line: argv -> a typed command (options.py) -> commands.py -> exit status.
+
+The only place that reads the process environment, exits, or picks exit codes
+(:func:`exit_status`). Imports stay light until a command runs: ``--help`` and
+``--version`` load neither aiobotocore nor rich.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
+from runas_async.clients import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client
 from runas_async.errors import LoginError, RunasError, TokenError, UsageError
+from runas_async.options import (
+    DEFAULT_DEADLINE,
+    DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
+    Command,
+    CredentialOptions,
+    Env,
+    EnvFormat,
+    Exec,
+    Login,
+    Logout,
+    Output,
+    Password,
+    RunOptions,
+    Targets,
+)
 
 if TYPE_CHECKING:
-    from aiobotocore.session import AioSession
-    from anyio.abc import TaskStatus
-
-    from runas_async.credentials import CredentialResolver
-    from runas_async.login import Client
     from runas_async.models import LoginResult
-    from runas_async.orchestrate import Reporter
-    from runas_async.plan import LoginSpec, Plan
-    from runas_async.preconnect import Preconnected
 
 PROG = "runas-async"
-DEFAULT_JOBS = 64
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_DEADLINE = 300.0
-CLIENT_NAMES = ("docker", "podman", "nerdctl", "finch", "helm")
-CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,29 +44,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals give 128 + their number
 
 log = logging.getLogger("runas_async")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything one ``ecr`` run needs, taken from argv and the environment."""
-
-    profile: str
-    endpoints: tuple[str, ...]
-    region: str | None
-    jobs: int = DEFAULT_JOBS
-    timeout: float = DEFAULT_TIMEOUT
-    deadline: float = DEFAULT_DEADLINE
-    output: str = "text"
-    dry_run: bool = False
-    debug: bool = False
-    client: str = "docker"
-    command: str = "login"
-    profiles: tuple[str, ...] = ()
-    file: str | None = None
-    mfa_code: str | None = None
-    refresh: bool = False
-    argv: tuple[str, ...] = ()
-    """The command of ``exec``, after ``--``."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,9 +127,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-c",
         "--client",
-        choices=CLIENT_NAMES,
+        choices=tuple(CLIENTS),
         metavar="CLIENT",
-        help=f"{', '.join(CLIENT_NAMES)} (default: ${CLIENT_ENV}, then docker)",
+        help=f"{', '.join(CLIENTS)} (default: ${CLIENT_ENV}, then {DEFAULT_CLIENT.name})",
     )
     p.add_argument(
         "-j",
@@ -173,8 +156,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
         "--output",
-        choices=("text", "json"),
-        default="text",
+        type=Output,
+        choices=tuple(Output),
+        default=Output.TEXT,
         help="text: live table on a terminal, one line per registry otherwise; json: one document",
     )
     p.add_argument(
@@ -271,8 +255,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     env_cmd.add_argument(
         "-o",
         "--output",
-        choices=("sh", "fish", "json"),
-        default="sh",
+        type=EnvFormat,
+        choices=tuple(EnvFormat),
+        default=EnvFormat.SH,
         help="sh (bash, zsh) or fish lines for eval; json: credential_process format",
     )
     _add_credential_options(env_cmd)
@@ -301,7 +286,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     }
 
 
-def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
+    """argv (without the program name) as a typed command; UsageError when it is not one."""
     parser, subs = build_parser()
     argv = list(argv)
     if argv and argv[0] in ("env", "exec"):
@@ -309,73 +295,84 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
         parser.parse_args(argv)  # prints help or version, or raises UsageError
         raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
-    command = argv[1]
+    name = argv[1]
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
-    args = subs[command].parse_intermixed_args(argv[2:])
+    args = subs[name].parse_intermixed_args(argv[2:])
+    targets = _targets(args, env, name)
+    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    if name == "password":
+        return Password(targets, credentials)
+    run = RunOptions(
+        client=_client(args.client, env),
+        jobs=args.jobs,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        output=args.output,
+        dry_run=args.dry_run,
+    )
+    if name == "logout":
+        return Logout(targets, run, credentials)
+    return Login(targets, run, credentials)
+
+
+def _targets(args: argparse.Namespace, env: Mapping[str, str], name: str) -> Targets:
     endpoints = args.endpoints if isinstance(args.endpoints, list) else [args.endpoints]
-    endpoints = [e for e in endpoints if e is not None]
     profiles = tuple(getattr(args, "profiles", ()))
     file = getattr(args, "file", None)
     if args.profile is not None and (profiles or file):
         raise UsageError(
             f"give either PROFILE [ENDPOINT ...] or --profile/--file, not both "
-            f"(got PROFILE {args.profile!r}; see '{PROG} ecr {command} --help')"
+            f"(got PROFILE {args.profile!r}; see '{PROG} ecr {name} --help')"
         )
-    client = getattr(args, "client", None) or env.get(CLIENT_ENV) or "docker"
-    if client not in CLIENT_NAMES:
-        raise UsageError(
-            f"unknown client {client!r} (from ${CLIENT_ENV}); choose from {', '.join(CLIENT_NAMES)}"
-        )
-    return Settings(
-        command=command,
-        profile=args.profile or env.get("AWS_PROFILE") or "default",
-        endpoints=tuple(endpoints),
+    return Targets(
+        profile=_profile(args.profile, env),
+        endpoints=tuple(e for e in endpoints if e is not None),
         profiles=profiles,
         file=file,
         region=args.region,
-        jobs=getattr(args, "jobs", DEFAULT_JOBS),
-        timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
-        deadline=getattr(args, "deadline", DEFAULT_DEADLINE),
-        output=getattr(args, "output", "text"),
-        dry_run=getattr(args, "dry_run", False),
-        debug=args.debug,
-        client=client,
-        mfa_code=args.mfa_code,
-        refresh=args.refresh,
     )
 
 
-def _parse_runas(argv: list[str], env: Mapping[str, str], sub: argparse.ArgumentParser) -> Settings:
+def _profile(given: str | None, env: Mapping[str, str]) -> str:
+    return given or env.get("AWS_PROFILE") or "default"
+
+
+def _client(given: str | None, env: Mapping[str, str]) -> Client:
+    name = given or env.get(CLIENT_ENV) or DEFAULT_CLIENT.name
+    if name not in CLIENTS:
+        raise UsageError(
+            f"unknown client {name!r} (from ${CLIENT_ENV}); choose from {', '.join(CLIENTS)}"
+        )
+    return CLIENTS[name]
+
+
+def _parse_runas(argv: list[str], env: Mapping[str, str], sub: argparse.ArgumentParser) -> Command:
     """``env [options] [PROFILE]`` and ``exec [options] [PROFILE] -- CMD [ARG ...]``."""
-    command, rest = argv[0], argv[1:]
+    name, rest = argv[0], argv[1:]
     run: list[str] = []
-    if command == "exec":
-        if "--" not in rest:
-            raise UsageError(f"exec needs the command after '--' (see '{PROG} exec --help')")
+    if name == "exec" and "--" in rest:
         at = rest.index("--")
         rest, run = rest[:at], rest[at + 1 :]
-        if not run:
-            raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
-    args = sub.parse_intermixed_args(rest)
-    return Settings(
-        command=command,
-        profile=args.profile or env.get("AWS_PROFILE") or "default",
-        endpoints=(),
-        region=args.region,
-        output=getattr(args, "output", "sh"),
-        debug=args.debug,
-        mfa_code=args.mfa_code,
-        refresh=args.refresh,
-        argv=tuple(run),
-    )
+    args = sub.parse_intermixed_args(rest)  # --help prints the command's help and exits
+    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    profile = _profile(args.profile, env)
+    if name == "env":
+        return Env(profile, args.region, args.output, credentials)
+    if not run:
+        raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
+    return Exec(profile, tuple(run), args.region, credentials)
 
 
 def exit_status(
     results: Sequence[LoginResult] | None,
     error: BaseException | None,
     signum: int | None = None,
+    status: int | None = None,
 ) -> int:
-    """The exit code of a run: the one place that decides it."""
+    """The exit code of a run: the one place that decides it.
+
+    ``status`` is a command's own (exec passes its child's through; a dry run's 0).
+    """
     if signum is not None:
         return 128 + signum
     if isinstance(error, KeyboardInterrupt):
@@ -386,6 +383,8 @@ def exit_status(
         return EXIT_USAGE
     if error is not None:
         raise error
+    if status is not None:
+        return status
     from runas_async.models import Status
 
     if results is not None and all(r.status is Status.OK for r in results):
@@ -401,307 +400,6 @@ def _first_runas_error(error: BaseException) -> BaseException:
             return error
         error = leaves[0]
     return error
-
-
-def _reporter(settings: Settings, stream: TextIO) -> Reporter:
-    from runas_async.report import JsonReporter, PlainReporter
-
-    if settings.output == "json":
-        return JsonReporter(stream)
-    if stream.isatty() and os.environ.get("TERM") != "dumb":
-        from rich.console import Console
-
-        from runas_async.report import LiveTableReporter
-
-        return LiveTableReporter(Console(file=stream, stderr=False))
-    return PlainReporter(stream)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    plan: Plan
-    sessions: dict[str, AioSession]
-    client: Client
-    executable: str | None
-    preconnected: Preconnected | None = None
-
-
-def _read_file(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"cannot read --file {name!r}: {reason}") from e
-
-
-def _specs(settings: Settings) -> list[LoginSpec]:
-    from runas_async.endpoints import parse_endpoints
-    from runas_async.loginfile import parse_login_file
-    from runas_async.partitions import load_partitions
-    from runas_async.plan import LoginSpec
-
-    partitions = load_partitions()
-    specs: list[LoginSpec] = []
-    if settings.file is not None:
-        name = "<stdin>" if settings.file == "-" else settings.file
-        specs += parse_login_file(_read_file(settings.file), name, partitions)
-    specs += [LoginSpec(p, None) for p in settings.profiles]
-    if not specs:
-        endpoints = parse_endpoints(list(settings.endpoints), partitions)
-        specs.append(LoginSpec(settings.profile, None, tuple(endpoints)))
-    return specs
-
-
-def _prepare(settings: Settings, env: Mapping[str, str]) -> _Prepared:
-    """Everything that can fail before any request: arguments, client, profiles, files.
-
-    The start-up connections (preconnect.py) are opened here, before the heavy imports;
-    they are closed again if anything here fails.
-    """
-    from runas_async.login import CLIENTS, find_client
-    from runas_async.partitions import load_partitions
-
-    specs = _specs(settings)
-    client = CLIENTS[settings.client]
-    executable = None
-    if not settings.dry_run and settings.command != "password":
-        executable = find_client(client.name, env)
-    preconnected = None
-    if not settings.dry_run and settings.command != "logout":
-        from runas_async import preconnect
-
-        # Before the heavy imports below: the STS connection opens while they run.
-        preconnected = preconnect.start(specs, env, load_partitions(), settings.region)
-        log.debug("connecting at start-up to %s", preconnected.targets or "nothing")
-    try:
-        return _sessions_and_plan(settings, env, specs, client, executable, preconnected)
-    except BaseException:
-        if preconnected is not None:
-            preconnected.close()
-        raise
-
-
-def _sessions_and_plan(
-    settings: Settings,
-    env: Mapping[str, str],
-    specs: list[LoginSpec],
-    client: Client,
-    executable: str | None,
-    preconnected: Preconnected | None,
-) -> _Prepared:
-    from dataclasses import replace
-
-    from runas_async.aws import new_session, profile_region
-    from runas_async.errors import AwsError
-    from runas_async.partitions import load_partitions
-    from runas_async.plan import plan_logins
-
-    sessions: dict[str, AioSession] = {}
-    regions: dict[str, str | None] = {}
-    resolved = []
-    for spec in specs:
-        try:
-            if spec.profile not in sessions:
-                sessions[spec.profile] = new_session(spec.profile)
-                regions[spec.profile] = profile_region(sessions[spec.profile], settings.region, env)
-        except AwsError as e:
-            if spec.origin:
-                raise type(e)(f"{spec.origin}: {e}") from e
-            raise
-        resolved.append(replace(spec, region=spec.region or regions[spec.profile]))
-    plan = plan_logins(resolved, load_partitions())
-    log.debug(
-        "plan: %d registries, %d token requests, profiles %s",
-        len(plan.targets),
-        len(plan.keys),
-        ", ".join(repr(p) for p in sessions),
-    )
-    return _Prepared(
-        plan=plan,
-        sessions=sessions,
-        client=client,
-        executable=executable,
-        preconnected=preconnected,
-    )
-
-
-def _resolver(
-    settings: Settings, env: Mapping[str, str], reporter: object = None
-) -> CredentialResolver:
-    """Credentials with awscli's cache and one MFA prompt per device (the live table paused)."""
-    from runas_async.credentials import default_resolver
-
-    return default_resolver(
-        env,
-        mfa_code=settings.mfa_code,
-        refresh=settings.refresh,
-        pause=getattr(reporter, "paused", None),
-    )
-
-
-def _runas(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
-    """``env`` and ``exec``: resolve one profile, then print it or run the command with it."""
-    import anyio
-
-    from runas_async.aws import new_session, profile_region
-    from runas_async.runas import (
-        child_environ,
-        credential_process_json,
-        env_lines,
-        exec_command,
-    )
-
-    session = new_session(settings.profile)
-    region = profile_region(session, settings.region, env)
-    resolver = _resolver(settings, env)
-
-    async def go() -> int:
-        creds = await resolver.resolve(session, settings.profile)
-        if settings.command == "exec":
-            return await exec_command(settings.argv, child_environ(env, creds, region))
-        if settings.output == "json":
-            stdout.write(credential_process_json(creds))
-        else:
-            stdout.write(env_lines(creds, region, settings.output))
-        stdout.flush()
-        return EXIT_OK
-
-    status: int = anyio.run(go)
-    return status
-
-
-def _password(prepared: _Prepared, stdout: TextIO, resolver: CredentialResolver) -> int:
-    import anyio
-
-    from runas_async.aws import AwsTokenProvider
-
-    (target,) = prepared.plan.targets
-    tokens = AwsTokenProvider(
-        prepared.sessions, resolver=resolver, preconnected=prepared.preconnected
-    )
-    token = anyio.run(tokens.token, target.key)
-    stdout.write(token.password + "\n")
-    stdout.flush()
-    return EXIT_OK
-
-
-def _run(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
-    if settings.command in ("env", "exec"):
-        return _runas(settings, env, stdout)
-    prepared = _prepare(settings, env)
-    try:
-        return _run_prepared(prepared, settings, env, stdout)
-    finally:
-        if prepared.preconnected is not None:
-            prepared.preconnected.close()
-
-
-def _run_prepared(
-    prepared: _Prepared, settings: Settings, env: Mapping[str, str], stdout: TextIO
-) -> int:
-    plan = prepared.plan
-    if settings.command == "password":
-        if len(plan.targets) != 1:
-            raise UsageError("ecr password takes at most one ENDPOINT")
-        return _password(prepared, stdout, _resolver(settings, env))
-    if settings.dry_run or prepared.executable is None:
-        from runas_async.report import render_plan
-
-        render_plan(plan, settings.output, stdout, logout=settings.command == "logout")
-        return EXIT_OK
-
-    import anyio
-
-    from runas_async.aws import AwsTokenProvider
-    from runas_async.login import ClientRunner
-    from runas_async.orchestrate import run_plan
-
-    auth = prepared.client.auth_file(env)
-    seed = auth.preflight()
-    reporter = _reporter(settings, stdout)
-    runner = ClientRunner(prepared.client, prepared.executable, auth, seed, env)
-    tokens = AwsTokenProvider(
-        prepared.sessions,
-        resolver=_resolver(settings, env, reporter),
-        preconnected=prepared.preconnected,
-    )
-    received: list[int] = []
-
-    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    async def watch_signals(
-        stop: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        try:
-            with anyio.open_signal_receiver(*stopping) as signals:
-                task_status.started()
-                async for signum in signals:
-                    log.debug("received signal %d; stopping", signum)
-                    received.append(signum)
-                    stop.set()
-        finally:
-            if received:
-                # Stopping already: a second Ctrl-C must not cut the clean-up short.
-                for signum in stopping:
-                    signal.signal(signum, signal.SIG_IGN)
-
-    async def go() -> list[LoginResult]:
-        stop = anyio.Event()
-        # The receiver outlives the runner, whose exit merges the logins done and
-        # removes the temporary files: signals then cannot interrupt that.
-        async with anyio.create_task_group() as tg:
-            await tg.start(watch_signals, stop)
-            async with runner:
-                results = await run_plan(
-                    plan,
-                    tokens,
-                    runner,
-                    reporter,
-                    jobs=settings.jobs,
-                    login_timeout=settings.timeout,
-                    deadline=settings.deadline,
-                    stop=stop,
-                    logout=runner if settings.command == "logout" else None,
-                    # Clients start once the first AWS connection is under way:
-                    # spawning them earlier would delay it.
-                    prestart=tokens.on_wire,
-                )
-            tg.cancel_scope.cancel()
-        log.debug(
-            "%d login(s) merged into, %d logout(s) removed from %s",
-            len(runner.logged_in),
-            len(runner.logged_out),
-            auth.path,
-        )
-        return results
-
-    _fast_child_watcher()
-    try:
-        results = anyio.run(go)
-    finally:
-        stop_display = getattr(reporter, "stop", None)
-        if stop_display is not None:
-            stop_display()
-    return exit_status(results, None, received[0] if received else None)
-
-
-def _fast_child_watcher() -> None:
-    """On Python 3.11, watch children with pidfds instead of one thread per child.
-
-    asyncio's default watcher before 3.12 starts a thread for every process
-    spawned; with dozens of logins at once that alone costs a few hundred ms.
-    """
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    import asyncio
-
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:  # kernel without pidfd
-        return
-    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
 
 
 def run() -> NoReturn:
@@ -721,20 +419,26 @@ def run() -> NoReturn:
         os._exit(code)
 
 
+def _debug_log() -> None:
+    """Our own logger only: botocore's debug log would print token responses."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(relativeCreated)7.1fms %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit status (also usable in-process)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ
     debug = "--debug" in argv
     if debug:
-        # Our own logger only: botocore's debug log would print token responses.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(relativeCreated)7.1fms %(name)s: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.DEBUG)
+        _debug_log()
     try:
-        settings = parse_settings(argv, env)
-        return _run(settings, env, sys.stdout)
+        command = parse(argv, env)
+        from runas_async import commands
+
+        outcome = commands.run(command, env, sys.stdout)
     except SystemExit as e:  # --help, --version
         return int(e.code or 0)
     except KeyboardInterrupt as e:
@@ -749,3 +453,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(raw, BaseExceptionGroup) and raw.subgroup(KeyboardInterrupt):
             return EXIT_INTERRUPTED
         raise
+    return exit_status(outcome.results, None, outcome.signum, outcome.status)

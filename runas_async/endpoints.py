@@ -111,6 +111,11 @@ def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
         return PublicEndpoint(
             registry=Registry(host=host, account=None, region=PUBLIC_REGION), raw=raw
         )
+    return _private_host(raw, host, partitions)
+
+
+def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> HostEndpoint:
+    """A private registry's host (lowercase, no scheme or path), checked against partitions."""
     if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
         raise _reject(raw, "the host is longer than DNS allows")
     m = _HOST.fullmatch(host)

@@ -1,4 +1,4 @@
-"""Login clients (docker, podman, nerdctl, finch, helm) run through anyio's process API.
+"""Running login clients (clients.py) through anyio's process API, never losing an entry.
 
 The password goes on the child's stdin, never in argv. A client that can be
 pointed at another auth file gets its own temporary copy per login (0700
@@ -16,7 +16,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE
 from types import TracebackType
@@ -25,95 +24,15 @@ from typing import Any, Self
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from runas_async.dockerconfig import AuthFile, DockerConfig, auth_entry, config_dir
+from runas_async.clients import Client, Redirect
+from runas_async.dockerconfig import AuthFile, auth_entry
 from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
-from runas_async.places import CONFIG_NAME
 
 _KEEP_OUTPUT = 64 * 1024
 
 ECR_USERNAME = "AWS"
 """The username of every ECR and ECR Public token: clients are started with it."""
-
-
-@dataclass(frozen=True)
-class Client:
-    """How to drive one login client, and where it keeps its auth file.
-
-    ``redirect`` says how a login is pointed at a private auth file:
-    ``"DOCKER_CONFIG"`` (a directory holding config.json), ``"--authfile"``
-    (podman), ``"--registry-config"`` (helm), or ``None`` (cannot be redirected:
-    logins run one at a time against the real file).
-    """
-
-    name: str
-    redirect: str | None
-    login: tuple[str, ...] = ("login",)
-    logout: tuple[str, ...] = ("logout",)
-    host_first: bool = False
-
-    def auth_file(self, env: Mapping[str, str]) -> AuthFile:
-        """The user's real auth file for this client."""
-        home = Path(env.get("HOME") or Path.home())
-        if self.name == "podman":
-            if env.get("REGISTRY_AUTH_FILE"):
-                return AuthFile(Path(env["REGISTRY_AUTH_FILE"]))
-            runtime = env.get("XDG_RUNTIME_DIR") or f"/run/containers/{os.getuid()}"
-            return AuthFile(Path(runtime) / "containers" / "auth.json")
-        if self.name == "helm":
-            if env.get("HELM_REGISTRY_CONFIG"):
-                return AuthFile(Path(env["HELM_REGISTRY_CONFIG"]))
-            xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-            return AuthFile(xdg / "helm" / "registry" / "config.json")
-        if self.name == "finch":
-            return AuthFile(home / ".finch" / CONFIG_NAME)
-        return DockerConfig(config_dir(env))
-
-    def argv(
-        self, executable: str, verb: tuple[str, ...], host: str, private: Path | None, *extra: str
-    ) -> list[str]:
-        args = [executable, *verb]
-        if self.host_first:
-            args.append(host)
-        args.extend(extra)
-        if private is not None and self.redirect in ("--authfile", "--registry-config"):
-            args += [self.redirect, str(private)]
-        if not self.host_first:
-            args.append(host)
-        return args
-
-    def login_argv(
-        self, executable: str, host: str, username: str, private: Path | None
-    ) -> list[str]:
-        return self.argv(
-            executable, self.login, host, private, "--username", username, "--password-stdin"
-        )
-
-    def logout_argv(self, executable: str, host: str, private: Path | None) -> list[str]:
-        return self.argv(executable, self.logout, host, private)
-
-    def private_env(self, env: Mapping[str, str], private: Path) -> dict[str, str]:
-        out = dict(env)
-        if self.redirect == "DOCKER_CONFIG":
-            out["DOCKER_CONFIG"] = str(private.parent)
-        elif self.redirect == "--authfile":
-            out["REGISTRY_AUTH_FILE"] = str(private)
-        return out
-
-
-CLIENTS: Mapping[str, Client] = {
-    "docker": Client("docker", redirect="DOCKER_CONFIG"),
-    "nerdctl": Client("nerdctl", redirect="DOCKER_CONFIG"),
-    "podman": Client("podman", redirect="--authfile"),
-    "helm": Client(
-        "helm",
-        redirect="--registry-config",
-        login=("registry", "login"),
-        logout=("registry", "logout"),
-        host_first=True,
-    ),
-    "finch": Client("finch", redirect=None),
-}
 
 
 def find_client(name: str, env: Mapping[str, str]) -> str:
@@ -244,7 +163,7 @@ class ClientRunner:
     ) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                if self.client.redirect is not None:
+                if self.client.redirect is not Redirect.NONE:
                     if self.logged_in:
                         await anyio.to_thread.run_sync(self.auth.merge_auths, self.logged_in)
                     if self.logged_out:
@@ -260,12 +179,12 @@ class ClientRunner:
         self._count += 1
         d = self._workdir / str(self._count)
         d.mkdir(mode=0o700)
-        private = d / (CONFIG_NAME if self.client.redirect == "DOCKER_CONFIG" else "auth.json")
+        private = d / self.client.private_name
         if self._seed is not None:
             fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(self._seed)
-        if self.client.redirect == "DOCKER_CONFIG":
+        if self.client.redirect is Redirect.DOCKER_CONFIG:
             # docker resolves the current context from DOCKER_CONFIG/contexts.
             contexts = self.auth.directory / "contexts"
             if contexts.is_dir():
@@ -275,7 +194,7 @@ class ClientRunner:
     @contextlib.asynccontextmanager
     async def _slot(self) -> Any:
         """A private auth file, or (client cannot be redirected) the one-at-a-time lock."""
-        if self.client.redirect is None:
+        if self.client.redirect is Redirect.NONE:
             async with self._serial:
                 yield None
             return

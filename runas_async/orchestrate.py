@@ -1,18 +1,22 @@
 """The engine: one token request per (credentials, region), logins fanned out.
 
-:func:`run_plan` runs a plan (plan.py) concurrently and talks to the world only through
-the collaborators it is given: a token provider, a login runner and a reporter.
+:func:`run_plan` logs into every registry of a plan (plan.py) concurrently;
+:func:`run_logouts` logs out of them. Both talk to the world only through the
+collaborators they are given (a token or account provider, a runner, a reporter) and
+share one frame (:func:`_drive`): the overall deadline, the stop event, and the rule
+that a registry's failure is its result, never an exception that cancels the others.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
+from anyio.abc import TaskGroup
 
 from runas_async.endpoints import registry_for
 from runas_async.errors import LoginError, TokenError
@@ -22,10 +26,12 @@ from runas_async.plan import Plan
 log = logging.getLogger(__name__)
 
 
-class TokenProvider(Protocol):
-    async def token(self, key: TokenKey) -> Token: ...
-
+class AccountProvider(Protocol):
     async def account(self, profile: str, region: str) -> str: ...
+
+
+class TokenProvider(AccountProvider, Protocol):
+    async def token(self, key: TokenKey) -> Token: ...
 
 
 TokenSource = Callable[[], Awaitable[Token]]
@@ -100,6 +106,54 @@ class _Run:
         self.reporter.update(result)
 
 
+Serve = Callable[[TokenKey, tuple[Target, ...], TaskGroup], Coroutine[Any, Any, None]]
+"""Starts the work for one token key's registries in the task group."""
+
+
+async def _drive(
+    plan: Plan,
+    run: _Run,
+    serve: Serve,
+    *,
+    deadline: float | None,
+    stop: anyio.Event | None,
+) -> list[LoginResult]:
+    """Serve every key of the plan concurrently, within ``deadline`` and until ``stop``.
+
+    The registries not done when the deadline passes or ``stop`` is set fail with the
+    reason; everything already done is kept.
+    """
+    run.reporter.start(plan)
+    for target in plan.targets:
+        run.set(target, Status.WAITING)
+
+    async def stop_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
+        await event.wait()
+        scope.cancel()
+
+    with anyio.move_on_after(deadline) as deadline_scope:
+        async with anyio.create_task_group() as outer:
+            if stop is not None:
+                outer.start_soon(stop_on, stop, outer.cancel_scope)
+            async with anyio.create_task_group() as tg:
+                for key in plan.keys:
+                    tg.start_soon(serve, key, plan.targets_for(key), tg)
+            outer.cancel_scope.cancel()
+    cut_short = None
+    if deadline_scope.cancelled_caught:
+        cut_short = f"overall deadline of {deadline:g}s reached"
+    elif stop is not None and stop.is_set():
+        cut_short = "interrupted"
+    if cut_short is not None:
+        for target in plan.targets:
+            if not run.results[target].status.done:
+                run.set(target, Status.FAILED, run.results[target].registry, cut_short)
+
+    results = [run.results[t] for t in plan.targets]
+    run.reporter.finish(results)
+    return results
+
+
 async def run_plan(
     plan: Plan,
     tokens: TokenProvider,
@@ -110,7 +164,6 @@ async def run_plan(
     login_timeout: float,
     deadline: float | None = None,
     stop: anyio.Event | None = None,
-    logout: LogoutRunner | None = None,
     prestart: anyio.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[LoginResult]:
@@ -130,62 +183,162 @@ async def run_plan(
     ``deadline`` bounds the whole run and ``stop`` (set on a signal) ends it
     early; either way the registries not done by then are failed with the
     reason, and everything already done is kept.
-
-    With ``logout`` the registries are logged out instead: no tokens are
-    fetched (only the caller's account, for a profile's own registry).
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
-    limiter = anyio.CapacityLimiter(jobs)
-    gate = prestart if prestart is not None else anyio.Event()
-    if prestart is None:
-        gate.set()
-    reporter.start(plan)
-    for target in plan.targets:
-        run.set(target, Status.WAITING)
+    engine = _Logins(plan, tokens, runner, run, jobs, login_timeout, prestart)
+    return await _drive(plan, run, engine.serve_key, deadline=deadline, stop=stop)
 
-    async def login_one(target: Target, registry: Registry, pending: _PendingToken) -> None:
+
+class _Logins:
+    """The login side of one run: a key's token and account fetched, its logins fanned out."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        tokens: TokenProvider,
+        runner: LoginRunner,
+        run: _Run,
+        jobs: int,
+        login_timeout: float,
+        prestart: anyio.Event | None,
+    ) -> None:
+        self.plan = plan
+        self.tokens = tokens
+        self.runner = runner
+        self.run = run
+        self.limiter = anyio.CapacityLimiter(jobs)
+        self.login_timeout = login_timeout
+        self.gate = prestart if prestart is not None else anyio.Event()
+        if prestart is None:
+            self.gate.set()
+
+    async def serve_key(self, key: TokenKey, targets: tuple[Target, ...], tg: TaskGroup) -> None:
+        """Fetch ``key``'s token (and account, for a profile's own registry); log in."""
+        pending = _PendingToken()
+        own = [t for t in targets if t.registry is None]
+        for target in targets:
+            self.run.set(target, Status.TOKEN)
+            if target.registry is not None:
+                # Its client starts now and waits for the password on stdin.
+                tg.start_soon(self.login_one, target, target.registry, pending)
+        account = _Account()
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(self.fetch_token, key, targets, pending)
+            if own:
+                inner.start_soon(account.fetch, self.tokens, key)
+        if pending.failed:
+            return
+        for target in own:
+            if account.value is None:
+                self.run.set(target, Status.FAILED, error=str(account.failure))
+                continue
+            registry = registry_for(account.value, key.region, self.plan.partitions)
+            tg.start_soon(self.login_one, target, registry, pending)
+
+    async def fetch_token(
+        self, key: TokenKey, targets: tuple[Target, ...], pending: _PendingToken
+    ) -> None:
+        """The key's token for its logins; a TokenError fails every registry of the key."""
+        clock = self.run.clock
+        started = clock()
+        token: Token | None = None
+        try:
+            token = await self.tokens.token(key)
+        except TokenError as e:
+            for target in targets:
+                self.run.set(target, Status.FAILED, error=str(e))
+        log.debug(
+            "token for %s in %s: %s in %.3fs",
+            key.profile,
+            key.region,
+            "failed" if token is None else "ok",
+            clock() - started,
+        )
+        pending.settle(token)
+        self.gate.set()
+
+    async def login_one(self, target: Target, registry: Registry, pending: _PendingToken) -> None:
         """Start the client as soon as there is a slot, give it the token when it comes.
 
         ``--timeout`` counts from the moment the token is there: waiting for it is
         the token request's time, not the login's.
         """
-        await gate.wait()
-        async with limiter:
+        await self.gate.wait()
+        async with self.limiter:
             if pending.failed:
                 return  # its rows already carry the token error
-            scope = anyio.CancelScope()
+            await self._login(target, registry, pending)
+
+    async def _login(self, target: Target, registry: Registry, pending: _PendingToken) -> None:
+        run, clock = self.run, self.run.clock
+        scope = anyio.CancelScope()
+        started = clock()
+
+        async def token_for_login() -> Token:
+            nonlocal started
+            token = await pending.wait()
+            run.set(target, Status.LOGIN, registry)
             started = clock()
+            scope.deadline = anyio.current_time() + self.login_timeout
+            return token
 
-            async def token_for_login() -> Token:
-                nonlocal started
-                token = await pending.wait()
-                run.set(target, Status.LOGIN, registry)
-                started = clock()
-                scope.deadline = anyio.current_time() + login_timeout
-                return token
+        try:
+            with scope:
+                await self.runner.login(registry, token_for_login)
+        except _NoToken:
+            return
+        except LoginError as e:
+            log.debug("login %s failed after %.3fs", registry.host, clock() - started)
+            run.set(target, Status.FAILED, registry, str(e))
+            return
+        if scope.cancelled_caught:
+            log.debug("login %s killed at its timeout", registry.host)
+            run.set(target, Status.FAILED, registry, f"timed out after {self.login_timeout:g}s")
+        else:
+            log.debug("login %s ok in %.3fs", registry.host, clock() - started)
+            run.set(target, Status.OK, registry)
 
-            try:
-                with scope:
-                    await runner.login(registry, token_for_login)
-            except _NoToken:
-                return
-            except LoginError as e:
-                log.debug("login %s failed after %.3fs", registry.host, clock() - started)
-                run.set(target, Status.FAILED, registry, str(e))
-                return
-            if scope.cancelled_caught:
-                log.debug("login %s killed at its timeout", registry.host)
-                run.set(target, Status.FAILED, registry, f"timed out after {login_timeout:g}s")
-            else:
-                log.debug("login %s ok in %.3fs", registry.host, clock() - started)
-                run.set(target, Status.OK, registry)
 
-    async def logout_one(target: Target, registry: Registry, out: LogoutRunner) -> None:
+class _Account:
+    """The account of a key's credentials, or why it could not be had."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.failure: TokenError | None = None
+
+    async def fetch(self, accounts: AccountProvider, key: TokenKey) -> None:
+        try:
+            self.value = await accounts.account(key.profile, key.region)
+        except TokenError as e:
+            self.failure = e
+
+
+async def run_logouts(
+    plan: Plan,
+    accounts: AccountProvider,
+    runner: LogoutRunner,
+    reporter: Reporter,
+    *,
+    jobs: int,
+    login_timeout: float,
+    deadline: float | None = None,
+    stop: anyio.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[LoginResult]:
+    """Log out of every registry of the plan, concurrently within ``jobs``.
+
+    No token is fetched: a profile's own registry only needs its account (STS).
+    Failures, the deadline and ``stop`` are handled as in :func:`run_plan`.
+    """
+    run = _Run(reporter=reporter, clock=clock, started=clock())
+    limiter = anyio.CapacityLimiter(jobs)
+
+    async def logout_one(target: Target, registry: Registry) -> None:
         async with limiter:
             run.set(target, Status.LOGIN, registry)
             try:
                 with anyio.fail_after(login_timeout):
-                    await out.logout(registry.host)
+                    await runner.logout(registry.host)
             except LoginError as e:
                 run.set(target, Status.FAILED, registry, str(e))
             except TimeoutError:
@@ -193,90 +346,21 @@ async def run_plan(
             else:
                 run.set(target, Status.OK, registry)
 
-    async def serve_key(
-        key: TokenKey, targets: tuple[Target, ...], tg: anyio.abc.TaskGroup
-    ) -> None:
-        pending = _PendingToken()
-        own = [t for t in targets if t.registry is None]
+    async def serve_key(key: TokenKey, targets: tuple[Target, ...], tg: TaskGroup) -> None:
         for target in targets:
-            if logout is not None:
-                if target.registry is not None:
-                    tg.start_soon(logout_one, target, target.registry, logout)
-                continue
-            run.set(target, Status.TOKEN)
             if target.registry is not None:
-                # Its client starts now and waits for the password on stdin.
-                tg.start_soon(login_one, target, target.registry, pending)
-        account: str | None = None
-        token_failed = False
-        account_failure: TokenError | None = None
-
-        async def fetch_token() -> None:
-            nonlocal token_failed
-            started = clock()
-            token: Token | None = None
-            try:
-                token = await tokens.token(key)
-            except TokenError as e:
-                token_failed = True
-                for target in targets:
-                    run.set(target, Status.FAILED, error=str(e))
-            log.debug(
-                "token for %s in %s: %s in %.3fs",
-                key.profile,
-                key.region,
-                "failed" if token is None else "ok",
-                clock() - started,
-            )
-            pending.settle(token)
-            gate.set()
-
-        async def fetch_account() -> None:
-            nonlocal account, account_failure
-            try:
-                account = await tokens.account(key.profile, key.region)
-            except TokenError as e:
-                account_failure = e
-
-        async with anyio.create_task_group() as inner:
-            if logout is None:
-                inner.start_soon(fetch_token)
-            if own:
-                inner.start_soon(fetch_account)
-        if token_failed:
+                tg.start_soon(logout_one, target, target.registry)
+        own = [t for t in targets if t.registry is None]
+        if not own:
             return
+        account = _Account()
+        await account.fetch(accounts, key)
         for target in own:
-            if account is None:
-                run.set(target, Status.FAILED, error=str(account_failure))
-                continue
-            registry = registry_for(account, key.region, plan.partitions)
-            if logout is not None:
-                tg.start_soon(logout_one, target, registry, logout)
+            if account.value is None:
+                run.set(target, Status.FAILED, error=str(account.failure))
             else:
-                tg.start_soon(login_one, target, registry, pending)
+                tg.start_soon(
+                    logout_one, target, registry_for(account.value, key.region, plan.partitions)
+                )
 
-    async def stop_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
-        await event.wait()
-        scope.cancel()
-
-    cut_short: str | None = None
-    with anyio.move_on_after(deadline) as deadline_scope:
-        async with anyio.create_task_group() as outer:
-            if stop is not None:
-                outer.start_soon(stop_on, stop, outer.cancel_scope)
-            async with anyio.create_task_group() as tg:
-                for key in plan.keys:
-                    tg.start_soon(serve_key, key, plan.targets_for(key), tg)
-            outer.cancel_scope.cancel()
-    if deadline_scope.cancelled_caught:
-        cut_short = f"overall deadline of {deadline:g}s reached"
-    elif stop is not None and stop.is_set():
-        cut_short = "interrupted"
-    if cut_short is not None:
-        for target in plan.targets:
-            if not run.results[target].status.done:
-                run.set(target, Status.FAILED, run.results[target].registry, cut_short)
-
-    results = [run.results[t] for t in plan.targets]
-    reporter.finish(results)
-    return results
+    return await _drive(plan, run, serve_key, deadline=deadline, stop=stop)

@@ -1,7 +1,7 @@
 """Where things are: HOME, the AWS config files, caches, auth files, and the region in force.
 
 Pure: each answer is a function of the environment mapping passed in (the command line
-passes ``os.environ`` once; nothing below it reads the process environment itself). One
+passes the process environment once; nothing below it reads it itself). One
 lookup each, so that every module agrees:
 
 ==========================  ============================================================
@@ -10,7 +10,8 @@ AWS config / credentials    ``$AWS_CONFIG_FILE`` / ``$AWS_SHARED_CREDENTIALS_FIL
                             ``~/.aws/config`` / ``~/.aws/credentials`` (``~`` expanded, as
                             botocore does)
 awscli's credentials cache  ``~/.aws/cli/cache``
-docker, nerdctl             ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``
+docker, nerdctl             ``$DOCKER_CONFIG/config.json`` (taken literally, as docker
+                            does: no ``~`` expansion), else ``~/.docker/config.json``
 podman                      ``$REGISTRY_AUTH_FILE``, else
                             ``$XDG_RUNTIME_DIR/containers/auth.json``, else
                             ``/run/containers/UID/auth.json``
@@ -67,9 +68,14 @@ def cli_cache_dir(env: Mapping[str, str]) -> Path:
 
 
 def docker_config_dir(env: Mapping[str, str]) -> Path:
-    """Where the docker CLI keeps config.json: ``$DOCKER_CONFIG`` or ``~/.docker``."""
+    """Where the docker CLI keeps config.json: ``$DOCKER_CONFIG`` (literally) or ``~/.docker``.
+
+    docker does not expand ``~`` in ``DOCKER_CONFIG`` (a shell would have, unquoted); a
+    quoted ``"~/dc"`` names a directory called ``~`` under the current one, for docker and
+    for us alike.
+    """
     if env.get("DOCKER_CONFIG"):
-        return Path(env["DOCKER_CONFIG"]).expanduser()
+        return Path(env["DOCKER_CONFIG"])
     return home(env) / ".docker"
 
 

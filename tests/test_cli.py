@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from runas_async.cli import exit_status, main, parse_settings
+from runas_async.cli import exit_status, main, parse
 from runas_async.errors import ConfigError, TokenError, UsageError
 from runas_async.models import LoginResult, Status, Target, TokenKey
+from runas_async.options import Login
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -61,13 +62,14 @@ def test_exit_status_reraises_bugs() -> None:
         ),
     ],
 )
-def test_parse_settings(
+def test_parse(
     argv: list[str], env: dict[str, str], profile: str, endpoints: tuple[str, ...]
 ) -> None:
     """PROFILE is the first positional, then $AWS_PROFILE, then default; options intermix."""
-    settings = parse_settings(argv, env)
-    assert settings.profile == profile
-    assert settings.endpoints == endpoints
+    command = parse(argv, env)
+    assert isinstance(command, Login)
+    assert command.targets.profile == profile
+    assert command.targets.endpoints == endpoints
 
 
 @pytest.mark.parametrize(

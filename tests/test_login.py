@@ -18,9 +18,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from runas_async.clients import CLIENTS
 from runas_async.dockerconfig import DockerConfig
 from runas_async.errors import LoginError, TokenError
-from runas_async.login import CLIENTS, ClientRunner, failure_reason, find_client
+from runas_async.login import ClientRunner, failure_reason, find_client
 from runas_async.models import Registry, Token
 
 PASSWORD = "s3cr3t-pw-0123456789"  # the "token" the stand-in expects

@@ -1,0 +1,439 @@
+"""Each command as one function: ``ecr login``, ``ecr logout``, ``ecr password``, ``env``,
+``exec``.
+
+Each takes its typed options (options.py), the environment and stdout, builds the real
+collaborators (token provider, client runner, reporter) and returns an :class:`Outcome`;
+cli.py turns that into the exit status. Heavy modules (aiobotocore, rich) are imported
+inside the functions, after the start-up connections are opened (preconnect.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from runas_async.errors import AwsError, UsageError
+from runas_async.options import (
+    Command,
+    CredentialOptions,
+    Env,
+    EnvFormat,
+    Exec,
+    Login,
+    Logout,
+    Output,
+    Password,
+    RunOptions,
+    Targets,
+)
+
+if TYPE_CHECKING:
+    import anyio
+    from aiobotocore.session import AioSession
+    from anyio.abc import TaskStatus
+
+    from runas_async.aws import AwsTokenProvider
+    from runas_async.credentials import CredentialResolver, ResolvedCredentials
+    from runas_async.dockerconfig import AuthFile
+    from runas_async.login import ClientRunner
+    from runas_async.models import LoginResult
+    from runas_async.orchestrate import Reporter
+    from runas_async.plan import LoginSpec, Plan
+    from runas_async.preconnect import Preconnected
+
+log = logging.getLogger("runas_async")
+
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals that end a run cleanly: clients killed, logins done so far merged."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command ended with; cli.exit_status turns it into the exit code.
+
+    ``results`` for runs over registries, ``signum`` when a signal stopped the run,
+    ``status`` for a status decided by the command itself (a dry run's 0, exec's child).
+    """
+
+    results: Sequence[LoginResult] | None = None
+    signum: int | None = None
+    status: int | None = None
+
+
+DONE = Outcome(status=0)
+
+
+def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Run one parsed command."""
+    match command:
+        case Login():
+            return login(command, env, stdout)
+        case Logout():
+            return logout(command, env, stdout)
+        case Password():
+            return password(command, env, stdout)
+        case Env():
+            return print_env(command, env, stdout)
+        case Exec():
+            return exec_(command, env)
+
+
+# --- ecr login / logout / password --------------------------------------------------------
+
+
+def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Log the client into every registry of the plan."""
+    opts = command.run
+    executable = None if opts.dry_run else _find_client(opts, env)
+    with _prepared(command.targets, env, connect=not opts.dry_run) as prepared:
+        if executable is None:
+            return _dry_run(prepared.plan, opts.output, stdout, logout=False)
+        from runas_async.orchestrate import run_plan
+
+        auth, seed = _auth_file(opts, env)
+        reporter = _reporter(opts.output, stdout, env)
+        runner = _client_runner(opts, executable, auth, seed, env)
+        tokens = _tokens(prepared, command.credentials, env, reporter)
+
+        async def work(stop: anyio.Event) -> list[LoginResult]:
+            async with runner:
+                return await run_plan(
+                    prepared.plan,
+                    tokens,
+                    runner,
+                    reporter,
+                    jobs=opts.jobs,
+                    login_timeout=opts.timeout,
+                    deadline=opts.deadline,
+                    stop=stop,
+                    # Clients start once the first AWS connection is under way:
+                    # spawning them earlier would delay it.
+                    prestart=tokens.on_wire,
+                )
+
+        return _until_signalled(work, reporter)
+
+
+def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Log the client out of every registry of the plan (no tokens fetched)."""
+    opts = command.run
+    executable = None if opts.dry_run else _find_client(opts, env)
+    with _prepared(command.targets, env, connect=False) as prepared:
+        if executable is None:
+            return _dry_run(prepared.plan, opts.output, stdout, logout=True)
+        from runas_async.orchestrate import run_logouts
+
+        auth, seed = _auth_file(opts, env)
+        reporter = _reporter(opts.output, stdout, env)
+        runner = _client_runner(opts, executable, auth, seed, env)
+        accounts = _tokens(prepared, command.credentials, env, reporter)
+
+        async def work(stop: anyio.Event) -> list[LoginResult]:
+            async with runner:
+                return await run_logouts(
+                    prepared.plan,
+                    accounts,
+                    runner,
+                    reporter,
+                    jobs=opts.jobs,
+                    login_timeout=opts.timeout,
+                    deadline=opts.deadline,
+                    stop=stop,
+                )
+
+        return _until_signalled(work, reporter)
+
+
+def password(command: Password, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Print one registry's password alone on stdout."""
+    import anyio
+
+    with _prepared(command.targets, env, connect=True) as prepared:
+        if len(prepared.plan.targets) != 1:
+            raise UsageError("ecr password takes at most one ENDPOINT")
+        (target,) = prepared.plan.targets
+        tokens = _tokens(prepared, command.credentials, env, None)
+        token = anyio.run(tokens.token, target.key)
+    stdout.write(token.password + "\n")
+    stdout.flush()
+    return DONE
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What is known before the first request: the plan, and a session per profile."""
+
+    plan: Plan
+    sessions: dict[str, AioSession]
+    preconnected: Preconnected | None = None
+
+
+@contextlib.contextmanager
+def _prepared(targets: Targets, env: Mapping[str, str], *, connect: bool) -> Iterator[_Prepared]:
+    """Everything that can fail before any request: arguments, profiles, files.
+
+    With ``connect``, the start-up connections (preconnect.py) are opened first, before
+    the heavy imports, so that they connect while those run; they are closed on the way
+    out, used or not.
+    """
+    from runas_async.partitions import load_partitions
+
+    specs = _specs(targets)
+    preconnected = None
+    if connect:
+        from runas_async import preconnect
+
+        preconnected = preconnect.start(specs, env, load_partitions(), targets.region)
+        log.debug("connecting at start-up to %s", preconnected.targets or "nothing")
+    try:
+        yield _sessions_and_plan(specs, targets.region, env, preconnected)
+    finally:
+        if preconnected is not None:
+            preconnected.close()
+
+
+def _specs(targets: Targets) -> list[LoginSpec]:
+    """The profiles and registries asked for, from --file, -p, or PROFILE [ENDPOINT ...]."""
+    from runas_async.endpoints import parse_endpoints
+    from runas_async.loginfile import parse_login_file
+    from runas_async.partitions import load_partitions
+    from runas_async.plan import LoginSpec
+
+    partitions = load_partitions()
+    specs: list[LoginSpec] = []
+    if targets.file is not None:
+        name = "<stdin>" if targets.file == "-" else targets.file
+        specs += parse_login_file(_read_file(targets.file), name, partitions)
+    specs += [LoginSpec(p, None) for p in targets.profiles]
+    if not specs:
+        endpoints = parse_endpoints(list(targets.endpoints), partitions)
+        specs.append(LoginSpec(targets.profile, None, tuple(endpoints)))
+    return specs
+
+
+def _read_file(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UsageError(f"cannot read --file {name!r}: {reason}") from e
+
+
+def _sessions_and_plan(
+    specs: list[LoginSpec],
+    region: str | None,
+    env: Mapping[str, str],
+    preconnected: Preconnected | None,
+) -> _Prepared:
+    from runas_async.aws import new_session, profile_region
+    from runas_async.partitions import load_partitions
+    from runas_async.plan import plan_logins
+
+    sessions: dict[str, AioSession] = {}
+    regions: dict[str, str | None] = {}
+    resolved = []
+    for spec in specs:
+        try:
+            if spec.profile not in sessions:
+                sessions[spec.profile] = new_session(spec.profile)
+                regions[spec.profile] = profile_region(sessions[spec.profile], region, env)
+        except AwsError as e:
+            if spec.origin:
+                raise type(e)(f"{spec.origin}: {e}") from e
+            raise
+        resolved.append(replace(spec, region=spec.region or regions[spec.profile]))
+    plan = plan_logins(resolved, load_partitions())
+    log.debug(
+        "plan: %d registries, %d token requests, profiles %s",
+        len(plan.targets),
+        len(plan.keys),
+        ", ".join(repr(p) for p in sessions),
+    )
+    return _Prepared(plan=plan, sessions=sessions, preconnected=preconnected)
+
+
+def _find_client(opts: RunOptions, env: Mapping[str, str]) -> str:
+    from runas_async.login import find_client
+
+    return find_client(opts.client.name, env)
+
+
+def _dry_run(plan: Plan, output: Output, stdout: TextIO, *, logout: bool) -> Outcome:
+    from runas_async.report import render_plan
+
+    render_plan(plan, output.value, stdout, logout=logout)
+    return DONE
+
+
+def _auth_file(opts: RunOptions, env: Mapping[str, str]) -> tuple[AuthFile, bytes | None]:
+    """The client's real auth file, checked before anything runs, and its content."""
+    from runas_async.dockerconfig import AuthFile
+
+    auth = AuthFile(opts.client.auth_path(env))
+    return auth, auth.preflight()
+
+
+def _client_runner(
+    opts: RunOptions, executable: str, auth: AuthFile, seed: bytes | None, env: Mapping[str, str]
+) -> ClientRunner:
+    from runas_async.login import ClientRunner
+
+    return ClientRunner(opts.client, executable, auth, seed, env)
+
+
+def _tokens(
+    prepared: _Prepared,
+    credentials: CredentialOptions,
+    env: Mapping[str, str],
+    reporter: Reporter | None,
+) -> AwsTokenProvider:
+    from runas_async.aws import AwsTokenProvider
+
+    return AwsTokenProvider(
+        prepared.sessions,
+        resolver=_resolver(credentials, env, reporter),
+        preconnected=prepared.preconnected,
+        env=env,
+    )
+
+
+def _resolver(
+    credentials: CredentialOptions, env: Mapping[str, str], reporter: object = None
+) -> CredentialResolver:
+    """Credentials with awscli's cache and one MFA prompt per device (the live table paused)."""
+    from runas_async.credentials import default_resolver
+
+    return default_resolver(
+        env,
+        mfa_code=credentials.mfa_code,
+        refresh=credentials.refresh,
+        pause=getattr(reporter, "paused", None),
+    )
+
+
+def _reporter(output: Output, stream: TextIO, env: Mapping[str, str]) -> Reporter:
+    from runas_async.report import JsonReporter, PlainReporter
+
+    if output is Output.JSON:
+        return JsonReporter(stream)
+    if stream.isatty() and env.get("TERM") != "dumb":
+        from rich.console import Console
+
+        from runas_async.report import LiveTableReporter
+
+        return LiveTableReporter(Console(file=stream, stderr=False))
+    return PlainReporter(stream)
+
+
+def _until_signalled(
+    work: Callable[[anyio.Event], Awaitable[list[LoginResult]]], reporter: Reporter
+) -> Outcome:
+    """Run ``work`` in an event loop; SIGINT, SIGTERM and SIGHUP set its ``stop`` event.
+
+    The signal receiver outlives ``work`` (whose clean-up merges the logins done and removes
+    the temporary files), so a signal cannot interrupt that; after the first signal, later
+    ones are ignored. The live display is left as it stands, whatever happens.
+    """
+    import anyio
+
+    received: list[int] = []
+
+    async def watch(
+        stop: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            with anyio.open_signal_receiver(*STOPPING) as signals:
+                task_status.started()
+                async for signum in signals:
+                    log.debug("received signal %d; stopping", signum)
+                    received.append(signum)
+                    stop.set()
+        finally:
+            if received:
+                # Stopping already: a second Ctrl-C must not cut the clean-up short.
+                for signum in STOPPING:
+                    signal.signal(signum, signal.SIG_IGN)
+
+    async def go() -> list[LoginResult]:
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            await tg.start(watch, stop)
+            results = await work(stop)
+            tg.cancel_scope.cancel()
+        return results
+
+    _fast_child_watcher()
+    try:
+        results = anyio.run(go)
+    finally:
+        stop_display = getattr(reporter, "stop", None)
+        if stop_display is not None:
+            stop_display()
+    return Outcome(results=results, signum=received[0] if received else None)
+
+
+def _fast_child_watcher() -> None:
+    """On Python 3.11, watch children with pidfds instead of one thread per child.
+
+    asyncio's default watcher before 3.12 starts a thread for every process
+    spawned; with dozens of logins at once that alone costs a few hundred ms.
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    import asyncio
+
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # kernel without pidfd
+        return
+    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+
+
+# --- env / exec ---------------------------------------------------------------------------
+
+
+def print_env(command: Env, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Print the profile's credentials for eval, or as credential_process JSON."""
+    from runas_async.runas import credential_process_json, env_lines
+
+    creds, region = _resolve_one(command.profile, command.region, command.credentials, env)
+    if command.format is EnvFormat.JSON:
+        stdout.write(credential_process_json(creds))
+    else:
+        stdout.write(env_lines(creds, region, command.format.value))
+    stdout.flush()
+    return DONE
+
+
+def exec_(command: Exec, env: Mapping[str, str]) -> Outcome:
+    """Run the command with the profile's credentials; its exit status is ours."""
+    import anyio
+
+    from runas_async.runas import child_environ, exec_command
+
+    creds, region = _resolve_one(command.profile, command.region, command.credentials, env)
+    status: int = anyio.run(exec_command, command.argv, child_environ(env, creds, region))
+    return Outcome(status=status)
+
+
+def _resolve_one(
+    profile: str, region: str | None, credentials: CredentialOptions, env: Mapping[str, str]
+) -> tuple[ResolvedCredentials, str | None]:
+    import anyio
+
+    from runas_async.aws import new_session, profile_region
+
+    session = new_session(profile)
+    in_force = profile_region(session, region, env)
+    resolver = _resolver(credentials, env)
+    creds = anyio.run(resolver.resolve, session, profile)
+    return creds, in_force
