@@ -8,11 +8,14 @@ The only place that reads the process environment, exits, or picks exit codes
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 from runas_async.clients import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client
 from runas_async.errors import LoginError, RunasError, TokenError, UsageError
@@ -430,15 +433,24 @@ def _debug_log() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit status (also usable in-process)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    env = os.environ
     debug = "--debug" in argv
+    _quiet_libraries(debug)
     if debug:
         _debug_log()
+    real = sys.stdout
+    sys.stdout = stdout = Stdout(real)
+    try:
+        return _main(argv, os.environ, stdout, debug)
+    finally:
+        sys.stdout = real
+
+
+def _main(argv: list[str], env: Mapping[str, str], stdout: Stdout, debug: bool) -> int:
     try:
         command = parse(argv, env)
         from runas_async import commands
 
-        outcome = commands.run(command, env, sys.stdout)
+        outcome = commands.run(command, env, cast(TextIO, stdout))
     except SystemExit as e:  # --help, --version
         return int(e.code or 0)
     except KeyboardInterrupt as e:
@@ -446,11 +458,101 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as raw:
         error = _first_runas_error(raw)
         if isinstance(error, RunasError):
-            sys.stderr.write(f"{PROG}: error: {error}\n")
-            if debug:
-                log.debug("details", exc_info=error)
+            _report_error(error, argv, stdout, debug)
             return exit_status(None, error)
         if isinstance(raw, BaseExceptionGroup) and raw.subgroup(KeyboardInterrupt):
             return EXIT_INTERRUPTED
         raise
     return exit_status(outcome.results, None, outcome.signum, outcome.status)
+
+
+def _report_error(error: RunasError, argv: list[str], stdout: Stdout, debug: bool) -> None:
+    """One line on stderr; with ``ecr ... -o json``, also the run's one JSON document."""
+    line = f"{PROG}: error: {error}"
+    sys.stderr.write(line + "\n")
+    if debug:
+        log.debug("details", exc_info=error)
+    if _wants_json(argv) and not stdout.written:
+        stdout.write(json.dumps({"error": line, "results": []}, indent=2) + "\n")
+        stdout.flush()
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether an ``ecr`` command was asked for ``-o json`` (argv may not even parse)."""
+    if argv[:1] != ["ecr"]:
+        return False
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and argv[i + 1 : i + 2] == ["json"]:
+            return True
+        if arg in ("-ojson", "--output=json"):
+            return True
+    return False
+
+
+LIBRARY_LOGGERS = ("botocore", "aiobotocore", "aiohttp", "urllib3")
+"""Their records never reach stderr: botocore's DEBUG records carry response bodies (tokens),
+and its warnings come with tracebacks. Under ``--debug`` their WARNING and above are shown."""
+
+
+def _quiet_libraries(debug: bool) -> None:
+    """Give the libraries' loggers a handler of ours, so Python's last resort never prints."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        if debug:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setLevel(logging.WARNING)
+            handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+            logger.addHandler(handler)
+
+
+class Stdout(io.TextIOBase):
+    """Our stdout, where a closed pipe (``| head``) stops the output, not the work.
+
+    The first BrokenPipeError turns every later write into nothing (and points file
+    descriptor 1 at /dev/null, so the interpreter's last flush is quiet too): logins in
+    flight still finish and are merged, and the exit status is what it would have been.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self.broken = False
+        self.written = False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return not self.broken and self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            self.written = True
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._broke()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._broke()
+
+    def _broke(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)

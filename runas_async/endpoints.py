@@ -8,7 +8,7 @@ in the profile's region) or a private ECR registry host in any form AWS uses:
   csp.hci.ic.gov)
 - ``ACCOUNT.dkr.ecr-fips.REGION.<suffix>`` (FIPS)
 - ``ACCOUNT.dkr-ecr.REGION.on.aws`` / ``...on.amazonwebservices.com.cn``
-  (dual-stack, also ``dkr-ecr-fips``)
+  (dual-stack, also ``dkr-ecr-fips``; in China also ``ACCOUNT.dkr.ecr.REGION.on...``)
 
 or ECR Public: ``public.ecr.aws`` (and its dual-stack ``ecr-public.aws.com``),
 optionally written as ``https://HOST``, ``HOST/`` or a pasted image reference
@@ -30,6 +30,10 @@ ACCEPTED_FORMS = (
     "dkr.ecr-fips and dual-stack dkr-ecr.REGION.on.aws forms, or public.ecr.aws; "
     "https:// and /repo:tag are allowed)"
 )
+
+CHINA = "aws-cn"
+"""China's dual-stack registries are written both ``dkr-ecr`` and ``dkr.ecr`` before
+``.REGION.on.amazonwebservices.com.cn`` (AWS's own credential helper accepts both)."""
 
 PUBLIC_HOSTS = frozenset({"public.ecr.aws", "ecr-public.aws.com"})
 PUBLIC_REGION = "us-east-1"
@@ -127,7 +131,12 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
         raise _reject(raw, f"{show(region)} is not a region of any AWS partition")
     dualstack = m["kind"].startswith("dkr-ecr")
     expected = partition.ecr_dualstack_suffix if dualstack else partition.dns_suffix
-    if m["suffix"] != expected:
+    china_dualstack = (
+        m["kind"] == "dkr.ecr"
+        and partition.name == CHINA
+        and m["suffix"] == partition.ecr_dualstack_suffix
+    )
+    if m["suffix"] != expected and not china_dualstack:
         raise _reject(raw, f"registries in {region} end in .{expected}, not .{m['suffix']}")
     return HostEndpoint(registry=Registry(host=host, account=m["account"], region=region), raw=raw)
 

@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from runas_async.endpoints import registry_for
-from runas_async.errors import LoginError, TokenError
+from runas_async.errors import CredentialsError, LoginError, TokenError
 from runas_async.models import LoginResult, Registry, Status, Target, Token, TokenKey
 from runas_async.plan import Plan
 
@@ -53,6 +53,10 @@ class Reporter(Protocol):
     def update(self, result: LoginResult) -> None: ...
 
     def finish(self, results: Sequence[LoginResult]) -> None: ...
+
+
+RUN_TIME_FAILURES = (TokenError, CredentialsError)
+"""What a token or account request can fail with that is one profile's, not the run's."""
 
 
 class _NoToken(Exception):
@@ -176,9 +180,10 @@ async def run_plan(
     spawning clients does not delay it) or when the first token arrives, whichever
     comes first; without ``prestart``, at once. Clients are spawned one at a time.
 
-    A failure of one registry is recorded as its result, never raised: the
-    others go on. Credential and configuration errors (the whole profile is
-    unusable) propagate and cancel the run.
+    A failure known only at run time (a token request refused, credentials that cannot
+    be had: a denied role, an expired SSO session, a refused MFA code) fails the
+    registries that needed it and is recorded as their result, never raised: every
+    other registry is still tried. Only configuration errors propagate.
 
     ``deadline`` bounds the whole run and ``stop`` (set on a signal) ends it
     early; either way the registries not done by then are failed with the
@@ -238,13 +243,13 @@ class _Logins:
     async def fetch_token(
         self, key: TokenKey, targets: tuple[Target, ...], pending: _PendingToken
     ) -> None:
-        """The key's token for its logins; a TokenError fails every registry of the key."""
+        """The key's token for its logins; a failure fails every registry of the key."""
         clock = self.run.clock
         started = clock()
         token: Token | None = None
         try:
             token = await self.tokens.token(key)
-        except TokenError as e:
+        except RUN_TIME_FAILURES as e:
             for target in targets:
                 self.run.set(target, Status.FAILED, error=str(e))
         log.debug(
@@ -304,12 +309,12 @@ class _Account:
 
     def __init__(self) -> None:
         self.value: str | None = None
-        self.failure: TokenError | None = None
+        self.failure: TokenError | CredentialsError | None = None
 
     async def fetch(self, accounts: AccountProvider, key: TokenKey) -> None:
         try:
             self.value = await accounts.account(key.profile, key.region)
-        except TokenError as e:
+        except RUN_TIME_FAILURES as e:
             self.failure = e
 
 

@@ -102,6 +102,11 @@ ACCEPTED_HOSTS = [
         "cn-north-1",
         "dualstack-china",
     ),
+    same(
+        f"{ACCOUNT}.dkr.ecr.cn-northwest-1.on.amazonwebservices.com.cn",
+        "cn-northwest-1",
+        "dualstack-china-dotted-spelling",
+    ),
     # the ways people write or paste a host
     host_case(f"https://{STD}", STD, "us-east-1", "https-prefix"),
     host_case(f"https://{STD}/", STD, "us-east-1", "https-and-trailing-slash"),
@@ -208,6 +213,11 @@ REJECTED = [
         f"{ACCOUNT}.dkr-ecr.cn-north-1.on.aws",
         "end in .on.amazonwebservices.com.cn",
         id="china-dualstack-global-suffix",
+    ),
+    pytest.param(
+        f"{ACCOUNT}.dkr.ecr.us-east-1.on.amazonwebservices.com.cn",
+        "end in .amazonaws.com, not .on.amazonwebservices.com.cn",
+        id="dotted-china-dualstack-suffix-outside-china",
     ),
     pytest.param(f"{ACCOUNT}.ecr.us-east-1.amazonaws.com", NOT_ECR, id="missing-dkr-label"),
     pytest.param(f"{STD}.", "not .amazonaws.com.", id="trailing-dot"),
