@@ -97,7 +97,7 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return _dry_run(prepared.plan, opts.output, stdout, logout=False)
         from runas_async.orchestrate import run_plan
 
-        auth, seed = _auth_file(opts, env)
+        auth, seed = _auth_file(opts, env, prepared.plan)
         reporter = _reporter(opts.output, stdout, env)
         runner = _client_runner(opts, executable, auth, seed, env)
         tokens = _tokens(prepared, command.credentials, env, reporter)
@@ -130,7 +130,7 @@ def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return _dry_run(prepared.plan, opts.output, stdout, logout=True)
         from runas_async.orchestrate import run_logouts
 
-        auth, seed = _auth_file(opts, env)
+        auth, seed = _auth_file(opts, env, prepared.plan)
         reporter = _reporter(opts.output, stdout, env)
         runner = _client_runner(opts, executable, auth, seed, env)
         accounts = _tokens(prepared, command.credentials, env, reporter)
@@ -274,12 +274,22 @@ def _dry_run(plan: Plan, output: Output, stdout: TextIO, *, logout: bool) -> Out
     return DONE
 
 
-def _auth_file(opts: RunOptions, env: Mapping[str, str]) -> tuple[AuthFile, bytes | None]:
-    """The client's real auth file, checked before anything runs, and its content."""
+def _auth_file(
+    opts: RunOptions, env: Mapping[str, str], plan: Plan
+) -> tuple[AuthFile, bytes | None]:
+    """The client's real auth file, checked before anything runs, and its content.
+
+    Checked too: every credential helper that would store one of the plan's logins is
+    on PATH.
+    """
     from runas_async.dockerconfig import AuthFile
+    from runas_async.login import check_helpers
 
     auth = AuthFile(opts.client.auth_path(env))
-    return auth, auth.preflight()
+    seed = auth.preflight()
+    hosts = [t.registry.host if t.registry else None for t in plan.targets]
+    check_helpers(hosts, auth, seed, env)
+    return auth, seed
 
 
 def _client_runner(

@@ -78,7 +78,8 @@ class AuthFile:
 
         Creates the directory (as docker does) and probes it; a read-only
         directory or an unreadable or invalid file raises DockerConfigError
-        and nothing is changed.
+        and nothing is changed. Returns the seed of each login's private copy: the
+        file as docker reads it (see :meth:`seed`), or None when there is none.
         """
         data = self.read_bytes()
         try:
@@ -90,8 +91,22 @@ class AuthFile:
                 probe.close()
         except OSError as e:
             raise DockerConfigError(f"cannot write next to {self.path}: {e.strerror or e}") from e
-        return data
+        return None if data is None else self.seed(data)
 
+    def seed(self, data: bytes) -> bytes:
+        """``data`` written back plainly: no byte order mark, no CRLF quirks.
+
+        We read a file with a UTF-8 BOM (as Python's json does); Go's encoding/json, and so
+        docker, does not, and would ignore the whole file, ``credsStore`` and
+        ``credHelpers`` included, writing the token in plain text instead. Each login's
+        private copy is therefore the same document in plain JSON.
+        """
+        return json.dumps(self._parse(data), indent="\t").encode() + b"\n"
+
+    def document(self) -> dict[str, Any]:
+        """The file's content as a dict (empty when absent)."""
+        data = self.read_bytes()
+        return {} if data is None else self._parse(data)
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         # flock on the directory itself: no lock file is left behind.
@@ -111,8 +126,10 @@ class AuthFile:
             self._update(lambda auths: auths.update({h: dict(e) for h, e in entries.items()}))
 
     def remove_auths(self, hosts: Iterable[str]) -> None:
-        """Drop exactly these hosts from ``auths``; everything else stays. Blocking."""
-        gone = set(hosts)
+        """Drop these hosts from ``auths`` in every spelling docker logout removes
+        (``HOST``, ``https://HOST``, ``http://HOST``); everything else stays. Blocking.
+        """
+        gone = {spelling for host in hosts for spelling in spellings(host)}
         if gone:
             self._update(lambda auths: [auths.pop(h, None) for h in gone])
 
@@ -127,8 +144,12 @@ class AuthFile:
                     current = b""
                 doc = self._parse(current)
                 change(doc.setdefault("auths", {}))
-                mode = stat.S_IMODE(target.stat().st_mode) if current else 0o600
-                atomic_write(target, json.dumps(doc, indent="\t").encode() + b"\n", mode)
+                mode, owner = 0o600, None
+                if current:
+                    st = target.stat()
+                    mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
+                data = json.dumps(doc, indent="\t").encode() + b"\n"
+                atomic_write(target, data, mode, owner)
         except OSError as e:
             raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
 
@@ -138,6 +159,38 @@ class DockerConfig(AuthFile):
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory / CONFIG_NAME)
+
+
+def parse_document(data: bytes | None) -> dict[str, Any]:
+    """A config.json's content, or {} when there is none or it is not a JSON object."""
+    if not data:
+        return {}
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def spellings(host: str) -> tuple[str, ...]:
+    """The keys docker logout removes for ``host``."""
+    return (host, f"https://{host}", f"http://{host}")
+
+
+SELF_SERVING_HELPERS = frozenset({"ecr-login", "runas-async"})
+"""Credential helpers that fetch ECR tokens themselves: a login stored there is not used."""
+
+
+def helper_for(doc: Mapping[str, Any], host: str | None) -> str | None:
+    """The credential helper docker would store ``host``'s login with, if any:
+    ``credHelpers[host]``, else ``credsStore`` (also for a host not known yet: None)."""
+    helpers = doc.get("credHelpers")
+    if isinstance(helpers, dict) and host is not None:
+        name = helpers.get(host)  # docker looks credHelpers up by the exact host
+        if isinstance(name, str) and name:
+            return name
+    store = doc.get("credsStore")
+    return store if isinstance(store, str) and store else None
 
 
 def auth_entry(config_json: bytes, host: str) -> dict[str, Any] | None:

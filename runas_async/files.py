@@ -8,15 +8,25 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+def atomic_write(
+    path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None
+) -> None:
     """Replace ``path`` with ``data``: a temporary file beside it (created with ``mode``),
     fsynced, then ``os.replace``d. Readers see the old file or the new one, never a
     half-written one, and no temporary file is left behind on failure.
+
+    ``owner`` (uid, gid) is given to the new file before it takes the old one's place, as
+    far as we may (as docker's own writer does: a ``sudo`` run keeps the user's file the
+    user's); where we may not, the file stays ours.
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(f.fileno(), *owner)
+                os.fchmod(f.fileno(), mode)  # chown may clear set-id bits; keep the mode
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

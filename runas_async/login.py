@@ -15,7 +15,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from subprocess import PIPE
 from types import TracebackType
@@ -25,7 +25,13 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from runas_async.clients import Client, Redirect
-from runas_async.dockerconfig import AuthFile, auth_entry
+from runas_async.dockerconfig import (
+    SELF_SERVING_HELPERS,
+    AuthFile,
+    auth_entry,
+    helper_for,
+    parse_document,
+)
 from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
 
@@ -41,6 +47,29 @@ def find_client(name: str, env: Mapping[str, str]) -> str:
     if path is None:
         raise ClientNotFound(f"{name!r} was not found on PATH; install it or put it on PATH")
     return path
+
+
+def check_helpers(
+    hosts: Iterable[str | None], auth: AuthFile, seed: bytes | None, env: Mapping[str, str]
+) -> None:
+    """ConfigError naming the first credential helper that would store one of ``hosts``
+    (None: a host known only at run time, which only ``credsStore`` can claim) and is not
+    on PATH. Helpers for other hosts (say, gcr.io's) do not matter.
+    """
+    doc = parse_document(seed)
+    path = env.get("PATH", os.defpath)
+    for host in hosts:
+        helper = helper_for(doc, host)
+        if helper is None or helper in SELF_SERVING_HELPERS:
+            continue
+        program = f"docker-credential-{helper}"
+        if shutil.which(program, path=path) is None:
+            key = "credsStore" if helper_for(doc, None) == helper else "credHelpers"
+            raise ClientNotFound(
+                f"credential helper {program!r} ({key} in {auth.path}) is not on PATH, and "
+                f"it would store the login{f' of {host}' if host else 's'}: install it, or "
+                f"remove that setting"
+            )
 
 
 async def _drain(stream: ByteReceiveStream | None, sink: bytearray) -> None:
@@ -143,6 +172,7 @@ class ClientRunner:
         self.executable = executable
         self.auth = auth
         self._seed = seed
+        self._doc = parse_document(seed)
         self._env = dict(env)
         self._workdir: Path | None = None
         self._count = 0
@@ -208,8 +238,15 @@ class ClientRunner:
         """Log into one registry; LoginError with the client's reason when it fails.
 
         The client is started before the token is there (with ECR's fixed
-        username) and reads the password once ``token()`` returns it.
+        username) and reads the password once ``token()`` returns it. A host that
+        ``credHelpers`` sends to a helper that fetches ECR tokens itself is not logged in.
         """
+        helper = helper_for(self._doc, registry.host)
+        if helper in SELF_SERVING_HELPERS:
+            raise LoginError(
+                f"docker-credential-{helper} already serves {registry.host} (credHelpers in "
+                f"{self.auth.path}); to log in with runas-async instead, remove that entry"
+            )
         async with self._slot() as private:
             env = self._env if private is None else self.client.private_env(self._env, private)
 

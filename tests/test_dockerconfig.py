@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runas_async.dockerconfig import DockerConfig, auth_entry, config_dir
+from runas_async.dockerconfig import DockerConfig, auth_entry, config_dir, helper_for
 from runas_async.errors import DockerConfigError
 
 EXISTING = {
@@ -95,7 +96,8 @@ def test_empty_file_counts_as_empty_config(tmp_path: Path) -> None:
     """An empty config.json (as `touch` leaves it) is treated as {}."""
     cfg = DockerConfig(tmp_path)
     cfg.path.write_bytes(b"")
-    assert cfg.preflight() == b""
+    seed = cfg.preflight()
+    assert seed is not None and json.loads(seed) == {}
     cfg.merge_auths({"h": {}})
     assert json.loads(cfg.path.read_text()) == {"auths": {"h": {}}}
 
@@ -150,3 +152,87 @@ def test_auth_entry_reads_one_host() -> None:
     assert auth_entry(doc, "b") is None
     assert auth_entry(b"nope", "a") is None
     assert auth_entry(b"[]", "a") is None
+
+
+def test_merge_keeps_owner_group_and_mode(tmp_path: Path) -> None:
+    """After a root (sudo) run, the user's config.json is still the user's, mode unchanged."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to own a file as another user")
+    cfg = DockerConfig(tmp_path)
+    _write(cfg.path, EXISTING, 0o644)
+    os.chown(cfg.path, 4321, 8765)
+    cfg.merge_auths({"1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnB3"}})
+    st = cfg.path.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (4321, 8765, 0o644)
+    assert "1.dkr.ecr.us-east-1.amazonaws.com" in json.loads(cfg.path.read_text())["auths"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"\xef\xbb\xbf" + json.dumps(EXISTING).encode(), id="utf8-bom"),
+        pytest.param(json.dumps(EXISTING, indent=2).replace("\n", "\r\n").encode(), id="crlf"),
+        pytest.param(
+            b"\xef\xbb\xbf" + json.dumps(EXISTING, indent=2).replace("\n", "\r\n").encode(),
+            id="bom-and-crlf",
+        ),
+    ],
+)
+def test_seed_is_plain_json_docker_can_read(tmp_path: Path, raw: bytes) -> None:
+    """A BOM or CRLF file seeds each login with plain JSON holding the same settings, so
+    docker (whose JSON decoder rejects a BOM) still sees credsStore and credHelpers."""
+    cfg = DockerConfig(tmp_path)
+    cfg.path.write_bytes(raw)
+    seed = cfg.preflight()
+    assert seed is not None
+    assert not seed.startswith(b"\xef\xbb\xbf")
+    assert b"\r" not in seed
+    assert json.loads(seed.decode("ascii")) == EXISTING
+    assert cfg.path.read_bytes() == raw  # the user's file is not touched by reading it
+
+
+def test_remove_takes_every_spelling_docker_logout_removes(tmp_path: Path) -> None:
+    """HOST, https://HOST and http://HOST all go; other hosts and keys stay."""
+    host = "1.dkr.ecr.us-east-1.amazonaws.com"
+    doc = {
+        "auths": {
+            host: {"auth": "QVdTOmE="},
+            f"https://{host}": {"auth": "QVdTOmI="},
+            f"http://{host}": {"auth": "QVdTOmM="},
+            "ghcr.io": {"auth": "dXNlcjpwYXNz"},
+        },
+        "psFormat": "x",
+    }
+    cfg = DockerConfig(tmp_path)
+    _write(cfg.path, doc)
+    cfg.remove_auths([host])
+    assert json.loads(cfg.path.read_text()) == {
+        "auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}},
+        "psFormat": "x",
+    }
+
+
+@pytest.mark.parametrize(
+    ("doc", "host", "helper"),
+    [
+        pytest.param({}, "h.example", None, id="none"),
+        pytest.param({"credsStore": "pass"}, "h.example", "pass", id="store"),
+        pytest.param({"credsStore": "pass"}, None, "pass", id="store-unknown-host"),
+        pytest.param(
+            {"credsStore": "pass", "credHelpers": {"h.example": "ecr-login"}},
+            "h.example",
+            "ecr-login",
+            id="helper-wins",
+        ),
+        pytest.param(
+            {"credHelpers": {"https://h.example": "ecr-login"}},
+            "h.example",
+            None,
+            id="helper-exact-host-only",
+        ),
+        pytest.param({"credHelpers": {"h.example": "x"}}, None, None, id="helper-unknown-host"),
+    ],
+)
+def test_helper_for(doc: dict[str, object], host: str | None, helper: str | None) -> None:
+    """credHelpers by exact host, then credsStore: the helper docker would store with."""
+    assert helper_for(doc, host) == helper

@@ -20,8 +20,8 @@ import pytest
 
 from runas_async.clients import CLIENTS
 from runas_async.dockerconfig import DockerConfig
-from runas_async.errors import LoginError, TokenError
-from runas_async.login import ClientRunner, failure_reason, find_client
+from runas_async.errors import ClientNotFound, LoginError, TokenError
+from runas_async.login import ClientRunner, check_helpers, failure_reason, find_client
 from runas_async.models import Registry, Token
 
 PASSWORD = "s3cr3t-pw-0123456789"  # the "token" the stand-in expects
@@ -279,3 +279,59 @@ def test_find_client_names_missing_program() -> None:
 
     with pytest.raises(ClientNotFound, match="'docker' was not found on PATH"):
         find_client("docker", {"PATH": "/nonexistent"})
+
+
+async def test_host_served_by_an_ecr_token_helper_is_not_logged_in(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """credHelpers sending a host to docker-credential-ecr-login: no client runs, the row
+    says the helper already serves it and how to log in instead; other hosts log in."""
+    exe, log = stand_in
+    served, other = "1.dkr.ecr.us-east-1.amazonaws.com", "2.dkr.ecr.us-east-1.amazonaws.com"
+    cfg = DockerConfig(tmp_path / "docker")
+    cfg.path.parent.mkdir()
+    cfg.path.write_text(json.dumps({"credHelpers": {served: "ecr-login"}}))
+    async with _runner(exe, log, cfg) as runner:
+        with pytest.raises(
+            LoginError, match=r"docker-credential-ecr-login already serves .*remove"
+        ):
+            await runner.login(_registry(served), ready(TOKEN))
+        await runner.login(_registry(other), ready(TOKEN))
+    assert [c["argv"][-1] for c in _calls(log)] == [other]  # type: ignore[index]
+    assert set(json.loads(cfg.path.read_text())["auths"]) == {other}
+
+
+@pytest.mark.parametrize(
+    ("doc", "hosts", "missing"),
+    [
+        pytest.param({"credsStore": "nosuch"}, [None], "docker-credential-nosuch", id="store"),
+        pytest.param(
+            {"credHelpers": {"h.example": "nosuch"}},
+            ["h.example"],
+            "docker-credential-nosuch",
+            id="helper",
+        ),
+        pytest.param({"credHelpers": {"gcr.io": "nosuch"}}, ["h.example", None], None, id="other"),
+        pytest.param({"credsStore": "present"}, ["h.example"], None, id="on-path"),
+        pytest.param({"credHelpers": {"h.example": "ecr-login"}}, ["h.example"], None, id="ecr"),
+    ],
+)
+def test_missing_credential_helper_is_found_before_anything_runs(
+    tmp_path: Path, doc: dict[str, object], hosts: list[str | None], missing: str | None
+) -> None:
+    """A helper that would store a login of this run and is not on PATH is a ConfigError
+    naming it; helpers for other hosts, or ones that serve ECR themselves, do not matter."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    present = bin_dir / "docker-credential-present"
+    present.write_text("#!/bin/sh\n")
+    present.chmod(0o755)
+    cfg = DockerConfig(tmp_path / "docker")
+    seed = json.dumps(doc).encode()
+    env = {"PATH": str(bin_dir)}
+    if missing is None:
+        check_helpers(hosts, cfg, seed, env)
+        return
+    with pytest.raises(ClientNotFound, match=missing) as info:
+        check_helpers(hosts, cfg, seed, env)
+    assert str(cfg.path) in str(info.value)
