@@ -1,0 +1,73 @@
+"""The AWS config files read without botocore: profile names, sections, a profile's account.
+
+Standard library only (configparser), so that what can be known from the files alone is
+known before the heavy imports: which names are profiles (is a first argument a PROFILE
+or an ENDPOINT?), where a profile's calls go (preconnect.py), and the account of a role
+or SSO profile (its own registry needs no GetCallerIdentity). botocore stays the judge
+of everything else; a file that cannot be read or parsed here reads as empty, and
+botocore reports it properly when the session is made.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from runas_async.places import aws_config_file, aws_credentials_file
+
+_ARN_ACCOUNT = re.compile(r"arn:[a-z0-9-]+:iam::([0-9]{12}):role/.+")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+
+
+@dataclass(frozen=True)
+class AwsFiles:
+    """The profiles of the config file (``[profile NAME]``, ``[default]``) and of the
+    credentials file (``[NAME]``), as botocore names them."""
+
+    config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.config) | frozenset(self.credentials)
+
+    def section(self, profile: str) -> Mapping[str, str] | None:
+        """The profile's settings from the config file, or None when it has none there."""
+        return self.config.get(profile)
+
+    def account(self, profile: str) -> str | None:
+        """The account the profile's credentials belong to, when the config says so plainly:
+        its ``role_arn``'s account (a role's credentials are the role's), else its
+        ``sso_account_id``. None when only a request can tell.
+        """
+        section = self.section(profile) or {}
+        m = _ARN_ACCOUNT.fullmatch(section.get("role_arn", "").strip())
+        if m is not None:
+            return m.group(1)
+        sso = section.get("sso_account_id", "").strip()
+        return sso if _ACCOUNT.fullmatch(sso) else None
+
+
+def read(env: Mapping[str, str]) -> AwsFiles:
+    """Both files, as they stand; unreadable or unparsable ones read as empty."""
+    config: dict[str, Mapping[str, str]] = {}
+    for name, items in _sections(aws_config_file(env)).items():
+        if name == "default":
+            config.setdefault("default", items)
+        elif name.startswith("profile "):
+            profile = name.removeprefix("profile ").strip()
+            # botocore lets [profile default] win over [default]
+            config[profile] = items
+    return AwsFiles(config=config, credentials=_sections(aws_credentials_file(env)))
+
+
+def _sections(path: object) -> dict[str, Mapping[str, str]]:
+    parser = configparser.RawConfigParser()
+    try:
+        with open(str(path), encoding="utf-8") as f:  # noqa: PTH123 - a path or its text
+            parser.read_file(f)
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return {}
+    return {name: dict(parser.items(name)) for name in parser.sections()}
