@@ -231,7 +231,7 @@ class ApiFaultProxy:
 # --- a server that accepts and never answers ------------------------------------------------
 
 
-class SilentServer:
+class SilentServer(LoopbackServer):
     """Listens on ``address`` at ``ports``, accepts every connection and never sends a byte.
 
     Held connections are closed when the block ends.
@@ -241,9 +241,9 @@ class SilentServer:
         self.address = address
         self._lock = threading.Lock()
         self._accepted = 0
-        self._server = LoopbackServer("silent-server")
+        super().__init__("silent-server")
         for port in ports:
-            self._server.listen(address, port, self._hold, backlog=64)
+            self.listen(address, port, self._hold, backlog=64)
 
     @property
     def accepted(self) -> int:
@@ -255,18 +255,6 @@ class SilentServer:
         with self._lock:
             self._accepted += 1
         await asyncio.Event().wait()  # until the block ends
-
-    def __enter__(self) -> Self:
-        self._server.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.__exit__(exc_type, exc, tb)
 
 
 @contextlib.contextmanager

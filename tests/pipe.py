@@ -7,7 +7,7 @@ starts fast.
 
 * :class:`LoopbackServer`: listeners on loopback addresses, each connection handed to a
   coroutine on an event loop in a thread of its own; leaving the block closes every listener
-  and connection and joins the thread.
+  and connection and joins the thread. The test servers are subclasses that add a handler.
 * :func:`splice`: connects a client to a target and pipes bytes both ways until both
   directions are done; a failure resets the client.
 * :func:`pump`: one direction; every chunk is delivered ``delay`` seconds after it was read

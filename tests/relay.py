@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import TracebackType
-from typing import Self
 
 from tests.pipe import LoopbackServer, check_loopback, pump, splice
 
 __all__ = ["TcpRelay"]
 
 
-class TcpRelay:
+class TcpRelay(LoopbackServer):
     """Relays ``127.0.0.1:<port>`` to ``upstream``; counts accepted and client-closed connections.
 
     Everything it opened is closed when the block ends.
@@ -31,8 +29,8 @@ class TcpRelay:
         self._lock = threading.Lock()
         self._accepted = 0
         self._closed = 0
-        self._server = LoopbackServer("tcp-relay")
-        self.port: int = self._server.listen("127.0.0.1", 0, self._relay)
+        super().__init__("tcp-relay")
+        self.port: int = self.listen("127.0.0.1", 0, self._relay)
         self.url = f"http://127.0.0.1:{self.port}"
 
     @property
@@ -59,15 +57,3 @@ class TcpRelay:
         finally:
             with self._lock:
                 self._closed += 1
-
-    def __enter__(self) -> Self:
-        self._server.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.__exit__(exc_type, exc, tb)
