@@ -15,6 +15,9 @@ without a target stands for a port that refuses: it accepts, waits ``k`` round t
 then resets the connection, which is what a refused connection costs on a real network
 (loopback refuses instantly).
 
+The accepting and piping are :mod:`tests.pipe`'s (the one loopback core of the test servers);
+this module adds the delay, the handshake time and the event log.
+
 Run as a separate process (``python -m bench.latency``) so that its timers do not share a
 GIL with moto's server thread. The specification comes as one JSON document on stdin; when
 every listener is bound it prints one JSON line ``{"ports": {name: port}}``; it stops when
@@ -28,22 +31,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
-import os
-import socket
-import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-__all__ = ["Event", "Listener", "ProxyProcess", "read_events"]
+from tests.pipe import LoopbackServer, pump, reset, splice
 
-_CHUNK = 1 << 16
+__all__ = ["Event", "Listener", "ProxyProcess", "read_events"]
 
 
 @dataclass(frozen=True)
@@ -169,61 +170,6 @@ class _Log:
         self._file.write(f"{kind} {name} {time.monotonic():.6f} {connection}\n")
 
 
-async def _delay_line(
-    src: asyncio.StreamReader,
-    dst: asyncio.StreamWriter,
-    delay: float,
-    not_before: float,
-    delivered: Callable[[], None] | None = None,
-    first_read: Callable[[], None] | None = None,
-) -> None:
-    """Copy ``src`` to ``dst``, each chunk delivered ``delay`` after it was read."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-    async def pump_in() -> None:
-        nonlocal first_read
-        while True:
-            try:
-                data = await src.read(_CHUNK)
-            except OSError:
-                data = b""
-            if data and first_read is not None:
-                first_read()
-                first_read = None
-            queue.put_nowait((max(loop.time(), not_before) + delay, data))
-            if not data:
-                return
-
-    async def pump_out() -> None:
-        while True:
-            due, data = await queue.get()
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if not data:
-                if dst.can_write_eof():
-                    with contextlib.suppress(OSError):
-                        dst.write_eof()
-                return
-            dst.write(data)
-            if delivered is not None:
-                delivered()
-            await dst.drain()
-
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(pump_in())
-        tg.create_task(pump_out())
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
-
-
 async def _serve_connection(
     listener: Listener,
     delay: float,
@@ -231,88 +177,52 @@ async def _serve_connection(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
 ) -> None:
-    loop = asyncio.get_running_loop()
-    accepted = loop.time()
+    accepted = asyncio.get_running_loop().time()
     connection = log.connection()
     log.write("open", listener.name, connection)
     handshake = 2 * delay * listener.handshake_rtts
-    upstream: asyncio.StreamWriter | None = None
     try:
         if listener.target is None:
             await asyncio.sleep(handshake)
-            _reset(writer)
+            reset(writer)
             return
-        up_reader, upstream = await asyncio.open_connection(*listener.target)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(
-                _delay_line(
-                    reader,
-                    upstream,
-                    delay,
-                    accepted + handshake,
-                    first_read=lambda: log.write("sent", listener.name, connection),
-                )
-            )
-            tg.create_task(
-                _delay_line(
-                    up_reader,
-                    writer,
-                    delay,
-                    0.0,
-                    lambda: log.write("down", listener.name, connection),
-                )
-            )
-    except (OSError, ExceptionGroup):
-        _reset(writer)
+        await splice(
+            reader,
+            writer,
+            listener.target,
+            up=functools.partial(
+                pump,
+                delay=delay,
+                not_before=accepted + handshake,
+                first_read=lambda: log.write("sent", listener.name, connection),
+            ),
+            down=functools.partial(
+                pump, delay=delay, delivered=lambda: log.write("down", listener.name, connection)
+            ),
+        )
     finally:
         log.write("close", listener.name, connection)
-        for w in (writer, upstream):
-            if w is not None:
-                w.close()
 
 
-async def _main(spec: dict[str, Any]) -> None:
+def main() -> None:
+    spec: dict[str, Any] = json.loads(sys.stdin.readline())
     delay = float(spec["delay"])
     log = _Log(Path(spec["events"]))
-    listeners = [
-        Listener(
+    server = LoopbackServer("latency-proxy")
+    ports: dict[str, int] = {}
+    for item in spec["listeners"]:
+        listener = Listener(
             name=str(item["name"]),
             listen=(str(item["listen"][0]), int(item["listen"][1])),
             target=(str(item["target"][0]), int(item["target"][1])) if item["target"] else None,
             handshake_rtts=int(item["handshake_rtts"]),
         )
-        for item in spec["listeners"]
-    ]
-    servers: list[asyncio.Server] = []
-    ports: dict[str, int] = {}
-    for listener in listeners:
-
-        async def handle(
-            reader: asyncio.StreamReader,
-            writer: asyncio.StreamWriter,
-            listener: Listener = listener,
-        ) -> None:
-            await _serve_connection(listener, delay, log, reader, writer)
-
-        server = await asyncio.start_server(
-            handle, *listener.listen, reuse_address=True, backlog=512
-        )
-        servers.append(server)
-        ports[listener.name] = int(server.sockets[0].getsockname()[1])
-    sys.stdout.write(json.dumps({"ports": ports}) + "\n")
-    sys.stdout.flush()
-    loop = asyncio.get_running_loop()
-    # Run until the parent closes our stdin.
-    await loop.run_in_executor(None, sys.stdin.read)
-    for server in servers:
-        server.close()
-    # Connections still open belong to clients that are gone; no need to wind them down.
-    os._exit(0)
-
-
-def main() -> None:
-    spec = json.loads(sys.stdin.readline())
-    asyncio.run(_main(spec))
+        handler = functools.partial(_serve_connection, listener, delay, log)
+        ports[listener.name] = server.listen(*listener.listen, handler, backlog=512)
+    with server:
+        sys.stdout.write(json.dumps({"ports": ports}) + "\n")
+        sys.stdout.flush()
+        sys.stdin.read()  # run until the parent closes our stdin
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import http.server
 import os
 import re
 import signal
-import socket
 import socketserver
-import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from tests.pipe import LoopbackServer, rst_on_close
 from tests.sandbox import Sandbox
 
 __all__ = [
@@ -150,7 +150,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         action = state.decide(_operation(self.headers.get("X-Amz-Target", ""), body), region)
         if action == "reset":
             # RST instead of FIN: the client sees "connection reset by peer".
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            rst_on_close(self.connection)
             self.close_connection = True
             self.connection.close()
             return
@@ -231,7 +231,7 @@ class ApiFaultProxy:
 # --- a server that accepts and never answers ------------------------------------------------
 
 
-class SilentServer:
+class SilentServer(LoopbackServer):
     """Listens on ``address`` at ``ports``, accepts every connection and never sends a byte.
 
     Held connections are closed when the block ends.
@@ -239,55 +239,22 @@ class SilentServer:
 
     def __init__(self, address: str, ports: Sequence[int] = (80, 443)) -> None:
         self.address = address
-        self._listeners: list[socket.socket] = []
-        self._held: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._accepted = 0
+        super().__init__("silent-server")
         for port in ports:
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((address, port))
-            listener.listen(64)
-            listener.settimeout(0.05)
-            self._listeners.append(listener)
-        self._threads = [
-            threading.Thread(target=self._accept, args=(listener,), daemon=True)
-            for listener in self._listeners
-        ]
+            self.listen(address, port, self._hold, backlog=64)
 
     @property
     def accepted(self) -> int:
         """How many connections were accepted so far."""
         with self._lock:
-            return len(self._held)
+            return self._accepted
 
-    def _accept(self, listener: socket.socket) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._held.append(connection)
-
-    def __enter__(self) -> Self:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-        for sock in [*self._listeners, *self._held]:
-            sock.close()
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self._accepted += 1
+        await asyncio.Event().wait()  # until the block ends
 
 
 @contextlib.contextmanager
