@@ -66,7 +66,7 @@ def read(env: Mapping[str, str]) -> AwsFiles:
 def _sections(path: object) -> dict[str, Mapping[str, str]]:
     parser = configparser.RawConfigParser()
     try:
-        with open(str(path), encoding="utf-8") as f:  # noqa: PTH123 - a path or its text
+        with open(str(path), encoding="utf-8") as f:
             parser.read_file(f)
     except (OSError, UnicodeDecodeError, configparser.Error):
         return {}

@@ -89,7 +89,10 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-_PROFILE_HELP = "AWS profile (default: $AWS_PROFILE, then 'default')"
+_PROFILE_HELP = (
+    "AWS profile (default: the default credentials, as awscli finds them: "
+    "environment keys, $AWS_PROFILE, web identity, container, instance role)"
+)
 _ENDPOINT_HELP = (
     "registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com, any partition, FIPS, "
     "dual-stack, public.ecr.aws) or 12-digit account number; "
@@ -97,13 +100,13 @@ _ENDPOINT_HELP = (
 )
 
 
-def _add_targets(p: argparse.ArgumentParser, *, many: bool) -> None:
+def _add_targets(p: argparse.ArgumentParser, *, many: bool, verb: str = "log into") -> None:
     """PROFILE [ENDPOINT ...], and for many: --profile/--file."""
     p.add_argument(
         "profile",
         nargs="?",
         metavar="PROFILE",
-        help="AWS profile (default: $AWS_PROFILE, then 'default')",
+        help=_PROFILE_HELP + "; may be left out before an ENDPOINT",
     )
     p.add_argument("endpoints", nargs="*" if many else "?", metavar="ENDPOINT", help=_ENDPOINT_HELP)
     p.add_argument("-r", "--region", help="region for account numbers and the default registry")
@@ -116,7 +119,7 @@ def _add_targets(p: argparse.ArgumentParser, *, many: bool) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="also log into this profile's own registry (repeatable; not with PROFILE)",
+        help=f"also {verb} this profile's own registry (repeatable; not with PROFILE)",
     )
     p.add_argument(
         "-f",
@@ -229,7 +232,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         ),
         epilog=_EXIT_EPILOG,
     )
-    _add_targets(logout, many=True)
+    _add_targets(logout, many=True, verb="log out of")
     _add_run_options(logout)
     _add_credential_options(logout)
     _add_debug(logout)
@@ -328,16 +331,12 @@ def _targets(args: argparse.Namespace, env: Mapping[str, str], name: str) -> Tar
             f"(got PROFILE {args.profile!r}; see '{PROG} ecr {name} --help')"
         )
     return Targets(
-        profile=_profile(args.profile, env),
+        profile=args.profile,
         endpoints=tuple(e for e in endpoints if e is not None),
         profiles=profiles,
         file=file,
         region=args.region,
     )
-
-
-def _profile(given: str | None, env: Mapping[str, str]) -> str:
-    return given or env.get("AWS_PROFILE") or "default"
 
 
 def _client(given: str | None, env: Mapping[str, str]) -> Client:
@@ -358,12 +357,11 @@ def _parse_runas(argv: list[str], env: Mapping[str, str], sub: argparse.Argument
         rest, run = rest[:at], rest[at + 1 :]
     args = sub.parse_intermixed_args(rest)  # --help prints the command's help and exits
     credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
-    profile = _profile(args.profile, env)
     if name == "env":
-        return Env(profile, args.region, args.output, credentials)
+        return Env(args.profile, args.region, args.output, credentials)
     if not run:
         raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
-    return Exec(profile, tuple(run), args.region, credentials)
+    return Exec(args.profile, tuple(run), args.region, credentials)
 
 
 def exit_status(

@@ -40,11 +40,13 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from runas_async.aws import AwsTokenProvider
+    from runas_async.awsconfig import AwsFiles
     from runas_async.credentials import CredentialResolver, ResolvedCredentials
     from runas_async.dockerconfig import AuthFile
     from runas_async.login import ClientRunner
     from runas_async.models import LoginResult
     from runas_async.orchestrate import Reporter
+    from runas_async.partitions import Partition
     from runas_async.plan import LoginSpec, Plan
     from runas_async.preconnect import Preconnected
 
@@ -185,7 +187,7 @@ def _prepared(targets: Targets, env: Mapping[str, str], *, connect: bool) -> Ite
     """
     from runas_async.partitions import load_partitions
 
-    specs = _specs(targets)
+    specs = _specs(targets, env)
     preconnected = None
     if connect:
         from runas_async import preconnect
@@ -199,23 +201,75 @@ def _prepared(targets: Targets, env: Mapping[str, str], *, connect: bool) -> Ite
             preconnected.close()
 
 
-def _specs(targets: Targets) -> list[LoginSpec]:
-    """The profiles and registries asked for, from --file, -p, or PROFILE [ENDPOINT ...]."""
+def _specs(targets: Targets, env: Mapping[str, str]) -> list[LoginSpec]:
+    """The profiles and registries asked for, from --file, -p, or [PROFILE] [ENDPOINT ...]."""
+    from runas_async import awsconfig
+    from runas_async.partitions import load_partitions
+
+    text = None if targets.file is None else _read_file(targets.file)
+    return specs_for(targets, text, awsconfig.read(env), env, load_partitions())
+
+
+def specs_for(
+    targets: Targets,
+    file_text: str | None,
+    files: AwsFiles,
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+) -> list[LoginSpec]:
+    """What :func:`_specs` reads, decided from the texts at hand (no I/O).
+
+    A PROFILE that names no profile of the config files but is a valid ENDPOINT is an
+    ENDPOINT, with the default credentials; a profile of that name wins. A profile whose
+    own registry is asked for and whose account the config states (a role's ``role_arn``,
+    an ``sso_account_id``) gets that registry without a GetCallerIdentity call.
+    """
     from runas_async.endpoints import parse_endpoints
     from runas_async.loginfile import parse_login_file
-    from runas_async.partitions import load_partitions
     from runas_async.plan import LoginSpec
 
-    partitions = load_partitions()
     specs: list[LoginSpec] = []
-    if targets.file is not None:
+    if targets.file is not None and file_text is not None:
         name = "<stdin>" if targets.file == "-" else targets.file
-        specs += parse_login_file(_read_file(targets.file), name, partitions)
+        specs += parse_login_file(file_text, name, partitions)
     specs += [LoginSpec(p, None) for p in targets.profiles]
     if not specs:
-        endpoints = parse_endpoints(list(targets.endpoints), partitions)
-        specs.append(LoginSpec(targets.profile, None, tuple(endpoints)))
-    return specs
+        profile, raws = targets.profile, list(targets.endpoints)
+        if profile is not None and profile not in files.names and _is_endpoint(profile):
+            raws = [profile, *raws]
+            profile = None
+        endpoints = tuple(parse_endpoints(raws, partitions))
+        if profile is None:
+            shown = env.get("AWS_PROFILE") or "default"
+            specs.append(LoginSpec(shown, None, endpoints, explicit=False))
+        else:
+            specs.append(LoginSpec(profile, None, endpoints))
+    return [_with_known_account(spec, files, env) for spec in specs]
+
+
+def _is_endpoint(text: str) -> bool:
+    from runas_async.endpoints import parse_endpoint
+    from runas_async.partitions import load_partitions
+
+    try:
+        parse_endpoint(text, load_partitions())
+    except UsageError:
+        return False
+    return True
+
+
+def _with_known_account(spec: LoginSpec, files: AwsFiles, env: Mapping[str, str]) -> LoginSpec:
+    """``spec`` with its own registry named by account, when the config files say it."""
+    from runas_async.endpoints import AccountEndpoint
+
+    if spec.endpoints:
+        return spec
+    if not spec.explicit and (env.get("AWS_ACCESS_KEY_ID") or spec.profile not in files.names):
+        return spec  # environment keys (or no profile at all) win: only STS can tell
+    account = files.account(spec.profile)
+    if account is None:
+        return spec
+    return replace(spec, endpoints=(AccountEndpoint(account=account, raw=account),))
 
 
 def _read_file(name: str) -> str:
@@ -244,7 +298,7 @@ def _sessions_and_plan(
     for spec in specs:
         try:
             if spec.profile not in sessions:
-                sessions[spec.profile] = new_session(spec.profile)
+                sessions[spec.profile] = new_session(spec.profile if spec.explicit else None)
                 regions[spec.profile] = profile_region(sessions[spec.profile], region, env)
         except AwsError as e:
             if spec.origin:
@@ -436,8 +490,9 @@ def exec_(command: Exec, env: Mapping[str, str]) -> Outcome:
 
 
 def _resolve_one(
-    profile: str, region: str | None, credentials: CredentialOptions, env: Mapping[str, str]
+    profile: str | None, region: str | None, credentials: CredentialOptions, env: Mapping[str, str]
 ) -> tuple[ResolvedCredentials, str | None]:
+    """The credentials of ``profile`` (None: the default credentials) and its region."""
     import anyio
 
     from runas_async.aws import new_session, profile_region
@@ -445,5 +500,6 @@ def _resolve_one(
     session = new_session(profile)
     in_force = profile_region(session, region, env)
     resolver = _resolver(credentials, env)
-    creds = anyio.run(resolver.resolve, session, profile)
+    shown = profile or env.get("AWS_PROFILE") or "default"
+    creds = anyio.run(resolver.resolve, session, shown)
     return creds, in_force

@@ -107,6 +107,7 @@ class AuthFile:
         """The file's content as a dict (empty when absent)."""
         data = self.read_bytes()
         return {} if data is None else self._parse(data)
+
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         # flock on the directory itself: no lock file is left behind.

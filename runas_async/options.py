@@ -35,8 +35,10 @@ class EnvFormat(enum.StrEnum):
 class Targets:
     """Which profiles and registries: ``PROFILE [ENDPOINT ...]``, or ``-p``/``--file``."""
 
-    profile: str
-    """PROFILE, else ``$AWS_PROFILE``, else ``default``."""
+    profile: str | None
+    """PROFILE, or None for the default credentials (botocore's chain, which reads
+    ``$AWS_PROFILE`` itself). A PROFILE that names no profile but is an ENDPOINT is an
+    ENDPOINT (commands.py decides, with the config files at hand)."""
     endpoints: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
     file: str | None = None
@@ -94,7 +96,7 @@ class Password:
 class Env:
     """``env``: a profile's credentials as shell lines or credential_process JSON."""
 
-    profile: str
+    profile: str | None
     region: str | None = None
     format: EnvFormat = EnvFormat.SH
     credentials: CredentialOptions = CredentialOptions()
@@ -104,7 +106,7 @@ class Env:
 class Exec:
     """``exec``: run a command with a profile's credentials in its environment."""
 
-    profile: str
+    profile: str | None
     argv: tuple[str, ...]
     region: str | None = None
     credentials: CredentialOptions = CredentialOptions()

@@ -35,13 +35,16 @@ class LoginSpec:
     """One profile's part of a run: its region and the endpoints asked of it.
 
     ``origin`` says where it came from, for messages ("" for the command line,
-    ``FILE: login[N]`` for an entry of a --file).
+    ``FILE: login[N]`` for an entry of a --file). ``explicit`` is False when no profile
+    was named: the default credentials (botocore's chain, ``AWS_PROFILE`` included) are
+    used, and ``profile`` is only the name they are shown under.
     """
 
     profile: str
     region: str | None
     endpoints: tuple[Endpoint, ...] = ()
     origin: str = ""
+    explicit: bool = True
 
 
 def build_plan(

@@ -21,7 +21,6 @@ Standard library only: this runs before the heavy imports.
 
 from __future__ import annotations
 
-import configparser
 import socket
 import threading
 import urllib.parse
@@ -29,9 +28,11 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
+from runas_async import awsconfig
+from runas_async.awsconfig import AwsFiles
 from runas_async.endpoints import AccountEndpoint, HostEndpoint
 from runas_async.partitions import Partition, partition_for_region
-from runas_async.places import aws_config_file, region_in_force
+from runas_async.places import region_in_force
 
 if TYPE_CHECKING:
     from runas_async.plan import LoginSpec
@@ -142,8 +143,8 @@ def targets(
     """
     if any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES):
         return []
-    config = _read_config(env)
-    if config is None:
+    config = awsconfig.read(env)
+    if not config.config:
         return []
     found: dict[tuple[str, str], tuple[str, int]] = {}
     for spec in specs:
@@ -170,27 +171,27 @@ def _ecr_regions(spec: LoginSpec, own: str | None) -> list[str]:
 
 
 def ecr_target(
-    config: configparser.RawConfigParser,
+    config: AwsFiles,
     profile: str,
     region: str,
     env: Mapping[str, str],
     partitions: tuple[Partition, ...],
 ) -> tuple[str, int] | None:
     """Host and port of ECR's GetAuthorizationToken in ``region``, or None if unsure."""
-    section = _section(config, profile) or {}
+    section = config.section(profile) or {}
     if any(key in section for key in _OWN_ENDPOINTS):
         return None
     return _service_target("ECR", f"api.ecr.{region}", region, env, partitions)
 
 
 def sts_target(
-    config: configparser.RawConfigParser,
+    config: AwsFiles,
     profile: str,
     env: Mapping[str, str],
     partitions: tuple[Partition, ...],
 ) -> tuple[str, int] | None:
     """Host and port of the AssumeRole call of ``profile``'s credentials, or None if unsure."""
-    section = _section(config, profile)
+    section = config.section(profile)
     if section is None:
         return None
     if not (section.get("role_arn") and section.get("source_profile")):
@@ -224,14 +225,14 @@ def _service_target(
 
 
 def _profile_region(
-    config: configparser.RawConfigParser,
+    config: AwsFiles,
     profile: str,
     env: Mapping[str, str],
     *,
     aws_region: bool = True,
 ) -> str | None:
     """AWS_REGION (ours, not botocore's), AWS_DEFAULT_REGION, then the profile's region."""
-    section = _section(config, profile) or {}
+    section = config.section(profile) or {}
     if not aws_region:  # botocore's own clients: AWS_REGION is not botocore's
         env = {k: v for k, v in env.items() if k != "AWS_REGION"}
     return region_in_force(None, env, section.get("region"))
@@ -246,21 +247,3 @@ def _url_target(url: str) -> tuple[str, int] | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
-
-
-def _read_config(env: Mapping[str, str]) -> configparser.RawConfigParser | None:
-    config = configparser.RawConfigParser()
-    try:
-        with aws_config_file(env).open(encoding="utf-8") as f:
-            config.read_file(f)
-    except (OSError, UnicodeDecodeError, configparser.Error):
-        return None
-    return config
-
-
-def _section(config: configparser.RawConfigParser, profile: str) -> Mapping[str, str] | None:
-    names = [f"profile {profile}"] + (["default"] if profile == "default" else [])
-    for name in names:
-        if config.has_section(name):
-            return dict(config.items(name))
-    return None

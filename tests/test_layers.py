@@ -28,6 +28,7 @@ LAYERS = {
     "orchestrate": ENGINE,
     "files": EDGE,
     "awserrors": EDGE,
+    "awsconfig": EDGE,
     "_transport": EDGE,
     "aws": EDGE,
     "mfa": EDGE,
