@@ -49,6 +49,38 @@ class AwsFiles:
         sso = section.get("sso_account_id", "").strip()
         return sso if _ACCOUNT.fullmatch(sso) else None
 
+    def check(self, profile: str) -> str | None:
+        """What makes ``profile`` unusable before any request, or None.
+
+        A ``source_profile`` that names no profile, or a chain of them that loops: botocore
+        would only find out while resolving credentials, mid-run. The chain is followed as
+        botocore follows it: a source with keys of its own, or without ``role_arn``, ends it.
+        """
+        seen: list[str] = []
+        name = profile
+        while True:
+            section = self.section(name) or {}
+            source = section.get("source_profile", "").strip()
+            if "role_arn" not in section or not source or (seen and self._has_keys(name)):
+                return None
+            if source not in self.names:
+                return (
+                    f"profile {name!r} names source_profile {source!r}, which is not in the "
+                    "AWS config files"
+                )
+            if source == name and self._has_keys(name):
+                return None  # a role assumed with the profile's own keys
+            if source == name or source in seen:
+                return f"profile {profile!r}: source_profile loops back to {source!r}"
+            seen.append(name)
+            name = source
+
+    def _has_keys(self, name: str) -> bool:
+        return any(
+            "aws_access_key_id" in sections.get(name, {})
+            for sections in (self.config, self.credentials)
+        )
+
 
 def read(env: Mapping[str, str]) -> AwsFiles:
     """Both files, as they stand; unreadable or unparsable ones read as empty."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from runas_async.errors import AwsError, UsageError
+from runas_async.errors import AwsError, ConfigError, UsageError
 from runas_async.options import (
     Command,
     CredentialOptions,
@@ -222,7 +222,8 @@ def specs_for(
     A PROFILE that names no profile of the config files but is a valid ENDPOINT is an
     ENDPOINT, with the default credentials; a profile of that name wins. A profile whose
     own registry is asked for and whose account the config states (a role's ``role_arn``,
-    an ``sso_account_id``) gets that registry without a GetCallerIdentity call.
+    an ``sso_account_id``) gets that registry without a GetCallerIdentity call. A
+    ``source_profile`` chain that is broken is a ConfigError here, before any request.
     """
     from runas_async.endpoints import parse_endpoints
     from runas_async.loginfile import parse_login_file
@@ -244,6 +245,10 @@ def specs_for(
             specs.append(LoginSpec(shown, None, endpoints, explicit=False))
         else:
             specs.append(LoginSpec(profile, None, endpoints))
+    for spec in specs:
+        problem = files.check(spec.profile)
+        if problem is not None:
+            raise ConfigError(f"{spec.origin}: {problem}" if spec.origin else problem)
     return [_with_known_account(spec, files, env) for spec in specs]
 
 

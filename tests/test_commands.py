@@ -10,6 +10,7 @@ from runas_async.awsconfig import AwsFiles
 from runas_async.clients import DEFAULT_CLIENT
 from runas_async.commands import specs_for
 from runas_async.endpoints import AccountEndpoint, HostEndpoint
+from runas_async.errors import ConfigError
 from runas_async.options import Targets
 from runas_async.partitions import load_partitions
 
@@ -118,3 +119,60 @@ def test_file_entries_are_explicit_profiles() -> None:
 def test_default_client_is_docker() -> None:
     """The first entry of the clients table is the default, and it is docker."""
     assert DEFAULT_CLIENT.name == "docker"
+
+
+@pytest.mark.parametrize(
+    ("config", "needle"),
+    [
+        pytest.param(
+            {"p": {"role_arn": "arn:aws:iam::210987654321:role/x", "source_profile": "gone"}},
+            "names source_profile 'gone'",
+            id="missing-source",
+        ),
+        pytest.param(
+            {
+                "p": {"role_arn": "arn:aws:iam::210987654321:role/x", "source_profile": "q"},
+                "q": {"role_arn": "arn:aws:iam::210987654321:role/y", "source_profile": "p"},
+            },
+            "loops back to 'p'",
+            id="loop",
+        ),
+    ],
+)
+def test_broken_source_profile_chain_is_a_config_error(
+    config: dict[str, dict[str, str]], needle: str
+) -> None:
+    """A broken source_profile chain is known from the files alone: exit 2, no request."""
+    with pytest.raises(ConfigError, match=needle):
+        specs_for(Targets("p"), None, AwsFiles(config=config), {}, PARTITIONS)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(
+            {
+                "p": {
+                    "role_arn": "arn:aws:iam::210987654321:role/x",
+                    "source_profile": "p",
+                    "aws_access_key_id": "AKIA",
+                }
+            },
+            id="self-with-keys",
+        ),
+        pytest.param(
+            {
+                "p": {"role_arn": "arn:aws:iam::210987654321:role/x", "source_profile": "q"},
+                "q": {
+                    "role_arn": "arn:aws:iam::210987654321:role/y",
+                    "source_profile": "p",
+                    "aws_access_key_id": "AKIA",
+                },
+            },
+            id="source-with-keys-ends-the-chain",
+        ),
+    ],
+)
+def test_chains_botocore_accepts_are_accepted(config: dict[str, dict[str, str]]) -> None:
+    """A role assumed with a profile's own keys is no loop: botocore resolves it."""
+    assert specs_for(Targets("p"), None, AwsFiles(config=config), {}, PARTITIONS)
