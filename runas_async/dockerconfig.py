@@ -135,24 +135,52 @@ class AuthFile:
             self._update(lambda auths: [auths.pop(h, None) for h in gone])
 
     def _update(self, change: Callable[[dict[str, Any]], object]) -> None:
-        """Re-read under the lock, apply ``change`` to ``auths``, replace atomically."""
+        """Re-read under the lock, apply ``change`` to ``auths``, replace atomically.
+
+        The lock keeps runas-async processes from losing each other's entries. A plain
+        ``docker login`` takes no lock: the file is read again, and the change made
+        again, if it was replaced while the new one was being written (up to
+        :data:`UPDATE_TRIES` times; the last try writes whatever happens), so that only
+        the moment between that check and the rename is left to chance.
+        """
         target = self._target()
         try:
             with self._lock():
-                try:
-                    current = target.read_bytes()
-                except FileNotFoundError:
-                    current = b""
-                doc = self._parse(current)
-                change(doc.setdefault("auths", {}))
-                mode, owner = 0o600, None
-                if current:
-                    st = target.stat()
-                    mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
-                data = json.dumps(doc, indent="\t").encode() + b"\n"
-                atomic_write(target, data, mode, owner)
+                for attempt in range(1, UPDATE_TRIES + 1):
+                    if self._try_update(target, change, checked=attempt < UPDATE_TRIES):
+                        return
         except OSError as e:
             raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
+
+    def _try_update(
+        self, target: Path, change: Callable[[dict[str, Any]], object], *, checked: bool
+    ) -> bool:
+        before = _identity(target)
+        try:
+            current = target.read_bytes()
+        except FileNotFoundError:
+            current = b""
+        doc = self._parse(current)
+        change(doc.setdefault("auths", {}))
+        mode, owner = 0o600, None
+        if current:
+            st = target.stat()
+            mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
+        data = json.dumps(doc, indent="\t").encode() + b"\n"
+        unchanged = (lambda: _identity(target) == before) if checked else None
+        return atomic_write(target, data, mode, owner, unchanged)
+
+
+UPDATE_TRIES = 3
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when the file is replaced or rewritten: inode, size, mtime, ctime."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class DockerConfig(AuthFile):

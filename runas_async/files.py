@@ -5,12 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
 def atomic_write(
-    path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None
-) -> None:
+    path: Path,
+    data: bytes,
+    mode: int = 0o600,
+    owner: tuple[int, int] | None = None,
+    still_current: Callable[[], bool] | None = None,
+) -> bool:
     """Replace ``path`` with ``data``: a temporary file beside it (created with ``mode``),
     fsynced, then ``os.replace``d. Readers see the old file or the new one, never a
     half-written one, and no temporary file is left behind on failure.
@@ -18,6 +23,11 @@ def atomic_write(
     ``owner`` (uid, gid) is given to the new file before it takes the old one's place, as
     far as we may (as docker's own writer does: a ``sudo`` run keeps the user's file the
     user's); where we may not, the file stays ours.
+
+    ``still_current``, when given, is asked right before the rename: if it answers False
+    (the file changed since the caller read it), nothing is replaced and False is
+    returned, so the caller can read again. The check sits after the slow part (the
+    write and fsync), which keeps the window for a writer that takes no lock small.
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -30,8 +40,12 @@ def atomic_write(
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if still_current is not None and not still_current():
+            os.unlink(tmp)
+            return False
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return True

@@ -236,3 +236,31 @@ def test_remove_takes_every_spelling_docker_logout_removes(tmp_path: Path) -> No
 def test_helper_for(doc: dict[str, object], host: str | None, helper: str | None) -> None:
     """credHelpers by exact host, then credsStore: the helper docker would store with."""
     assert helper_for(doc, host) == helper
+
+
+def test_a_docker_login_landing_during_the_merge_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain `docker login` (no lock) that replaces config.json while our merge writes
+    its new file is seen: the merge reads again and keeps both entries."""
+    from runas_async.files import atomic_write as real
+
+    cfg = DockerConfig(tmp_path)
+    _write(cfg.path, EXISTING)
+    calls: list[bytes] = []
+
+    def racing(path: Path, data: bytes, *args: object, **kwargs: object) -> bool:
+        if not calls:  # docker login rewrites the file meanwhile (write + rename)
+            doc = json.loads(cfg.path.read_text())
+            doc["auths"]["docker.example"] = {"auth": "ZDpk"}
+            (tmp_path / "docker-tmp").write_text(json.dumps(doc))
+            os.replace(tmp_path / "docker-tmp", cfg.path)
+        calls.append(data)
+        return real(path, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("runas_async.dockerconfig.atomic_write", racing)
+    cfg.merge_auths({"1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnB3"}})
+    auths = json.loads(cfg.path.read_text())["auths"]
+    assert set(auths) == {"ghcr.io", "docker.example", "1.dkr.ecr.us-east-1.amazonaws.com"}
+    assert len(calls) == 2
+    assert list(tmp_path.glob(".config.json.*")) == []
