@@ -23,7 +23,7 @@ from runas_async.partitions import load_partitions
 from runas_async.plan import LoginSpec
 from tests.faults import wait_until
 from tests.relay import TcpRelay
-from tests.sandbox import STATIC_KEYS, Sandbox, moto_password
+from tests.sandbox import STATIC_KEYS, Moto, moto_password
 
 PARTITIONS = load_partitions()
 ROLE = {"role_arn": "arn:aws:iam::210987654321:role/r", "source_profile": "src"}
@@ -200,18 +200,18 @@ def _keys() -> dict[str, Any]:
 
 
 async def test_assume_role_and_token_use_the_start_up_connections(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A role profile's AssumeRole and token call go over the two connections opened early."""
-    moto = urllib.parse.urlsplit(sb.moto_url)
-    with TcpRelay(moto.hostname or "", moto.port or 0) as relay:
-        sb.write_aws_config(
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0) as relay:
+        moto.write_aws_config(
             {
                 "role": {**ROLE, "region": "us-east-2"},
                 "src": {"region": "us-east-2", **STATIC_KEYS},
             }
         )
-        env = sb.env(AWS_ENDPOINT_URL=relay.url)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
         for name, value in env.items():
             if name.startswith(("AWS_", "HOME")):
                 monkeypatch.setenv(name, value)
@@ -227,14 +227,14 @@ async def test_assume_role_and_token_use_the_start_up_connections(
         assert token.password == moto_password("210987654321")
         assert relay.accepted == 2  # no connection of its own: both were taken
         assert pre.targets == []
-    assert sb.calls("sts") == {"AssumeRole": 1}
-    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.calls("sts") == {"AssumeRole": 1}
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
 
 
-def test_unused_connections_are_closed(sb: Sandbox) -> None:
+def test_unused_connections_are_closed(moto: Moto) -> None:
     """close() closes what nobody took."""
-    moto = urllib.parse.urlsplit(sb.moto_url)
-    with TcpRelay(moto.hostname or "", moto.port or 0) as relay:
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0) as relay:
         pre = preconnect.Preconnected()
         pre.open("127.0.0.1", relay.port)
         pre.open("127.0.0.1", relay.port)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
+from tests.missing import need_program
 from tests.sandbox import STATIC_KEYS, Sandbox, docker_auths, ecr_host, moto_password
 
 DEV, PROD = "123456789012", "210987654321"
@@ -438,10 +439,7 @@ def test_credentials_never_in_stand_in_argv_base64() -> None:
 
 def test_podman_for_real(sb: Sandbox) -> None:
     """The real podman (no daemon) logs into real registries; entries merged, a refusal reported."""
-    if shutil.which("podman") is None:
-        if os.environ.get("RUNAS_ASYNC_REQUIRE_SANDBOX") == "1":
-            pytest.fail("RUNAS_ASYNC_REQUIRE_SANDBOX=1 but podman is not installed")
-        pytest.skip("podman is not installed (apt-get install podman)")
+    need_program("podman", "apt-get install podman")
     hosts = [ecr_host(PROD, r) for r in ("us-west-2", "eu-west-1", "ap-south-1")]
     _setup(sb, {h: moto_password(PROD) for h in hosts})
     bad = hosts[2]
