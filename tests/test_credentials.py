@@ -526,7 +526,7 @@ async def test_we_read_the_file_botocore_writes(aws: Moto, options: dict[str, st
     assert sts_calls(aws) == {}
 
 
-AWSCLI_INSTALL = "make test installs it: uv tool install awscli, see .ci/awscli"
+AWSCLI_INSTALL = "make awscli: uv tool install, see .ci/awscli"
 
 
 def _awscli(sb: Moto, profile: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
