@@ -18,6 +18,7 @@ from runas_async import aws
 from runas_async.credentials import CredentialResolver, ResolvedCredentials
 from runas_async.errors import CredentialsError
 from runas_async.models import TokenKey
+from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
 from tests.faults import wait_until
 from tests.relay import TcpRelay
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
@@ -62,6 +63,20 @@ async def test_concurrent_profiles_with_the_same_keys_share_one_call(
         tg.start_soon(fetch, "copy")
     assert passwords == [moto_password(DEFAULT_ACCOUNT)] * 2
     assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+
+
+@pytest.mark.parametrize("public_first", [False, True], ids=["private-first", "public-first"])
+async def test_private_and_public_ecr_in_us_east_1_get_a_token_each(
+    moto: Moto, provider: aws.AwsTokenProvider, public_first: bool
+) -> None:
+    """Same credentials, both in us-east-1: ECR and ECR Public tokens are separate requests."""
+    keys = [TokenKey("dev", "us-east-1"), TokenKey("dev", "us-east-1", public=True)]
+    tokens = {key.public: await provider.token(key) for key in keys[:: -1 if public_first else 1]}
+    assert tokens[False].password == moto_password(DEFAULT_ACCOUNT)
+    assert tokens[True].password == ECR_PUBLIC_PASSWORD
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.ecr_public is not None
+    assert [target for target, _ in moto.ecr_public.calls] == [TARGET]
 
 
 def _count_tls_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:

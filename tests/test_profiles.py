@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import sys
 import textwrap
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ import pytest
 
 from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
 from tests.missing import need_program
-from tests.sandbox import STATIC_KEYS, Sandbox, docker_auths, ecr_host, moto_password
+from tests.sandbox import STATIC_KEYS, Moto, Sandbox, docker_auths, ecr_host, moto_password
 
 DEV, PROD = "123456789012", "210987654321"
 
@@ -258,7 +259,7 @@ CLIENT_ARGV = {
 }
 
 
-def _stand_ins(sb: Sandbox) -> tuple[dict[str, str], Path]:
+def _stand_ins(sb: Moto) -> tuple[dict[str, str], Path]:
     bin_dir = sb.workdir / "stand-in-bin"
     bin_dir.mkdir(exist_ok=True)
     for name in CLIENT_ARGV:
@@ -269,6 +270,23 @@ def _stand_ins(sb: Sandbox) -> tuple[dict[str, str], Path]:
     log.unlink(missing_ok=True)
     env = sb.env(PATH=f"{bin_dir}:{os.environ['PATH']}", STAND_IN_LOG=str(log))
     return env, log
+
+
+def test_private_and_public_ecr_in_us_east_1_get_a_token_each(moto: Moto) -> None:
+    """`ecr login dev HOST public.ecr.aws`, both us-east-1: one ecr and one ecr-public request."""
+    moto.write_aws_config(PROFILES)
+    env, _ = _stand_ins(moto)
+    private = ecr_host(DEV, "us-east-1")
+    argv = [sys.executable, "-m", "runas_async", "ecr", "login", "dev", private, "public.ecr.aws"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert moto.docker_auths() == {
+        private: f"AWS:{moto_password(DEV)}",
+        "public.ecr.aws": f"AWS:{ECR_PUBLIC_PASSWORD}",
+    }
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.ecr_public is not None
+    assert [target for target, _ in moto.ecr_public.calls] == [TARGET]
 
 
 def _auth_file(sb: Sandbox, client: str, env: dict[str, str]) -> Path:
