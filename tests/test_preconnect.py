@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -227,7 +231,7 @@ async def test_assume_role_and_token_use_the_start_up_connections(
         assert token.password == moto_password("210987654321")
         assert relay.accepted == 2  # no connection of its own: both were taken
         assert pre.targets == []
-    assert moto.calls("sts") == {"AssumeRole": 1}
+    assert moto.calls("sts")["AssumeRole"] == 1  # the role profile: start-up STS connection
     assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
 
 
@@ -272,3 +276,62 @@ async def test_cancelled_wait_for_a_start_up_connection_is_quiet(
     assert wait_until(taken.done, 10)
     assert taken.result() is sockets[0]
     sockets[0].close()
+
+
+HEAVY = ("aiobotocore", "aiohttp", "botocore", "rich")
+"""Modules whose import the start-up connections are meant to overlap."""
+
+RECORD_IMPORTS_AT_START = f"""\
+import json, sys
+from runas_async import cli, preconnect
+
+seen = []
+real_start = preconnect.start
+
+def start(*args, **kwargs):
+    seen.append(sorted(m for m in sys.modules if m.partition(".")[0] in {HEAVY!r}))
+    return real_start(*args, **kwargs)
+
+preconnect.start = start
+status = cli.main(sys.argv[1:])
+print(json.dumps({{"status": status, "seen": seen}}))
+"""
+"""Runs ``cli.main(argv)`` and prints the heavy modules loaded when preconnect.start was called."""
+
+
+STAND_IN_DOCKER = """\
+#!{python}
+import base64, json, os, sys
+auth = base64.b64encode(("AWS:" + sys.stdin.read()).encode()).decode()
+path = os.path.join(os.environ["DOCKER_CONFIG"], "config.json")
+json.dump({{"auths": {{sys.argv[-1]: {{"auth": auth}}}}}}, open(path, "w"))
+"""
+"""``docker login ... HOST`` that writes the entry docker would, without asking a registry."""
+
+
+def test_no_heavy_module_is_loaded_before_the_start_up_connections(
+    moto: Moto, tmp_path: Path
+) -> None:
+    """When `ecr login ROLE` opens its start-up connections, none of HEAVY is imported yet."""
+    moto.write_aws_config(
+        {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"  # a client that logs in without a registry
+    docker.write_text(STAND_IN_DOCKER.format(python=sys.executable))
+    docker.chmod(0o755)
+    env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(
+        [sys.executable, "-c", RECORD_IMPORTS_AT_START, "ecr", "login", "role", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["status"] == 0, done.stdout
+    assert report["seen"] == [[]]  # called once, with nothing heavy imported
+    assert moto.calls("sts")["AssumeRole"] == 1  # the role profile: start-up STS connection
