@@ -450,9 +450,24 @@ def test_logout_with_file(sb: Sandbox) -> None:
     assert sb.docker_auths() == {}
 
 
-def test_credentials_never_in_stand_in_argv_base64() -> None:
-    """The stand-in's own encoding matches docker's (guards the assertions above)."""
-    assert base64.b64decode(base64.b64encode(b"AWS:x")).decode() == "AWS:x"
+def test_stand_in_writes_the_entry_docker_writes(sb: Sandbox) -> None:
+    """The stand-in docker leaves the same config.json entry as the real docker (guards above)."""
+    host, password = ecr_host(PROD, "us-west-2"), moto_password(PROD)
+    _setup(sb, {host: password})
+    real = sb.docker_login(host, password)
+    assert real.returncode == 0, real.stderr
+    env, _ = _stand_ins(sb)
+    env["DOCKER_CONFIG"] = str(sb.workdir / "stand-in-docker")
+    Path(env["DOCKER_CONFIG"]).mkdir(exist_ok=True)
+    stand_in = sb.workdir / "stand-in-bin" / "docker"
+    argv = [str(stand_in), "login", "--username", "AWS", "--password-stdin", host]
+    done = subprocess.run(argv, env=env, input=password, text=True, timeout=60, check=False)
+    assert done.returncode == 0
+    entries = [
+        json.loads((Path(d) / "config.json").read_text())["auths"][host]
+        for d in (sb.docker_config, env["DOCKER_CONFIG"])
+    ]
+    assert entries[0] == entries[1]
 
 
 def test_podman_for_real(sb: Sandbox) -> None:
