@@ -569,6 +569,29 @@ class Moto:
         env.update(extra)
         return env
 
+    def run_tool(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m runas_async ARGS`` with :meth:`env` (or ``env``); capture text output.
+
+        Here in no namespace: for commands that talk to moto only (no registry, no client).
+        :class:`Sandbox` runs it inside its namespace instead.
+        """
+        return subprocess.run(
+            [sys.executable, "-m", "runas_async", *args],
+            env=dict(self.env() if env is None else env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def docker_auths(self) -> dict[str, str]:
         """:func:`docker_auths` of this sandbox's ``DOCKER_CONFIG``."""
         return docker_auths(self.docker_config)

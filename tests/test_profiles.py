@@ -36,9 +36,10 @@ PROFILES: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def _setup(sb: Sandbox, registries: Mapping[str, str] | None = None) -> None:
+def _setup(sb: Moto, registries: Mapping[str, str] | None = None) -> None:
     sb.write_aws_config(PROFILES)
     if registries:
+        assert isinstance(sb, Sandbox), "registries need the sandbox"
         sb.add_registries(list(registries.items()))
 
 
@@ -135,28 +136,28 @@ def test_file_from_stdin_with_regions_and_duplicates(sb: Sandbox) -> None:
     ],
 )
 def test_invalid_file_is_refused_before_anything_runs(
-    sb: Sandbox, toml: str, needles: list[str]
+    moto: Moto, toml: str, needles: list[str]
 ) -> None:
     """A bad --file: exit 2, one line naming the file, the entry and the value; no AWS call."""
-    _setup(sb)
-    file = sb.workdir / "bad.toml"
+    _setup(moto)
+    file = moto.workdir / "bad.toml"
     file.write_text(toml)
-    done = sb.run_tool(["ecr", "login", "--file", str(file)])
+    done = moto.run_tool(["ecr", "login", "--file", str(file)])
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert str(file) in done.stderr
     for needle in needles:
         assert needle in done.stderr
-    assert sb.moto_calls() == []
+    assert moto.moto_calls() == []
 
 
-def test_positional_profile_and_dash_p_do_not_mix(sb: Sandbox) -> None:
+def test_positional_profile_and_dash_p_do_not_mix(moto: Moto) -> None:
     """PROFILE with --profile is refused with one line."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "login", "dev", "-p", "prod"])
+    _setup(moto)
+    done = moto.run_tool(["ecr", "login", "dev", "-p", "prod"])
     assert done.returncode == 2
     assert "not both" in done.stderr
-    assert sb.moto_calls() == []
+    assert moto.moto_calls() == []
 
 
 # -- ECR Public
@@ -353,10 +354,10 @@ def test_missing_client_exits_2_before_aws(sb: Sandbox) -> None:
     assert sb.moto_calls() == []
 
 
-def test_unknown_client_in_environment(sb: Sandbox) -> None:
+def test_unknown_client_in_environment(moto: Moto) -> None:
     """An unknown $RUNAS_ASYNC_CLIENT is named in a one-line error."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "login", "prod"], env=sb.env(RUNAS_ASYNC_CLIENT="rkt"))
+    _setup(moto)
+    done = moto.run_tool(["ecr", "login", "prod"], env=moto.env(RUNAS_ASYNC_CLIENT="rkt"))
     assert done.returncode == 2
     assert "'rkt'" in done.stderr
 
@@ -373,10 +374,10 @@ def test_unknown_client_in_environment(sb: Sandbox) -> None:
         pytest.param(["dev", "public.ecr.aws"], ECR_PUBLIC_PASSWORD, id="public"),
     ],
 )
-def test_password_prints_only_the_password(sb: Sandbox, args: list[str], expected: str) -> None:
+def test_password_prints_only_the_password(moto: Moto, args: list[str], expected: str) -> None:
     """`ecr password` prints the password alone on stdout, nothing else."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "password", *args])
+    _setup(moto)
+    done = moto.run_tool(["ecr", "password", *args])
     assert done.returncode == 0, done.stderr
     assert done.stdout == expected + "\n"
     assert done.stderr == ""
@@ -395,10 +396,10 @@ def test_password_pipes_into_docker_login(sb: Sandbox) -> None:
     assert sb.docker_auths() == {host: f"AWS:{moto_password(PROD)}"}
 
 
-def test_password_takes_one_endpoint(sb: Sandbox) -> None:
+def test_password_takes_one_endpoint(moto: Moto) -> None:
     """Two endpoints for `ecr password` is a usage error."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "password", "prod", PROD, "public.ecr.aws"])
+    _setup(moto)
+    done = moto.run_tool(["ecr", "password", "prod", PROD, "public.ecr.aws"])
     assert done.returncode == 2
     assert done.stdout == ""
 
