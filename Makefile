@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Byte-compile at install, as pip does: start-up is measured against it.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: venv test lint fmt demo bench system-packages
+.PHONY: venv test lint fmt demo bench system-packages awscli
 
 venv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'uv==0.13.8'
@@ -17,8 +17,12 @@ venv:
 system-packages:
 	@bash .ci/system-packages
 
-test: venv system-packages
-	$(UV) run --frozen pytest
+# awscli lives in a uv tool environment of its own (it pins its own botocore).
+awscli: venv
+	@UV="$(UV)" PYTHON="$(PYTHON)" bash .ci/awscli
+
+test: venv system-packages awscli
+	PATH="$$($(UV) tool dir --bin):$$PATH" $(UV) run --frozen pytest
 
 lint: venv
 	$(UV) run --frozen ruff check .

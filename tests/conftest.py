@@ -1,4 +1,8 @@
-"""Shared fixtures: a clean environment for every test, and the real-component sandbox.
+"""Shared fixtures: a clean environment for every test, moto alone, and the full sandbox.
+
+``moto`` (per test) is moto and the ECR Public stand-in on 127.0.0.1 with the tool's files
+(AWS config, DOCKER_CONFIG, HOME) in a temporary directory: reset for each test, needs no root,
+no namespace and no registry, so it runs everywhere. Tests that only talk to the AWS APIs use it.
 
 ``sandbox`` (session) starts moto once; registries it starts live for the whole session, so a
 host added by several tests runs once. ``sb`` (per test) is the same sandbox with moto reset,
@@ -6,7 +10,8 @@ no AWS config, an empty DOCKER_CONFIG and HOME, and every registry's credentials
 afterwards if the test changed them.
 
 When the machine cannot run the sandbox (see :func:`tests.sandbox.sandbox_missing`) the tests
-that use it skip, or fail when ``RUNAS_ASYNC_REQUIRE_SANDBOX=1`` (set by CI).
+that use it skip, or fail when ``RUNAS_ASYNC_REQUIRE_SANDBOX=1`` (set by CI): see
+:func:`tests.missing.missing`.
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sandbox import Sandbox, is_leaky_env_var, sandbox_missing
-
-REQUIRE_SANDBOX = "RUNAS_ASYNC_REQUIRE_SANDBOX"
+from tests.missing import missing
+from tests.sandbox import Moto, Sandbox, is_leaky_env_var, sandbox_missing
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +38,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """One sandbox for the session; its files stay in pytest's temporary directory."""
     reason = sandbox_missing()
     if reason is not None:
-        if os.environ.get(REQUIRE_SANDBOX) == "1":
-            pytest.fail(f"{REQUIRE_SANDBOX}=1 but the sandbox cannot run: {reason}")
-        pytest.skip(f"sandbox unavailable: {reason}")
+        missing(f"the sandbox cannot run: {reason}")
     with Sandbox(tmp_path_factory.mktemp("sandbox"), keep=True) as sb:
         yield sb
 
@@ -48,3 +50,18 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
     sandbox.reset_client()
     with sandbox.preserving_passwords():
         yield sandbox
+
+
+@pytest.fixture(scope="session")
+def moto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
+    """moto and the ECR Public stand-in for the session; no root, namespace or registry."""
+    with Moto(tmp_path_factory.mktemp("moto"), keep=True) as moto:
+        yield moto
+
+
+@pytest.fixture
+def moto(moto_session: Moto) -> Moto:
+    """The session's moto, reset for one test: no state, no calls, no AWS config, empty HOME."""
+    moto_session.reset_moto()
+    moto_session.reset_client()
+    return moto_session

@@ -8,6 +8,10 @@ on purpose, so that any of them can drive it without an event loop::
         sb.write_aws_config({"default": {"region": "us-east-1", **STATIC_KEYS}})
         result = sb.run_tool(["ecr", "login", "default"])
 
+:class:`Moto` is the part that needs no root, namespace or registry: moto, the ECR Public
+stand-in and the tool's files. Tests that only talk to the AWS APIs use it (the ``moto``
+fixture); :class:`Sandbox` adds the registries and the namespace.
+
 What it runs, all on loopback (see ``/work/shared/HARNESS.md`` for the measurements):
 
 * moto's server in a thread of this process, on ``127.0.0.1`` and a free port. Every request
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ACCOUNT",
     "STATIC_KEYS",
+    "Moto",
     "MotoCall",
     "Registry",
     "Sandbox",
@@ -413,24 +418,24 @@ def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-# --- the sandbox -------------------------------------------------------------------------
+# --- moto alone ---------------------------------------------------------------------------
 
 
-class Sandbox:
-    """moto, registries and a namespace for the tool, all under one work directory.
+class Moto:
+    """moto and the ECR Public stand-in on 127.0.0.1, and the tool's files, under one directory.
 
-    Creating it starts moto; :meth:`close` (or leaving the ``with`` block) stops every
-    process it started and removes what it wrote: the whole work directory when it made one
-    (``workdir=None``), otherwise only the entries it created in the given one. ``keep=True``
-    leaves the files (registry logs, configs) for inspection.
+    What the tests that only talk to the AWS APIs need: no root, no namespace, no registry.
+    Creating it starts moto (behind its call log) and :class:`~tests.ecr_public.EcrPublicServer`;
+    :meth:`env` points the tool at them and at this directory's AWS config, DOCKER_CONFIG and
+    HOME. :meth:`close` (or leaving the ``with`` block) stops both and removes what it wrote:
+    the whole work directory when it made one (``workdir=None``), otherwise only the entries
+    it created in the given one. ``keep=True`` leaves the files for inspection.
 
     Not thread-safe: drive it from one thread. :meth:`moto_calls` may be read from any.
     """
 
     moto_url: str
     workdir: Path
-    hosts_file: Path
-    resolv_conf: Path
 
     def __init__(self, workdir: Path | None = None, *, keep: bool = False) -> None:
         self._keep = keep
@@ -440,24 +445,11 @@ class Sandbox:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir.resolve()
         self._created: list[Path] = []
-        self._registries: dict[str, Registry] = {}
-        self._used: set[str] = set()
-        self._token = secrets.token_hex(6)
         self._moto: tuple[BaseWSGIServer, threading.Thread, _CallLog] | None = None
         self.ecr_public: EcrPublicServer | None = None
         self._closed = False
         try:
-            self.hosts_file = self._own(self.workdir / "hosts")
-            self.hosts_file.write_text(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-                encoding="utf-8",
-            )
-            self.resolv_conf = self._own(self.workdir / "resolv.conf")
-            self.resolv_conf.write_text(
-                f"nameserver {DEAD_NAMESERVER}\noptions timeout:1 attempts:1\n", encoding="utf-8"
-            )
-            self._registries_dir = self._own(self.workdir / "registries")
-            self._registries_dir.mkdir(exist_ok=True)
+            self._prepare()
             for name in ("aws", "docker", "home"):
                 self._own(self.workdir / name)
             self._moto = _start_moto()
@@ -467,6 +459,12 @@ class Sandbox:
         except BaseException:
             self.close()
             raise
+
+    def _prepare(self) -> None:
+        """What a subclass sets up first; :meth:`_stop_children` undoes it. Nothing here."""
+
+    def _stop_children(self) -> None:
+        """Stop what a subclass started, before moto stops. Nothing here."""
 
     # -- lifetime
 
@@ -482,12 +480,11 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        """Stop the registries and moto; remove the files unless ``keep``. Idempotent."""
+        """Stop everything started here; remove the files unless ``keep``. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        _stop([registry.process for registry in self._registries.values()])
-        self._registries.clear()
+        self._stop_children()
         if self.ecr_public is not None:
             self.ecr_public.close()
             self.ecr_public = None
@@ -511,6 +508,172 @@ class Sandbox:
     def _own(self, path: Path) -> Path:
         self._created.append(path)
         return path
+
+    # -- the tool's environment
+
+    @property
+    def aws_config_file(self) -> Path:
+        return self.workdir / "aws" / "config"
+
+    @property
+    def aws_credentials_file(self) -> Path:
+        return self.workdir / "aws" / "credentials"
+
+    @property
+    def docker_config(self) -> Path:
+        """``DOCKER_CONFIG`` of :meth:`env`; not created (docker creates it on first login)."""
+        return self.workdir / "docker"
+
+    @property
+    def home(self) -> Path:
+        return self.workdir / "home"
+
+    def write_aws_config(self, profiles: Mapping[str, Mapping[str, str]]) -> Path:
+        """Write ``workdir/aws/config``: ``[default]`` and ``[profile NAME]`` sections."""
+        sections = {
+            ("default" if name == "default" else f"profile {name}"): values
+            for name, values in profiles.items()
+        }
+        return _write_ini(self.aws_config_file, sections)
+
+    def write_aws_credentials(self, profiles: Mapping[str, Mapping[str, str]]) -> Path:
+        """Write ``workdir/aws/credentials``: one ``[NAME]`` section per profile."""
+        return _write_ini(self.aws_credentials_file, profiles)
+
+    def reset_client(self) -> None:
+        """Remove the tool-side state: AWS config and credentials, DOCKER_CONFIG and HOME."""
+        for path in (self.workdir / "aws", self.docker_config, self.home):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A clean environment for the tool, pointed at moto and this sandbox's files.
+
+        ``os.environ`` without anything :func:`is_leaky_env_var` names, plus the AWS config
+        and credentials files, ``AWS_ENDPOINT_URL`` (moto), ``DOCKER_CONFIG``, ``HOME``
+        (created), no EC2 metadata, and ``DOCKER_HOST`` at a socket that does not exist, so
+        docker logs in by itself even on a machine with a daemon (a daemon would resolve the
+        real ECR names outside the namespace). ``extra`` comes last and wins.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {name: value for name, value in os.environ.items() if not is_leaky_env_var(name)}
+        env.update(
+            AWS_CONFIG_FILE=str(self.aws_config_file),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.aws_credentials_file),
+            AWS_ENDPOINT_URL=self.moto_url,
+            AWS_ENDPOINT_URL_ECR_PUBLIC=self.ecr_public.url if self.ecr_public else "",
+            AWS_EC2_METADATA_DISABLED="true",
+            DOCKER_CONFIG=str(self.docker_config),
+            DOCKER_HOST=f"unix://{self.workdir / 'no-docker-daemon.sock'}",
+            HOME=str(self.home),
+        )
+        env.update(extra)
+        return env
+
+    def run_tool(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m runas_async ARGS`` with :meth:`env` (or ``env``); capture text output.
+
+        Here in no namespace: for commands that talk to moto only (no registry, no client).
+        :class:`Sandbox` runs it inside its namespace instead.
+        """
+        return subprocess.run(
+            [sys.executable, "-m", "runas_async", *args],
+            env=dict(self.env() if env is None else env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def docker_auths(self) -> dict[str, str]:
+        """:func:`docker_auths` of this sandbox's ``DOCKER_CONFIG``."""
+        return docker_auths(self.docker_config)
+
+    # -- moto
+
+    def _moto_log(self) -> _CallLog:
+        if self._moto is None:
+            raise SandboxError("the sandbox is closed")
+        return self._moto[2]
+
+    def reset_moto(self) -> None:
+        """Clear all moto state (``POST /moto-api/reset``) and the call log."""
+        parsed = urllib.parse.urlsplit(self.moto_url)
+        connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=10)
+        try:
+            connection.request("POST", "/moto-api/reset")
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise SandboxError(f"moto reset answered {response.status}")
+        self._moto_log().clear()
+        if self.ecr_public is not None:
+            self.ecr_public.calls.clear()
+
+    def moto_calls(self) -> list[MotoCall]:
+        """Every API request moto answered since start or the last reset, oldest first."""
+        return self._moto_log().snapshot()
+
+    def calls(self, service: str | None = None) -> collections.Counter[str]:
+        """How often moto saw each operation (of ``service`` only, when given)."""
+        return collections.Counter(
+            call.operation
+            for call in self.moto_calls()
+            if service is None or call.service == service
+        )
+
+    def clear_calls(self) -> None:
+        """Forget the calls seen so far, keeping moto's state."""
+        self._moto_log().clear()
+
+
+# --- the sandbox -------------------------------------------------------------------------
+
+
+class Sandbox(Moto):
+    """:class:`Moto`, plus registries and a namespace for the tool, under one work directory.
+
+    Creating it starts moto; :meth:`close` (or leaving the ``with`` block) stops every
+    process it started and removes what it wrote, as :class:`Moto` does.
+
+    Not thread-safe: drive it from one thread. :meth:`moto_calls` may be read from any.
+    """
+
+    hosts_file: Path
+    resolv_conf: Path
+
+    def __init__(self, workdir: Path | None = None, *, keep: bool = False) -> None:
+        self._registries: dict[str, Registry] = {}
+        self._used: set[str] = set()
+        self._token = secrets.token_hex(6)
+        super().__init__(workdir, keep=keep)
+
+    def _prepare(self) -> None:
+        """The hosts file and resolv.conf of :meth:`wrap`, and the registries' directory."""
+        self.hosts_file = self._own(self.workdir / "hosts")
+        self.hosts_file.write_text(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            encoding="utf-8",
+        )
+        self.resolv_conf = self._own(self.workdir / "resolv.conf")
+        self.resolv_conf.write_text(
+            f"nameserver {DEAD_NAMESERVER}\noptions timeout:1 attempts:1\n", encoding="utf-8"
+        )
+        self._registries_dir = self._own(self.workdir / "registries")
+        self._registries_dir.mkdir(exist_ok=True)
+
+    def _stop_children(self) -> None:
+        _stop([registry.process for registry in self._registries.values()])
+        self._registries.clear()
 
     # -- registries
 
@@ -687,66 +850,6 @@ class Sandbox:
                     )
                 time.sleep(0.01)
 
-    # -- the tool's environment
-
-    @property
-    def aws_config_file(self) -> Path:
-        return self.workdir / "aws" / "config"
-
-    @property
-    def aws_credentials_file(self) -> Path:
-        return self.workdir / "aws" / "credentials"
-
-    @property
-    def docker_config(self) -> Path:
-        """``DOCKER_CONFIG`` of :meth:`env`; not created (docker creates it on first login)."""
-        return self.workdir / "docker"
-
-    @property
-    def home(self) -> Path:
-        return self.workdir / "home"
-
-    def write_aws_config(self, profiles: Mapping[str, Mapping[str, str]]) -> Path:
-        """Write ``workdir/aws/config``: ``[default]`` and ``[profile NAME]`` sections."""
-        sections = {
-            ("default" if name == "default" else f"profile {name}"): values
-            for name, values in profiles.items()
-        }
-        return _write_ini(self.aws_config_file, sections)
-
-    def write_aws_credentials(self, profiles: Mapping[str, Mapping[str, str]]) -> Path:
-        """Write ``workdir/aws/credentials``: one ``[NAME]`` section per profile."""
-        return _write_ini(self.aws_credentials_file, profiles)
-
-    def reset_client(self) -> None:
-        """Remove the tool-side state: AWS config and credentials, DOCKER_CONFIG and HOME."""
-        for path in (self.workdir / "aws", self.docker_config, self.home):
-            shutil.rmtree(path, ignore_errors=True)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """A clean environment for the tool, pointed at moto and this sandbox's files.
-
-        ``os.environ`` without anything :func:`is_leaky_env_var` names, plus the AWS config
-        and credentials files, ``AWS_ENDPOINT_URL`` (moto), ``DOCKER_CONFIG``, ``HOME``
-        (created), no EC2 metadata, and ``DOCKER_HOST`` at a socket that does not exist, so
-        docker logs in by itself even on a machine with a daemon (a daemon would resolve the
-        real ECR names outside the namespace). ``extra`` comes last and wins.
-        """
-        self.home.mkdir(parents=True, exist_ok=True)
-        env = {name: value for name, value in os.environ.items() if not is_leaky_env_var(name)}
-        env.update(
-            AWS_CONFIG_FILE=str(self.aws_config_file),
-            AWS_SHARED_CREDENTIALS_FILE=str(self.aws_credentials_file),
-            AWS_ENDPOINT_URL=self.moto_url,
-            AWS_ENDPOINT_URL_ECR_PUBLIC=self.ecr_public.url if self.ecr_public else "",
-            AWS_EC2_METADATA_DISABLED="true",
-            DOCKER_CONFIG=str(self.docker_config),
-            DOCKER_HOST=f"unix://{self.workdir / 'no-docker-daemon.sock'}",
-            HOME=str(self.home),
-        )
-        env.update(extra)
-        return env
-
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run in a private mount namespace that sees :attr:`hosts_file` as /etc/hosts.
 
@@ -812,49 +915,6 @@ class Sandbox:
             env=env,
             input=password + "\n",
         )
-
-    def docker_auths(self) -> dict[str, str]:
-        """:func:`docker_auths` of this sandbox's ``DOCKER_CONFIG``."""
-        return docker_auths(self.docker_config)
-
-    # -- moto
-
-    def _moto_log(self) -> _CallLog:
-        if self._moto is None:
-            raise SandboxError("the sandbox is closed")
-        return self._moto[2]
-
-    def reset_moto(self) -> None:
-        """Clear all moto state (``POST /moto-api/reset``) and the call log."""
-        parsed = urllib.parse.urlsplit(self.moto_url)
-        connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=10)
-        try:
-            connection.request("POST", "/moto-api/reset")
-            response = connection.getresponse()
-            response.read()
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise SandboxError(f"moto reset answered {response.status}")
-        self._moto_log().clear()
-        if self.ecr_public is not None:
-            self.ecr_public.calls.clear()
-
-    def moto_calls(self) -> list[MotoCall]:
-        """Every API request moto answered since start or the last reset, oldest first."""
-        return self._moto_log().snapshot()
-
-    def calls(self, service: str | None = None) -> collections.Counter[str]:
-        """How often moto saw each operation (of ``service`` only, when given)."""
-        return collections.Counter(
-            call.operation
-            for call in self.moto_calls()
-            if service is None or call.service == service
-        )
-
-    def clear_calls(self) -> None:
-        """Forget the calls seen so far, keeping moto's state."""
-        self._moto_log().clear()
 
 
 def _registry_config(*, address: str, realm: str, htpasswd: Path, storage: Path) -> str:

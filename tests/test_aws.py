@@ -18,38 +18,39 @@ from runas_async import aws
 from runas_async.credentials import CredentialResolver, ResolvedCredentials
 from runas_async.errors import CredentialsError
 from runas_async.models import TokenKey
+from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
 from tests.faults import wait_until
 from tests.relay import TcpRelay
-from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Sandbox, moto_password
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
 
 
 @pytest.fixture
-def provider(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> aws.AwsTokenProvider:
-    sb.write_aws_config(
+def provider(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> aws.AwsTokenProvider:
+    moto.write_aws_config(
         {
             "dev": {"region": "us-east-2", **STATIC_KEYS},
             "copy": {"region": "eu-west-1", **STATIC_KEYS},
         }
     )
-    for name, value in sb.env().items():
+    for name, value in moto.env().items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
     return aws.AwsTokenProvider({p: aws.new_session(p) for p in ("dev", "copy")})
 
 
 async def test_tokens_shared_by_credentials_and_region(
-    sb: Sandbox, provider: aws.AwsTokenProvider
+    moto: Moto, provider: aws.AwsTokenProvider
 ) -> None:
     """Same keys + same region: one GetAuthorizationToken, whichever profile asks."""
     a = await provider.token(TokenKey("dev", "us-west-2"))
     b = await provider.token(TokenKey("copy", "us-west-2"))
     c = await provider.token(TokenKey("dev", "ap-south-1"))
     assert a.password == b.password == c.password == moto_password("123456789012")
-    assert sb.calls("ecr")["GetAuthorizationToken"] == 2
+    assert moto.calls("ecr")["GetAuthorizationToken"] == 2
 
 
 async def test_concurrent_profiles_with_the_same_keys_share_one_call(
-    sb: Sandbox, provider: aws.AwsTokenProvider
+    moto: Moto, provider: aws.AwsTokenProvider
 ) -> None:
     """Asked at once, two profiles with the same keys still make one call (a client unused)."""
     passwords: list[str] = []
@@ -61,7 +62,21 @@ async def test_concurrent_profiles_with_the_same_keys_share_one_call(
         tg.start_soon(fetch, "dev")
         tg.start_soon(fetch, "copy")
     assert passwords == [moto_password(DEFAULT_ACCOUNT)] * 2
-    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+
+
+@pytest.mark.parametrize("public_first", [False, True], ids=["private-first", "public-first"])
+async def test_private_and_public_ecr_in_us_east_1_get_a_token_each(
+    moto: Moto, provider: aws.AwsTokenProvider, public_first: bool
+) -> None:
+    """Same credentials, both in us-east-1: ECR and ECR Public tokens are separate requests."""
+    keys = [TokenKey("dev", "us-east-1"), TokenKey("dev", "us-east-1", public=True)]
+    tokens = {key.public: await provider.token(key) for key in keys[:: -1 if public_first else 1]}
+    assert tokens[False].password == moto_password(DEFAULT_ACCOUNT)
+    assert tokens[True].password == ECR_PUBLIC_PASSWORD
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.ecr_public is not None
+    assert [target for target, _ in moto.ecr_public.calls] == [TARGET]
 
 
 def _count_tls_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -91,12 +106,12 @@ async def test_one_tls_context_for_all_clients(
 
 
 async def test_tls_context_is_built_ahead_for_the_first_client(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The provider builds the clients' TLS context in a thread at once; clients then reuse it."""
     built = _count_tls_builds(monkeypatch)
-    sb.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
-    for name, value in sb.env().items():
+    moto.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+    for name, value in moto.env().items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
     provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")})
@@ -124,15 +139,15 @@ async def test_tls_context_is_built_ahead_for_the_first_client(
     ],
 )
 def test_retry_settings_of_the_user_are_honoured(
-    sb: Sandbox,
+    moto: Moto,
     monkeypatch: pytest.MonkeyPatch,
     env: dict[str, str],
     profile: dict[str, str],
     expected: dict[str, object],
 ) -> None:
     """AWS_RETRY_MODE/AWS_MAX_ATTEMPTS and the profile's settings replace the defaults."""
-    sb.write_aws_config({"p": {"region": "us-east-1", **STATIC_KEYS, **profile}})
-    session = _session(sb, "p", monkeypatch)
+    moto.write_aws_config({"p": {"region": "us-east-1", **STATIC_KEYS, **profile}})
+    session = _session(moto, "p", monkeypatch)
     assert getattr(aws.client_config(session, env), "retries", None) == expected
 
 
@@ -142,18 +157,18 @@ def test_retry_settings_of_the_user_are_honoured(
     ids=["not-a-number", "zero", "unknown-mode"],
 )
 def test_bad_retry_settings_are_named(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> None:
     """An unusable retry setting is a configuration error naming the value."""
     from runas_async.errors import ConfigError
 
-    sb.write_aws_config({"p": {"region": "us-east-1", **STATIC_KEYS}})
+    moto.write_aws_config({"p": {"region": "us-east-1", **STATIC_KEYS}})
     with pytest.raises(ConfigError, match=repr(next(iter(env.values())))):
-        aws.client_config(_session(sb, "p", monkeypatch), env)
+        aws.client_config(_session(moto, "p", monkeypatch), env)
 
 
-def _session(sb: Sandbox, profile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(sb.aws_config_file))
+def _session(moto: Moto, profile: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(moto.aws_config_file))
     return aws.new_session(profile)
 
 
@@ -205,17 +220,17 @@ class GatedResolver(CredentialResolver):
         return self.outcome
 
 
-def _relay_to_moto(sb: Sandbox) -> TcpRelay:
-    moto = urllib.parse.urlsplit(sb.moto_url)
-    return TcpRelay(moto.hostname or "", moto.port or 0)
+def _relay_to_moto(moto: Moto) -> TcpRelay:
+    url = urllib.parse.urlsplit(moto.moto_url)
+    return TcpRelay(url.hostname or "", url.port or 0)
 
 
 def _gated_provider(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, resolver: CredentialResolver, ecr_url: str
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, resolver: CredentialResolver, ecr_url: str
 ) -> aws.AwsTokenProvider:
     """Profile ``dev`` (no keys of its own: ``resolver`` gives them), ECR reached at ``ecr_url``."""
-    sb.write_aws_config({"dev": {"region": "us-east-2"}})
-    for name, value in sb.env(AWS_ENDPOINT_URL_ECR=ecr_url).items():
+    moto.write_aws_config({"dev": {"region": "us-east-2"}})
+    for name, value in moto.env(AWS_ENDPOINT_URL_ECR=ecr_url).items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
     return aws.AwsTokenProvider({"dev": aws.new_session("dev")}, resolver=resolver)
@@ -228,26 +243,26 @@ async def _until(predicate: Callable[[], bool], what: str) -> None:
 
 
 async def test_token_call_uses_the_connection_opened_while_credentials_resolve(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ECR is connected to before the keys exist; that one connection then carries the call."""
-    with _relay_to_moto(sb) as relay:
+    with _relay_to_moto(moto) as relay:
         # The keys come only once the relay has seen the client's connection to ECR.
         resolver = GatedResolver(lambda: relay.accepted >= 1)
-        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        provider = _gated_provider(moto, monkeypatch, resolver, relay.url)
         token = await provider.token(TokenKey("dev", "us-west-2"))
         assert token.password == moto_password(DEFAULT_ACCOUNT)
         assert relay.accepted == 1
-    ecr = [(c.operation, c.access_key) for c in sb.moto_calls() if c.service == "ecr"]
+    ecr = [(c.operation, c.access_key) for c in moto.moto_calls() if c.service == "ecr"]
     # Signed with the keys resolved after the client was made, not its placeholders.
     assert ecr == [("GetAuthorizationToken", LATE_KEYS.access_key)]
 
 
 async def test_no_client_is_made_before_the_credentials_request_is_sent(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Making clients waits for the first request on the wire (or the credentials)."""
-    with _relay_to_moto(sb) as relay:
+    with _relay_to_moto(moto) as relay:
         seen: list[int] = []
         until = time.monotonic() + 0.5
 
@@ -256,7 +271,7 @@ async def test_no_client_is_made_before_the_credentials_request_is_sent(
             return time.monotonic() > until  # time enough to make a client and connect
 
         resolver = GatedResolver(gate, send=False)  # nothing sent: no clients meanwhile
-        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        provider = _gated_provider(moto, monkeypatch, resolver, relay.url)
         token = await provider.token(TokenKey("dev", "us-west-2"))
         assert token.password == moto_password(DEFAULT_ACCOUNT)
         assert set(seen) == {0}
@@ -277,7 +292,7 @@ def _refused_url() -> str:
     ],
 )
 async def test_failed_warm_up_changes_nothing(
-    sb: Sandbox,
+    moto: Moto,
     provider: aws.AwsTokenProvider,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -298,45 +313,45 @@ async def test_failed_warm_up_changes_nothing(
     caplog.set_level(logging.DEBUG, logger="runas_async.aws")
     token = await provider.token(TokenKey("dev", "us-west-2"))
     assert token.password == moto_password(DEFAULT_ACCOUNT)
-    assert tried == [sb.moto_url]
-    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert tried == [moto.moto_url]
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
     assert "no warm connection to 127.0.0.1" in caplog.text
     assert STATIC_KEYS["aws_secret_access_key"] not in caplog.text
 
 
 async def test_credentials_error_closes_the_prepared_client(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Credentials that fail after the warm-up: their error as it is, the connection closed."""
     error = CredentialsError("cannot get credentials for profile 'dev': AccessDenied")
-    with _relay_to_moto(sb) as relay:
+    with _relay_to_moto(moto) as relay:
         resolver = GatedResolver(lambda: relay.accepted >= 1, error)
-        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        provider = _gated_provider(moto, monkeypatch, resolver, relay.url)
         with pytest.raises(CredentialsError) as raised:
             await provider.token(TokenKey("dev", "us-west-2"))
         assert raised.value is error
         await _until(lambda: relay.closed == relay.accepted == 1, "the connection is closed")
-    assert sb.calls("ecr") == {}
+    assert moto.calls("ecr") == {}
 
 
 async def test_cancelled_token_closes_the_prepared_client(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cancelled while the credentials are awaited: the warm connection is closed."""
-    with _relay_to_moto(sb) as relay:
+    with _relay_to_moto(moto) as relay:
         resolver = GatedResolver(None)  # never ready
-        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        provider = _gated_provider(moto, monkeypatch, resolver, relay.url)
         async with anyio.create_task_group() as tg:
             tg.start_soon(provider.token, TokenKey("dev", "us-west-2"))
             await _until(lambda: relay.accepted == 1, "the warm-up connects")
             tg.cancel_scope.cancel()
         await _until(lambda: relay.closed == 1, "the connection is closed")
-    assert sb.calls("ecr") == {}
+    assert moto.calls("ecr") == {}
 
 
-async def test_no_warm_up_through_a_proxy(sb: Sandbox) -> None:
+async def test_no_warm_up_through_a_proxy(moto: Moto) -> None:
     """Where a proxy applies, warm() connects nowhere (the request needs a CONNECT of its own)."""
-    with _relay_to_moto(sb) as relay:
+    with _relay_to_moto(moto) as relay:
         async with aws._SharedTLSSession(proxies={"http": relay.url}) as http:
-            assert await http.warm(sb.moto_url) is False
+            assert await http.warm(moto.moto_url) is False
         assert relay.accepted == 0

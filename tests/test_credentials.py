@@ -47,7 +47,8 @@ from runas_async.credentials import (
 )
 from runas_async.errors import ConfigError, CredentialsError, MfaCodeRequired
 from runas_async.places import cli_cache_dir
-from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
+from tests.missing import need_program, need_root
+from tests.sandbox import STATIC_KEYS, Moto, Sandbox, ecr_host, moto_password
 
 REPO = Path(__file__).resolve().parent.parent
 MFA = "arn:aws:iam::123456789012:mfa/alice"
@@ -110,7 +111,7 @@ class RefusingPrompt:
         raise AssertionError(f"unexpected MFA prompt: {challenge}")
 
 
-def sandbox_environ(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+def sandbox_environ(sb: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
     """The sandbox's environment in this process (moto, config files, HOME), MFA on the source."""
     for name, value in sb.env().items():
         monkeypatch.setenv(name, value)
@@ -119,16 +120,16 @@ def sandbox_environ(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 
 @pytest.fixture
-def aws(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    """:func:`sandbox_environ` for one test."""
-    return sandbox_environ(sb, monkeypatch)
+def aws(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
+    """:func:`sandbox_environ` of moto alone (no namespace, no registry) for one test."""
+    return sandbox_environ(moto, monkeypatch)
 
 
-def cache_dir(sb: Sandbox) -> Path:
+def cache_dir(sb: Moto) -> Path:
     return sb.home / ".aws" / "cli" / "cache"
 
 
-def resolver(sb: Sandbox, prompt: Any = None, *, refresh: bool = False) -> CredentialResolver:
+def resolver(sb: Moto, prompt: Any = None, *, refresh: bool = False) -> CredentialResolver:
     return CredentialResolver(
         cache=CredentialCache(cache_dir(sb), refresh=refresh),
         prompt=FakePrompt() if prompt is None else prompt,
@@ -139,11 +140,11 @@ async def resolve(r: CredentialResolver, profile: str) -> ResolvedCredentials:
     return await r.resolve(new_session(profile), profile)
 
 
-def sts_calls(sb: Sandbox) -> dict[str, int]:
+def sts_calls(sb: Moto) -> dict[str, int]:
     return dict(sb.calls("sts"))
 
 
-def role_file(sb: Sandbox, profile: str, config: Mapping[str, Any] | None = None) -> Path:
+def role_file(sb: Moto, profile: str, config: Mapping[str, Any] | None = None) -> Path:
     """awscli's cache file for a role profile of :func:`profiles` (RoleArn, maybe SerialNumber)."""
     args: dict[str, Any] = {"RoleArn": role_arn(profile)}
     if config and config.get("mfa_serial"):
@@ -151,7 +152,7 @@ def role_file(sb: Sandbox, profile: str, config: Mapping[str, Any] | None = None
     return cache_dir(sb) / f"{role_cache_key(args)}.json"
 
 
-def session_file(sb: Sandbox, source: str = "dev", serial: str = MFA) -> Path:
+def session_file(sb: Moto, source: str = "dev", serial: str = MFA) -> Path:
     return cache_dir(sb) / f"{session_cache_key(source, serial)}.json"
 
 
@@ -175,7 +176,7 @@ def caller_account(creds: ResolvedCredentials) -> str:
 
 
 @pytest.mark.parametrize("mfa_on", ["source", "role"])
-async def test_role_behind_mfa_uses_one_session_token(aws: Sandbox, mfa_on: str) -> None:
+async def test_role_behind_mfa_uses_one_session_token(aws: Moto, mfa_on: str) -> None:
     """mfa_serial on the source or on the role: one prompt, GetSessionToken, then AssumeRole."""
     aws.write_aws_config(profiles(mfa_on))
     prompt = FakePrompt()
@@ -187,7 +188,7 @@ async def test_role_behind_mfa_uses_one_session_token(aws: Sandbox, mfa_on: str)
     assert caller_account(creds) == ROLE_ACCOUNT
 
 
-async def test_three_roles_sharing_a_source_prompt_once(aws: Sandbox) -> None:
+async def test_three_roles_sharing_a_source_prompt_once(aws: Moto) -> None:
     """Three roles resolved at once behind one source and device: one code, three AssumeRoles."""
     prompt = FakePrompt()
     r = resolver(aws, prompt)
@@ -204,7 +205,7 @@ async def test_three_roles_sharing_a_source_prompt_once(aws: Sandbox) -> None:
     assert len({c.access_key for c in found.values()}) == 3
 
 
-async def test_second_run_uses_the_cache(aws: Sandbox) -> None:
+async def test_second_run_uses_the_cache(aws: Moto) -> None:
     """A new resolver (a second run) finds every role in the cache: no prompt, no STS call."""
     first = {name: await resolve(resolver(aws), name) for name in ROLES}
     aws.clear_calls()
@@ -217,7 +218,7 @@ async def test_second_run_uses_the_cache(aws: Sandbox) -> None:
     }
 
 
-async def test_cached_session_token_serves_a_new_role(aws: Sandbox) -> None:
+async def test_cached_session_token_serves_a_new_role(aws: Moto) -> None:
     """A role not assumed yet is assumed with the cached MFA session: no new prompt."""
     await resolve(resolver(aws), "r1")
     aws.clear_calls()
@@ -228,7 +229,7 @@ async def test_cached_session_token_serves_a_new_role(aws: Sandbox) -> None:
     assert caller_account(creds) == ROLE_ACCOUNT
 
 
-async def test_refresh_ignores_the_cache(aws: Sandbox) -> None:
+async def test_refresh_ignores_the_cache(aws: Moto) -> None:
     """--refresh: prompt and call STS again despite a fresh cache, and rewrite the files."""
     await resolve(resolver(aws), "r1")
     before = json.loads(role_file(aws, "r1").read_text())
@@ -242,7 +243,7 @@ async def test_refresh_ignores_the_cache(aws: Sandbox) -> None:
     assert after["Credentials"]["AccessKeyId"] != before["Credentials"]["AccessKeyId"]
 
 
-async def test_role_chain_prompts_once_at_the_bottom(aws: Sandbox) -> None:
+async def test_role_chain_prompts_once_at_the_bottom(aws: Moto) -> None:
     """chain -> r1 -> dev (MFA): one GetSessionToken, two AssumeRoles, each hop cached."""
     prompt = FakePrompt()
     creds = await resolve(resolver(aws, prompt), "chain")
@@ -255,7 +256,7 @@ async def test_role_chain_prompts_once_at_the_bottom(aws: Sandbox) -> None:
     assert sts_calls(aws) == {}
 
 
-async def test_static_profile_with_mfa_serial_gets_a_session(aws: Sandbox) -> None:
+async def test_static_profile_with_mfa_serial_gets_a_session(aws: Moto) -> None:
     """A profile with keys and mfa_serial used directly: its own MFA session credentials."""
     prompt = FakePrompt()
     creds = await resolve(resolver(aws, prompt), "dev")
@@ -265,7 +266,7 @@ async def test_static_profile_with_mfa_serial_gets_a_session(aws: Sandbox) -> No
     assert session_file(aws).exists()
 
 
-async def test_two_devices_in_one_chain_are_refused(aws: Sandbox) -> None:
+async def test_two_devices_in_one_chain_are_refused(aws: Moto) -> None:
     """A chain naming two different MFA devices is a configuration error, before any call."""
     config = profiles("source")
     config["r1"]["mfa_serial"] = OTHER_MFA
@@ -275,14 +276,14 @@ async def test_two_devices_in_one_chain_are_refused(aws: Sandbox) -> None:
     assert sts_calls(aws) == {}
 
 
-async def test_empty_code_is_refused_before_sts(aws: Sandbox) -> None:
+async def test_empty_code_is_refused_before_sts(aws: Moto) -> None:
     """An empty answer to the prompt fails the profile without calling GetSessionToken."""
     with pytest.raises(CredentialsError, match="no MFA code given"):
         await resolve(resolver(aws, FakePrompt(code="  ")), "r1")
     assert sts_calls(aws) == {}
 
 
-async def test_role_without_mfa_keeps_botocores_chain_with_awscli_cache(aws: Sandbox) -> None:
+async def test_role_without_mfa_keeps_botocores_chain_with_awscli_cache(aws: Moto) -> None:
     """No mfa_serial: botocore assumes the role, writing awscli's file; a second run reuses it."""
     prompt = FakePrompt()
     creds = await resolve(resolver(aws, prompt), "nomfa")
@@ -296,7 +297,7 @@ async def test_role_without_mfa_keeps_botocores_chain_with_awscli_cache(aws: San
     assert sts_calls(aws) == {}
 
 
-async def test_default_resolver_is_botocore_unchanged(aws: Sandbox) -> None:
+async def test_default_resolver_is_botocore_unchanged(aws: Moto) -> None:
     """CredentialResolver() writes no cache and leaves a source's mfa_serial to botocore."""
     creds = await resolve(CredentialResolver(), "r1")
     assert creds.method == "assume-role"
@@ -304,7 +305,7 @@ async def test_default_resolver_is_botocore_unchanged(aws: Sandbox) -> None:
     assert not cache_dir(aws).exists()
 
 
-async def test_token_provider_delegates_to_the_resolver(aws: Sandbox) -> None:
+async def test_token_provider_delegates_to_the_resolver(aws: Moto) -> None:
     """AwsTokenProvider(resolver=...) resolves through it: one prompt serves credentials and STS."""
     prompt = FakePrompt()
     provider = AwsTokenProvider({"r1": new_session("r1")}, resolver=resolver(aws, prompt))
@@ -314,7 +315,7 @@ async def test_token_provider_delegates_to_the_resolver(aws: Sandbox) -> None:
     assert sts_calls(aws) == {"GetSessionToken": 1, "AssumeRole": 1, "GetCallerIdentity": 1}
 
 
-async def test_broken_credential_process_is_a_credentials_error(aws: Sandbox) -> None:
+async def test_broken_credential_process_is_a_credentials_error(aws: Moto) -> None:
     """A credential_process that cannot start is one CredentialsError naming the profile."""
     config = profiles("source")
     config["broken"] = {"credential_process": "/nonexistent/helper", "region": REGION}
@@ -346,7 +347,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-async def test_cache_files_are_private(aws: Sandbox) -> None:
+async def test_cache_files_are_private(aws: Moto) -> None:
     """Both files are 0600 and ours, named as awscli would (role) and runas-async-session-*."""
     await resolve(resolver(aws), "r1")
     names = sorted(p.name for p in cache_dir(aws).iterdir())
@@ -400,11 +401,11 @@ def _other_owner(path: Path) -> None:
 @pytest.mark.parametrize("which", ["role", "session"])
 @pytest.mark.parametrize("tampering", [*TAMPERINGS, "other-owner"])
 async def test_untrusted_or_stale_entries_are_replaced(
-    aws: Sandbox, which: str, tampering: str
+    aws: Moto, which: str, tampering: str
 ) -> None:
     """A file that is loose, foreign, linked, corrupt or (nearly) expired is ignored, replaced."""
-    if tampering == "other-owner" and os.geteuid() != 0:
-        pytest.skip("chown to another user needs root")
+    if tampering == "other-owner":
+        need_root("chown to another user needs root")
     await resolve(resolver(aws), "r1")
     path = role_file(aws, "r1") if which == "role" else session_file(aws)
     if which == "session":
@@ -423,7 +424,7 @@ async def test_untrusted_or_stale_entries_are_replaced(
         assert json.loads(path.read_text())["Credentials"]["AccessKeyId"] == creds.access_key
 
 
-async def test_botocore_path_ignores_untrusted_files_too(aws: Sandbox) -> None:
+async def test_botocore_path_ignores_untrusted_files_too(aws: Moto) -> None:
     """botocore's own assume-role provider, given our cache, skips a group-readable file."""
     first = await resolve(resolver(aws), "nomfa")
     role_file(aws, "nomfa").chmod(0o644)
@@ -434,7 +435,7 @@ async def test_botocore_path_ignores_untrusted_files_too(aws: Sandbox) -> None:
     assert _mode(role_file(aws, "nomfa")) == 0o600
 
 
-async def test_directory_in_the_way_is_not_fatal(aws: Sandbox) -> None:
+async def test_directory_in_the_way_is_not_fatal(aws: Moto) -> None:
     """A cache entry that cannot be replaced (a directory) costs a call, not the run."""
     await resolve(resolver(aws), "r1")
     _directory(role_file(aws, "r1"))
@@ -497,7 +498,7 @@ def _config_with(options: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.parametrize("options", list(ROLE_OPTIONS.values()), ids=list(ROLE_OPTIONS))
-async def test_botocore_reads_the_file_we_write(aws: Sandbox, options: dict[str, str]) -> None:
+async def test_botocore_reads_the_file_we_write(aws: Moto, options: dict[str, str]) -> None:
     """Our AssumeRole result is found by botocore's JSONFileCache under awscli's key: no call."""
     aws.write_aws_config(_config_with(options))
     ours = await resolve(resolver(aws), "r1")
@@ -508,7 +509,7 @@ async def test_botocore_reads_the_file_we_write(aws: Sandbox, options: dict[str,
 
 
 @pytest.mark.parametrize("options", list(ROLE_OPTIONS.values()), ids=list(ROLE_OPTIONS))
-async def test_we_read_the_file_botocore_writes(aws: Sandbox, options: dict[str, str]) -> None:
+async def test_we_read_the_file_botocore_writes(aws: Moto, options: dict[str, str]) -> None:
     """A role botocore assumed (with its own MFA prompt) is reused by us: no prompt, no call."""
     aws.write_aws_config(_config_with(options))
     prompts: list[str] = []
@@ -525,14 +526,21 @@ async def test_we_read_the_file_botocore_writes(aws: Sandbox, options: dict[str,
     assert sts_calls(aws) == {}
 
 
-AWSCLI = shutil.which("aws")
+AWSCLI_INSTALL = "make awscli: uv tool install, see .ci/awscli"
 
 
-def _awscli(sb: Sandbox, profile: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def _awscli(sb: Moto, profile: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """``aws sts get-caller-identity`` with no terminal (a prompt would read ``stdin``)."""
-    assert AWSCLI is not None
     return subprocess.run(
-        [AWSCLI, "sts", "get-caller-identity", "--profile", profile, "--output", "json"],
+        [
+            shutil.which("aws") or "aws",
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            profile,
+            "--output",
+            "json",
+        ],
         env=sb.env(),
         input=stdin,
         capture_output=True,
@@ -543,9 +551,9 @@ def _awscli(sb: Sandbox, profile: str, stdin: str = "") -> subprocess.CompletedP
     )
 
 
-@pytest.mark.skipif(AWSCLI is None, reason="awscli is not installed")
-async def test_awscli_reuses_the_role_we_assumed(aws: Sandbox) -> None:
+async def test_awscli_reuses_the_role_we_assumed(aws: Moto) -> None:
     """The real awscli finds our cached role (mfa_serial on the role): no AssumeRole, no prompt."""
+    need_program("aws", AWSCLI_INSTALL)
     aws.write_aws_config(profiles("role"))
     await resolve(resolver(aws), "r1")
     aws.clear_calls()
@@ -555,9 +563,9 @@ async def test_awscli_reuses_the_role_we_assumed(aws: Sandbox) -> None:
     assert sts_calls(aws) == {"GetCallerIdentity": 1}
 
 
-@pytest.mark.skipif(AWSCLI is None, reason="awscli is not installed")
-async def test_we_reuse_the_role_awscli_assumed(aws: Sandbox) -> None:
+async def test_we_reuse_the_role_awscli_assumed(aws: Moto) -> None:
     """A role the real awscli assumed with an MFA code is reused by us without a prompt."""
+    need_program("aws", AWSCLI_INSTALL)
     aws.write_aws_config(profiles("role"))
     done = await anyio.to_thread.run_sync(_awscli, aws, "r1", f"{CODE}\n")
     assert done.returncode == 0, done.stderr
@@ -788,28 +796,28 @@ def run_detached(
     )
 
 
-def test_prompt_on_a_real_terminal(sb: Sandbox) -> None:
+def test_prompt_on_a_real_terminal(moto: Moto) -> None:
     """Three roles in a real process: one prompt on /dev/tty, never on stdout, code not echoed."""
-    sb.write_aws_config(profiles("source"))
-    done = run_on_terminal([sys.executable, "-c", DRIVER, *ROLES], sb.env())
+    moto.write_aws_config(profiles("source"))
+    done = run_on_terminal([sys.executable, "-c", DRIVER, *ROLES], moto.env())
     assert done.returncode == 0, done.screen
     assert json.loads(done.stdout) == dict.fromkeys(ROLES, ROLE_ACCOUNT)
     assert done.prompts == 1
     assert MFA in done.screen and PROMPT_TEXT not in done.stdout
     assert CODE not in done.screen
-    assert sts_calls(sb) == {"GetSessionToken": 1, "AssumeRole": 3}
-    again = run_on_terminal([sys.executable, "-c", DRIVER, *ROLES], sb.env())
+    assert sts_calls(moto) == {"GetSessionToken": 1, "AssumeRole": 3}
+    again = run_on_terminal([sys.executable, "-c", DRIVER, *ROLES], moto.env())
     assert again.returncode == 0 and again.prompts == 0
-    assert sts_calls(sb) == {"GetSessionToken": 1, "AssumeRole": 3}
+    assert sts_calls(moto) == {"GetSessionToken": 1, "AssumeRole": 3}
 
 
-def test_no_controlling_terminal_is_refused(sb: Sandbox) -> None:
+def test_no_controlling_terminal_is_refused(moto: Moto) -> None:
     """A process without a terminal and without a code fails naming the profile and device."""
-    sb.write_aws_config(profiles("source"))
-    done = run_detached([sys.executable, "-c", DRIVER, "r1"], sb.env())
+    moto.write_aws_config(profiles("source"))
+    done = run_detached([sys.executable, "-c", DRIVER, "r1"], moto.env())
     assert done.returncode != 0
     assert "MfaCodeRequired" in done.stderr and "'r1'" in done.stderr and MFA in done.stderr
-    assert sts_calls(sb) == {}
+    assert sts_calls(moto) == {}
 
 
 # --- the command line (pending the wiring in cli.py) --------------------------------------

@@ -23,6 +23,7 @@ from runas_async.dockerconfig import DockerConfig
 from runas_async.errors import ClientNotFound, LoginError, TokenError
 from runas_async.login import ClientRunner, check_helpers, failure_reason, find_client
 from runas_async.models import Registry, Token
+from tests.sandbox import docker_auths
 
 PASSWORD = "s3cr3t-pw-0123456789"  # the "token" the stand-in expects
 TOKEN = Token(username="AWS", password=PASSWORD)
@@ -203,6 +204,40 @@ async def test_workdir_is_private_and_removed(stand_in: tuple[str, Path], tmp_pa
         assert workdir.stat().st_mode & 0o777 == 0o700
         await runner.login(_registry("a.example"), ready(TOKEN))
     assert not workdir.exists()
+
+
+async def _two_logins_then(ending: str, runner: ClientRunner) -> None:
+    """Two logins that succeed, then an error: ours, or a refused login's LoginError."""
+    await runner.login(_registry("a.example"), ready(TOKEN))
+    await runner.login(_registry("b.example"), ready(TOKEN))
+    if ending == "error":
+        raise RuntimeError("the run fails after two logins")
+    await runner.login(_registry("bad.example"), ready(Token("AWS", "wrong")))  # LoginError
+
+
+@pytest.mark.parametrize("ending", ["error", "failed-login", "cancelled"])
+async def test_finished_logins_are_merged_when_the_run_ends_in_an_error(
+    stand_in: tuple[str, Path], tmp_path: Path, ending: str
+) -> None:
+    """Logins that finished reach the auth file though the run then fails or is cancelled."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    if ending == "cancelled":
+        with anyio.CancelScope() as scope:
+            async with _runner(exe, log, cfg) as runner:
+                await runner.login(_registry("a.example"), ready(TOKEN))
+                await runner.login(_registry("b.example"), ready(TOKEN))
+                scope.cancel()
+                await anyio.sleep(10)
+        assert scope.cancelled_caught
+    else:
+        with pytest.raises((RuntimeError, LoginError)):
+            async with _runner(exe, log, cfg) as runner:
+                await _two_logins_then(ending, runner)
+    assert docker_auths(cfg.directory) == {
+        "a.example": f"AWS:{PASSWORD}",
+        "b.example": f"AWS:{PASSWORD}",
+    }
 
 
 async def test_client_starts_before_the_token_and_reads_it_later(

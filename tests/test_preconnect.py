@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -23,7 +27,7 @@ from runas_async.partitions import load_partitions
 from runas_async.plan import LoginSpec
 from tests.faults import wait_until
 from tests.relay import TcpRelay
-from tests.sandbox import STATIC_KEYS, Sandbox, moto_password
+from tests.sandbox import STATIC_KEYS, Moto, moto_password
 
 PARTITIONS = load_partitions()
 ROLE = {"role_arn": "arn:aws:iam::210987654321:role/r", "source_profile": "src"}
@@ -200,18 +204,18 @@ def _keys() -> dict[str, Any]:
 
 
 async def test_assume_role_and_token_use_the_start_up_connections(
-    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A role profile's AssumeRole and token call go over the two connections opened early."""
-    moto = urllib.parse.urlsplit(sb.moto_url)
-    with TcpRelay(moto.hostname or "", moto.port or 0) as relay:
-        sb.write_aws_config(
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0) as relay:
+        moto.write_aws_config(
             {
                 "role": {**ROLE, "region": "us-east-2"},
                 "src": {"region": "us-east-2", **STATIC_KEYS},
             }
         )
-        env = sb.env(AWS_ENDPOINT_URL=relay.url)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
         for name, value in env.items():
             if name.startswith(("AWS_", "HOME")):
                 monkeypatch.setenv(name, value)
@@ -227,14 +231,14 @@ async def test_assume_role_and_token_use_the_start_up_connections(
         assert token.password == moto_password("210987654321")
         assert relay.accepted == 2  # no connection of its own: both were taken
         assert pre.targets == []
-    assert sb.calls("sts") == {"AssumeRole": 1}
-    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.calls("sts")["AssumeRole"] == 1  # the role profile: start-up STS connection
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
 
 
-def test_unused_connections_are_closed(sb: Sandbox) -> None:
+def test_unused_connections_are_closed(moto: Moto) -> None:
     """close() closes what nobody took."""
-    moto = urllib.parse.urlsplit(sb.moto_url)
-    with TcpRelay(moto.hostname or "", moto.port or 0) as relay:
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0) as relay:
         pre = preconnect.Preconnected()
         pre.open("127.0.0.1", relay.port)
         pre.open("127.0.0.1", relay.port)
@@ -272,3 +276,62 @@ async def test_cancelled_wait_for_a_start_up_connection_is_quiet(
     assert wait_until(taken.done, 10)
     assert taken.result() is sockets[0]
     sockets[0].close()
+
+
+HEAVY = ("aiobotocore", "aiohttp", "botocore", "rich")
+"""Modules whose import the start-up connections are meant to overlap."""
+
+RECORD_IMPORTS_AT_START = f"""\
+import json, sys
+from runas_async import cli, preconnect
+
+seen = []
+real_start = preconnect.start
+
+def start(*args, **kwargs):
+    seen.append(sorted(m for m in sys.modules if m.partition(".")[0] in {HEAVY!r}))
+    return real_start(*args, **kwargs)
+
+preconnect.start = start
+status = cli.main(sys.argv[1:])
+print(json.dumps({{"status": status, "seen": seen}}))
+"""
+"""Runs ``cli.main(argv)`` and prints the heavy modules loaded when preconnect.start was called."""
+
+
+STAND_IN_DOCKER = """\
+#!{python}
+import base64, json, os, sys
+auth = base64.b64encode(("AWS:" + sys.stdin.read()).encode()).decode()
+path = os.path.join(os.environ["DOCKER_CONFIG"], "config.json")
+json.dump({{"auths": {{sys.argv[-1]: {{"auth": auth}}}}}}, open(path, "w"))
+"""
+"""``docker login ... HOST`` that writes the entry docker would, without asking a registry."""
+
+
+def test_no_heavy_module_is_loaded_before_the_start_up_connections(
+    moto: Moto, tmp_path: Path
+) -> None:
+    """When `ecr login ROLE` opens its start-up connections, none of HEAVY is imported yet."""
+    moto.write_aws_config(
+        {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"  # a client that logs in without a registry
+    docker.write_text(STAND_IN_DOCKER.format(python=sys.executable))
+    docker.chmod(0o755)
+    env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(
+        [sys.executable, "-c", RECORD_IMPORTS_AT_START, "ecr", "login", "role", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["status"] == 0, done.stdout
+    assert report["seen"] == [[]]  # called once, with nothing heavy imported
+    assert moto.calls("sts")["AssumeRole"] == 1  # the role profile: start-up STS connection

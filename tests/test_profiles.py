@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import sys
 import textwrap
 from collections.abc import Mapping
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
-from tests.sandbox import STATIC_KEYS, Sandbox, docker_auths, ecr_host, moto_password
+from tests.missing import need_program
+from tests.sandbox import STATIC_KEYS, Moto, Sandbox, docker_auths, ecr_host, moto_password
 
 DEV, PROD = "123456789012", "210987654321"
 
@@ -34,9 +36,10 @@ PROFILES: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def _setup(sb: Sandbox, registries: Mapping[str, str] | None = None) -> None:
+def _setup(sb: Moto, registries: Mapping[str, str] | None = None) -> None:
     sb.write_aws_config(PROFILES)
     if registries:
+        assert isinstance(sb, Sandbox), "registries need the sandbox"
         sb.add_registries(list(registries.items()))
 
 
@@ -133,28 +136,28 @@ def test_file_from_stdin_with_regions_and_duplicates(sb: Sandbox) -> None:
     ],
 )
 def test_invalid_file_is_refused_before_anything_runs(
-    sb: Sandbox, toml: str, needles: list[str]
+    moto: Moto, toml: str, needles: list[str]
 ) -> None:
     """A bad --file: exit 2, one line naming the file, the entry and the value; no AWS call."""
-    _setup(sb)
-    file = sb.workdir / "bad.toml"
+    _setup(moto)
+    file = moto.workdir / "bad.toml"
     file.write_text(toml)
-    done = sb.run_tool(["ecr", "login", "--file", str(file)])
+    done = moto.run_tool(["ecr", "login", "--file", str(file)])
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert str(file) in done.stderr
     for needle in needles:
         assert needle in done.stderr
-    assert sb.moto_calls() == []
+    assert moto.moto_calls() == []
 
 
-def test_positional_profile_and_dash_p_do_not_mix(sb: Sandbox) -> None:
+def test_positional_profile_and_dash_p_do_not_mix(moto: Moto) -> None:
     """PROFILE with --profile is refused with one line."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "login", "dev", "-p", "prod"])
+    _setup(moto)
+    done = moto.run_tool(["ecr", "login", "dev", "-p", "prod"])
     assert done.returncode == 2
     assert "not both" in done.stderr
-    assert sb.moto_calls() == []
+    assert moto.moto_calls() == []
 
 
 # -- ECR Public
@@ -257,7 +260,7 @@ CLIENT_ARGV = {
 }
 
 
-def _stand_ins(sb: Sandbox) -> tuple[dict[str, str], Path]:
+def _stand_ins(sb: Moto) -> tuple[dict[str, str], Path]:
     bin_dir = sb.workdir / "stand-in-bin"
     bin_dir.mkdir(exist_ok=True)
     for name in CLIENT_ARGV:
@@ -268,6 +271,23 @@ def _stand_ins(sb: Sandbox) -> tuple[dict[str, str], Path]:
     log.unlink(missing_ok=True)
     env = sb.env(PATH=f"{bin_dir}:{os.environ['PATH']}", STAND_IN_LOG=str(log))
     return env, log
+
+
+def test_private_and_public_ecr_in_us_east_1_get_a_token_each(moto: Moto) -> None:
+    """`ecr login dev HOST public.ecr.aws`, both us-east-1: one ecr and one ecr-public request."""
+    moto.write_aws_config(PROFILES)
+    env, _ = _stand_ins(moto)
+    private = ecr_host(DEV, "us-east-1")
+    argv = [sys.executable, "-m", "runas_async", "ecr", "login", "dev", private, "public.ecr.aws"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert moto.docker_auths() == {
+        private: f"AWS:{moto_password(DEV)}",
+        "public.ecr.aws": f"AWS:{ECR_PUBLIC_PASSWORD}",
+    }
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+    assert moto.ecr_public is not None
+    assert [target for target, _ in moto.ecr_public.calls] == [TARGET]
 
 
 def _auth_file(sb: Sandbox, client: str, env: dict[str, str]) -> Path:
@@ -334,10 +354,10 @@ def test_missing_client_exits_2_before_aws(sb: Sandbox) -> None:
     assert sb.moto_calls() == []
 
 
-def test_unknown_client_in_environment(sb: Sandbox) -> None:
+def test_unknown_client_in_environment(moto: Moto) -> None:
     """An unknown $RUNAS_ASYNC_CLIENT is named in a one-line error."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "login", "prod"], env=sb.env(RUNAS_ASYNC_CLIENT="rkt"))
+    _setup(moto)
+    done = moto.run_tool(["ecr", "login", "prod"], env=moto.env(RUNAS_ASYNC_CLIENT="rkt"))
     assert done.returncode == 2
     assert "'rkt'" in done.stderr
 
@@ -354,10 +374,10 @@ def test_unknown_client_in_environment(sb: Sandbox) -> None:
         pytest.param(["dev", "public.ecr.aws"], ECR_PUBLIC_PASSWORD, id="public"),
     ],
 )
-def test_password_prints_only_the_password(sb: Sandbox, args: list[str], expected: str) -> None:
+def test_password_prints_only_the_password(moto: Moto, args: list[str], expected: str) -> None:
     """`ecr password` prints the password alone on stdout, nothing else."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "password", *args])
+    _setup(moto)
+    done = moto.run_tool(["ecr", "password", *args])
     assert done.returncode == 0, done.stderr
     assert done.stdout == expected + "\n"
     assert done.stderr == ""
@@ -376,10 +396,10 @@ def test_password_pipes_into_docker_login(sb: Sandbox) -> None:
     assert sb.docker_auths() == {host: f"AWS:{moto_password(PROD)}"}
 
 
-def test_password_takes_one_endpoint(sb: Sandbox) -> None:
+def test_password_takes_one_endpoint(moto: Moto) -> None:
     """Two endpoints for `ecr password` is a usage error."""
-    _setup(sb)
-    done = sb.run_tool(["ecr", "password", "prod", PROD, "public.ecr.aws"])
+    _setup(moto)
+    done = moto.run_tool(["ecr", "password", "prod", PROD, "public.ecr.aws"])
     assert done.returncode == 2
     assert done.stdout == ""
 
@@ -431,17 +451,29 @@ def test_logout_with_file(sb: Sandbox) -> None:
     assert sb.docker_auths() == {}
 
 
-def test_credentials_never_in_stand_in_argv_base64() -> None:
-    """The stand-in's own encoding matches docker's (guards the assertions above)."""
-    assert base64.b64decode(base64.b64encode(b"AWS:x")).decode() == "AWS:x"
+def test_stand_in_writes_the_entry_docker_writes(sb: Sandbox) -> None:
+    """The stand-in docker leaves the same config.json entry as the real docker (guards above)."""
+    host, password = ecr_host(PROD, "us-west-2"), moto_password(PROD)
+    _setup(sb, {host: password})
+    real = sb.docker_login(host, password)
+    assert real.returncode == 0, real.stderr
+    env, _ = _stand_ins(sb)
+    env["DOCKER_CONFIG"] = str(sb.workdir / "stand-in-docker")
+    Path(env["DOCKER_CONFIG"]).mkdir(exist_ok=True)
+    stand_in = sb.workdir / "stand-in-bin" / "docker"
+    argv = [str(stand_in), "login", "--username", "AWS", "--password-stdin", host]
+    done = subprocess.run(argv, env=env, input=password, text=True, timeout=60, check=False)
+    assert done.returncode == 0
+    entries = [
+        json.loads((Path(d) / "config.json").read_text())["auths"][host]
+        for d in (sb.docker_config, env["DOCKER_CONFIG"])
+    ]
+    assert entries[0] == entries[1]
 
 
 def test_podman_for_real(sb: Sandbox) -> None:
     """The real podman (no daemon) logs into real registries; entries merged, a refusal reported."""
-    if shutil.which("podman") is None:
-        if os.environ.get("RUNAS_ASYNC_REQUIRE_SANDBOX") == "1":
-            pytest.fail("RUNAS_ASYNC_REQUIRE_SANDBOX=1 but podman is not installed")
-        pytest.skip("podman is not installed (apt-get install podman)")
+    need_program("podman", "apt-get install podman")
     hosts = [ecr_host(PROD, r) for r in ("us-west-2", "eu-west-1", "ap-south-1")]
     _setup(sb, {h: moto_password(PROD) for h in hosts})
     bad = hosts[2]

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +35,8 @@ from runas_async.runas import (
     exec_command,
     exit_code,
 )
-from tests.sandbox import Sandbox
+from tests.missing import need_program
+from tests.sandbox import Moto
 from tests.test_credentials import (
     CODE,
     REGION,
@@ -78,9 +78,9 @@ CALLER = textwrap.dedent(
 
 
 @pytest.fixture
-def aws(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    """The sandbox's environment in this process, with the profiles of test_credentials."""
-    return sandbox_environ(sb, monkeypatch)
+def aws(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Moto:
+    """moto's environment in this process (no namespace), with the profiles of test_credentials."""
+    return sandbox_environ(moto, monkeypatch)
 
 
 # --- pure formatting ---------------------------------------------------------------------
@@ -175,10 +175,7 @@ def test_sh_evaluates_the_lines_exactly() -> None:
 
 def test_fish_evaluates_the_lines_exactly() -> None:
     """fish reads its own form back to the same values."""
-    if shutil.which("fish") is None:
-        if os.environ.get("RUNAS_ASYNC_REQUIRE_SANDBOX") == "1":
-            pytest.fail("RUNAS_ASYNC_REQUIRE_SANDBOX=1 but fish is not installed")
-        pytest.skip("fish is not installed (apt-get install fish)")
+    need_program("fish", "apt-get install fish")
     done = subprocess.run(
         ["fish", "-c", env_lines(CREDS, None, "fish") + "; env"],
         capture_output=True,
@@ -251,7 +248,7 @@ def test_exit_code(returncode: int, status: int) -> None:
 # --- exec, in this process ---------------------------------------------------------------
 
 
-async def test_exec_round_trips_credentials_to_the_child(aws: Sandbox, tmp_path: Path) -> None:
+async def test_exec_round_trips_credentials_to_the_child(aws: Moto, tmp_path: Path) -> None:
     """Credentials resolved through the MFA session reach a child that calls moto with them."""
     creds = await resolve(resolver(aws), "r1")
     out = tmp_path / "out"
@@ -353,51 +350,51 @@ def _tool(*args: str) -> list[str]:
     return [sys.executable, "-m", "runas_async", *args]
 
 
-def test_cli_env_lines_round_trip(sb: Sandbox) -> None:
+def test_cli_env_lines_round_trip(moto: Moto) -> None:
     """`eval "$(runas-async env r1 --mfa-code CODE)"` gives a shell the role's credentials."""
-    sb.write_aws_config(profiles("source"))
+    moto.write_aws_config(profiles("source"))
     script = f'eval "$({shlex.join(_tool("env", "r1", "--mfa-code", CODE))})" && exec "$@"'
-    done = run_detached(["sh", "-c", script, "sh", sys.executable, "-c", CALLER], sb.env())
+    done = run_detached(["sh", "-c", script, "sh", sys.executable, "-c", CALLER], moto.env())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ROLE_ACCOUNT
-    assert sts_calls(sb)["GetSessionToken"] == 1
+    assert sts_calls(moto)["GetSessionToken"] == 1
 
 
-def test_cli_env_json_serves_credential_process(sb: Sandbox) -> None:
+def test_cli_env_json_serves_credential_process(moto: Moto) -> None:
     """`env r1 --output json` works as a credential_process, later from the cache alone."""
     config = profiles("source")
-    sb.write_aws_config(config)
-    first = run_detached(_tool("env", "r1", "--output", "json", "--mfa-code", CODE), sb.env())
+    moto.write_aws_config(config)
+    first = run_detached(_tool("env", "r1", "--output", "json", "--mfa-code", CODE), moto.env())
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["Version"] == 1
     config["cp"] = {
         "credential_process": shlex.join(_tool("env", "r1", "--output", "json")),
         "region": REGION,
     }
-    sb.write_aws_config(config)
-    sb.clear_calls()
-    done = run_detached([sys.executable, "-c", CALLER], sb.env(AWS_PROFILE="cp"))
+    moto.write_aws_config(config)
+    moto.clear_calls()
+    done = run_detached([sys.executable, "-c", CALLER], moto.env(AWS_PROFILE="cp"))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ROLE_ACCOUNT
-    assert "GetSessionToken" not in sts_calls(sb) and "AssumeRole" not in sts_calls(sb)
+    assert "GetSessionToken" not in sts_calls(moto) and "AssumeRole" not in sts_calls(moto)
 
 
-def test_cli_exec_round_trip(sb: Sandbox) -> None:
+def test_cli_exec_round_trip(moto: Moto) -> None:
     """`exec r1 --mfa-code CODE -- CMD` runs CMD as the role, in the region asked for."""
-    sb.write_aws_config(profiles("source"))
+    moto.write_aws_config(profiles("source"))
     args = ("exec", "r1", "--mfa-code", CODE, "--region", "eu-west-1", "--")
-    done = run_detached(_tool(*args, sys.executable, "-c", SHOW_ENV), sb.env(AWS_PROFILE="dev"))
+    done = run_detached(_tool(*args, sys.executable, "-c", SHOW_ENV), moto.env(AWS_PROFILE="dev"))
     assert done.returncode == 0, done.stderr
     env = json.loads(done.stdout)
     assert env["AWS_REGION"] == "eu-west-1" and "AWS_PROFILE" not in env
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
-    done = run_detached(_tool("exec", "r1", "--", sys.executable, "-c", CALLER), sb.env())
+    done = run_detached(_tool("exec", "r1", "--", sys.executable, "-c", CALLER), moto.env())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ROLE_ACCOUNT
 
 
-def test_cli_exec_passes_the_exit_code(sb: Sandbox) -> None:
+def test_cli_exec_passes_the_exit_code(moto: Moto) -> None:
     """`exec` exits with the command's own status."""
-    sb.write_aws_config(profiles("source"))
+    moto.write_aws_config(profiles("source"))
     argv = _tool("exec", "plain", "--", sys.executable, "-c", "import sys; sys.exit(7)")
-    assert run_detached(argv, sb.env()).returncode == 7
+    assert run_detached(argv, moto.env()).returncode == 7
