@@ -268,7 +268,12 @@ class ClientRunner:
                     username = e.token.username
             if private is None:
                 return
-            written = private.read_bytes()  # a few hundred bytes: no worker thread
+            try:
+                written = private.read_bytes()  # a few hundred bytes: no worker thread
+            except FileNotFoundError:
+                raise LoginError(
+                    f"{self.client.name} reported success but wrote no auth file"
+                ) from None
             entry = auth_entry(written, registry.host)
             # With a credsStore the secret went to the helper and docker
             # records the host with an empty entry; keep that too.

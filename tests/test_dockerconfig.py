@@ -13,6 +13,7 @@ import pytest
 
 from runas_async.dockerconfig import DockerConfig, auth_entry, config_dir, helper_for
 from runas_async.errors import DockerConfigError
+from tests.missing import need_root
 
 EXISTING = {
     "auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}},
@@ -156,8 +157,7 @@ def test_auth_entry_reads_one_host() -> None:
 
 def test_merge_keeps_owner_group_and_mode(tmp_path: Path) -> None:
     """After a root (sudo) run, the user's config.json is still the user's, mode unchanged."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to own a file as another user")
+    need_root("to own a file as another user")
     cfg = DockerConfig(tmp_path)
     _write(cfg.path, EXISTING, 0o644)
     os.chown(cfg.path, 4321, 8765)

@@ -50,6 +50,8 @@ STAND_IN = textwrap.dedent(
         sys.exit("bad argv")
     if host.startswith("hang."):
         time.sleep(600)
+    if host.startswith("quiet."):
+        sys.exit(0)
     if host.startswith("echo."):
         print("noise", file=sys.stderr)
         sys.exit("Error: bad password " + pw)
@@ -370,3 +372,15 @@ def test_missing_credential_helper_is_found_before_anything_runs(
     with pytest.raises(ClientNotFound, match=missing) as info:
         check_helpers(hosts, cfg, seed, env)
     assert str(cfg.path) in str(info.value)
+
+
+async def test_client_that_succeeds_without_writing_is_a_failed_login(
+    stand_in: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A client that exits 0 but writes no auth file fails its registry, no traceback."""
+    exe, log = stand_in
+    cfg = DockerConfig(tmp_path / "docker")
+    async with _runner(exe, log, cfg) as runner:
+        with pytest.raises(LoginError, match="wrote no auth file"):
+            await runner.login(_registry("quiet.example"), ready(TOKEN))
+    assert not cfg.path.exists() or "quiet.example" not in cfg.path.read_text()
