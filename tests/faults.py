@@ -66,8 +66,17 @@ FAULTS: Mapping[str, tuple[int, str, str]] = {
     "throttle": (400, "ThrottlingException", "Rate exceeded"),
     "500": (500, "InternalServerException", "We encountered an internal error."),
     "503": (503, "ServiceUnavailableException", "Service unavailable"),
+    "denied": (
+        403,
+        "AccessDenied",
+        "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: sts:AssumeRole",
+    ),
+    "expired": (400, "ExpiredToken", "The security token included in the request is expired"),
 }
-"""HTTP status, error ``__type`` and message of each error fault; ``"reset"`` is the other one."""
+"""HTTP status, error code and message of each error fault; ``"reset"`` is the other one.
+
+Answered as the protocol of the request expects: a JSON ``__type`` for JSON services (ECR),
+an XML ``ErrorResponse`` for query services (STS)."""
 
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/[^/]+/([^/]+)/([^/]+)/")
 
@@ -156,8 +165,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if action in FAULTS:
             status, kind, message = FAULTS[action]
-            payload = f'{{"__type":"{kind}","message":"{message}"}}'.encode()
-            self._reply(status, [("Content-Type", _JSON)], payload)
+            if self.headers.get("X-Amz-Target"):
+                payload = f'{{"__type":"{kind}","message":"{message}"}}'.encode()
+                self._reply(status, [("Content-Type", _JSON)], payload)
+            else:
+                payload = (
+                    "<ErrorResponse><Error><Type>Sender</Type>"
+                    f"<Code>{kind}</Code><Message>{message}</Message></Error>"
+                    "<RequestId>fault</RequestId></ErrorResponse>"
+                ).encode()
+                self._reply(status, [("Content-Type", "text/xml")], payload)
             return
         upstream = http.client.HTTPConnection(*state.upstream, timeout=30)
         try:

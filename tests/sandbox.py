@@ -529,9 +529,12 @@ class Moto:
         return self.workdir / "home"
 
     def write_aws_config(self, profiles: Mapping[str, Mapping[str, str]]) -> Path:
-        """Write ``workdir/aws/config``: ``[default]`` and ``[profile NAME]`` sections."""
+        """Write ``workdir/aws/config``: ``[default]`` and ``[profile NAME]`` sections
+        (a name starting ``sso-session `` is written as it is)."""
         sections = {
-            ("default" if name == "default" else f"profile {name}"): values
+            (
+                name if name == "default" or name.startswith("sso-session ") else f"profile {name}"
+            ): values
             for name, values in profiles.items()
         }
         return _write_ini(self.aws_config_file, sections)

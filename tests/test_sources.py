@@ -1,0 +1,194 @@
+"""Every credential source a CI runner or a laptop has, end to end against loopback stand-ins.
+
+moto serves STS and ECR; tests/credsources.py serves the container endpoint, IMDSv2 and the
+SSO portal. Each test runs the real command line in a child process and checks, in moto's
+call log, which credentials signed the token request. ``ecr password`` needs no registry, so
+these run without root; logging a real docker into a real registry with the same sources is
+in test_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.credsources import (
+    KEYS,
+    CredentialSources,
+    credential_process,
+    sso_profiles,
+    write_sso_token,
+)
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
+
+ROLE_ACCOUNT = "210987654321"
+ENV_KEYS = {
+    "AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT00001",
+    "AWS_SECRET_ACCESS_KEY": "environment-secret",
+}
+
+
+@pytest.fixture(scope="module")
+def sources() -> Iterator[CredentialSources]:
+    with CredentialSources() as s:
+        yield s
+
+
+def _run(moto: Moto, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return moto.run_tool(args, env=moto.env(**env))
+
+
+def _signers(moto: Moto) -> set[str]:
+    """The access keys that signed GetAuthorizationToken calls."""
+    return {c.access_key for c in moto.moto_calls() if c.operation == "GetAuthorizationToken"}
+
+
+def _assert_clean(done: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in done.stderr, done.stderr
+    for secret in ("-secret", "session-token", STATIC_KEYS["aws_secret_access_key"]):
+        assert secret not in done.stderr
+
+
+def test_environment_keys_with_no_config_file_at_all(moto: Moto) -> None:
+    """A CI runner with only AWS_ACCESS_KEY_ID/SECRET and AWS_REGION: no ProfileNotFound."""
+    assert not moto.aws_config_file.exists()
+    done = _run(moto, ["ecr", "password"], AWS_REGION="eu-west-1", **ENV_KEYS)
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == moto_password(DEFAULT_ACCOUNT) + "\n"
+    assert _signers(moto) == {ENV_KEYS["AWS_ACCESS_KEY_ID"]}
+
+
+def test_environment_keys_win_over_a_config_with_only_a_region(moto: Moto) -> None:
+    """`[default] region = ...` and keys in the environment: the environment's keys sign."""
+    moto.write_aws_config({"default": {"region": "eu-west-1"}})
+    moto.write_aws_credentials({"default": STATIC_KEYS})
+    done = _run(moto, ["ecr", "password"], **ENV_KEYS)
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert _signers(moto) == {ENV_KEYS["AWS_ACCESS_KEY_ID"]}
+
+
+def test_environment_keys_win_over_aws_profile(moto: Moto) -> None:
+    """With no PROFILE given, environment keys win over $AWS_PROFILE, as in awscli."""
+    moto.write_aws_config({"dev": {"region": "us-east-1", **STATIC_KEYS}})
+    done = _run(moto, ["ecr", "password"], AWS_PROFILE="dev", **ENV_KEYS)
+    assert done.returncode == 0, done.stderr
+    assert _signers(moto) == {ENV_KEYS["AWS_ACCESS_KEY_ID"]}
+
+
+def test_an_account_number_where_the_profile_would_be(moto: Moto) -> None:
+    """`ecr login 012345678901` on a runner with environment credentials: an ENDPOINT."""
+    done = _run(
+        moto,
+        ["ecr", "login", ROLE_ACCOUNT, "--dry-run", "-o", "json"],
+        AWS_REGION="eu-west-1",
+        **ENV_KEYS,
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["results"]
+    assert row["registry"] == f"{ROLE_ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+def test_web_identity_as_github_and_gitlab_oidc(moto: Moto) -> None:
+    """AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE: AssumeRoleWithWebIdentity, the role's token."""
+    token = moto.home / "oidc-token"
+    moto.home.mkdir(parents=True, exist_ok=True)
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOmNpIn0.c2lnbmF0dXJl")
+    done = _run(
+        moto,
+        ["ecr", "password"],
+        AWS_REGION="us-east-1",
+        AWS_ROLE_ARN=f"arn:aws:iam::{ROLE_ACCOUNT}:role/ci",
+        AWS_WEB_IDENTITY_TOKEN_FILE=str(token),
+        AWS_ROLE_SESSION_NAME="ci-job-1",
+    )
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == moto_password(ROLE_ACCOUNT) + "\n"
+    assert moto.calls("sts")["AssumeRoleWithWebIdentity"] == 1
+
+
+def test_container_credentials_as_ecs_and_codebuild(moto: Moto, sources: CredentialSources) -> None:
+    """AWS_CONTAINER_CREDENTIALS_FULL_URI on loopback: its keys sign the token request."""
+    done = _run(moto, ["ecr", "password"], AWS_REGION="us-east-1", **sources.env_for("container"))
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert _signers(moto) == {KEYS["container"]}
+
+
+def test_instance_metadata_imdsv2_as_an_ec2_runner(moto: Moto, sources: CredentialSources) -> None:
+    """IMDSv2 (a session token first, then the role's credentials): the instance role signs."""
+    before = len(sources.requests)
+    done = _run(moto, ["ecr", "password"], AWS_REGION="us-east-1", **sources.env_for("imds"))
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert _signers(moto) == {KEYS["imds"]}
+    assert "PUT /latest/api/token" in sources.requests[before:]
+
+
+@pytest.mark.parametrize("kind", ["session", "legacy"])
+def test_sso_with_a_valid_token(moto: Moto, sources: CredentialSources, kind: str) -> None:
+    """An SSO profile (sso_session or legacy) with a cached token: the portal's keys sign."""
+    moto.write_aws_config(sso_profiles(kind))
+    write_sso_token(moto.home, "corp" if kind == "session" else "https://example.awsapps.com/start")
+    done = _run(moto, ["ecr", "password", "sso"], **sources.env_for("sso"))
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert _signers(moto) == {KEYS["sso"]}
+
+
+@pytest.mark.parametrize("kind", ["session", "legacy"])
+def test_sso_with_an_expired_token(moto: Moto, sources: CredentialSources, kind: str) -> None:
+    """An expired SSO session: one line saying to run `aws sso login`, exit 1, no request."""
+    moto.write_aws_config(sso_profiles(kind))
+    write_sso_token(
+        moto.home,
+        "corp" if kind == "session" else "https://example.awsapps.com/start",
+        expired=True,
+    )
+    done = _run(moto, ["ecr", "password", "sso"], **sources.env_for("sso"))
+    _assert_clean(done)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "aws sso login" in done.stderr
+    assert "'sso'" in done.stderr
+    assert _signers(moto) == set()
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "needle"),
+    [
+        pytest.param("valid", 0, None, id="valid"),
+        pytest.param("fail", 1, "token broker unreachable", id="failing"),
+        pytest.param("expired", 1, "expired", id="expired"),
+    ],
+)
+def test_credential_process(moto: Moto, mode: str, code: int, needle: str | None) -> None:
+    """credential_process: used when it works; one clean line when it fails or hands back
+    credentials that have already expired."""
+    program = credential_process(moto.workdir, sys.executable, mode)
+    moto.write_aws_config({"proc": {"region": "us-east-1", "credential_process": str(program)}})
+    done = _run(moto, ["ecr", "password", "proc"])
+    _assert_clean(done)
+    assert done.returncode == code, done.stderr
+    if needle is None:
+        assert _signers(moto) == {KEYS["process"]}
+    else:
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert needle in done.stderr
+        assert "'proc'" in done.stderr
+
+
+def test_no_credentials_anywhere_says_how_to_provide_them(moto: Moto) -> None:
+    """No keys, no profile, no role, no metadata: one line that says what to set."""
+    done = _run(moto, ["ecr", "password"], AWS_REGION="us-east-1")
+    _assert_clean(done)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "AWS_ACCESS_KEY_ID" in done.stderr
+    assert "aws configure" in done.stderr or "PROFILE" in done.stderr
