@@ -34,18 +34,10 @@ from botocore.credentials import AssumeRoleProvider, ProfileProviderBuilder, Rea
 from botocore.utils import JSONFileCache
 
 from runas_async.aws import AwsTokenProvider, new_session
-from runas_async.credentials import (
-    SESSION_PREFIX,
-    CredentialCache,
-    CredentialResolver,
-    MfaChallenge,
-    ResolvedCredentials,
-    TerminalPrompt,
-    default_resolver,
-    role_cache_key,
-    session_cache_key,
-)
+from runas_async.cache import SESSION_PREFIX, CredentialCache, role_cache_key, session_cache_key
+from runas_async.credentials import CredentialResolver, ResolvedCredentials, default_resolver
 from runas_async.errors import ConfigError, CredentialsError, MfaCodeRequired
+from runas_async.mfa import MfaChallenge, TerminalPrompt
 from runas_async.places import cli_cache_dir
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
 
@@ -678,7 +670,9 @@ async def test_cancelled_prompt_restores_echo(terminal: Terminal) -> None:
 DRIVER = """
 import json, os, sys, anyio
 from runas_async.aws import new_session
-from runas_async.credentials import CredentialCache, CredentialResolver, TerminalPrompt
+from runas_async.cache import CredentialCache
+from runas_async.credentials import CredentialResolver
+from runas_async.mfa import TerminalPrompt
 from runas_async.places import cli_cache_dir
 
 async def main() -> None:
