@@ -24,17 +24,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 import anyio
-import botocore.exceptions as bx
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 from yarl import URL
 
-from runas_async.credentials import CredentialResolver, describe
+from runas_async.awserrors import Doing, map_aws_errors
+from runas_async.credentials import CredentialResolver
 from runas_async.endpoints import show
 from runas_async.errors import (
     ConfigError,
-    CredentialsError,
     ProfileNotFound,
     TokenError,
 )
@@ -45,22 +44,9 @@ from runas_async.preconnect import Preconnected
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
 
-# Error codes that mean "these credentials are not accepted at all": the
-# profile is misconfigured, not one registry.
-_REJECTED_CREDENTIALS = frozenset(
-    {
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "AuthFailure",
-        "RequestExpired",
-    }
-)
-
 log = logging.getLogger(__name__)
+
+READING = Doing.READING_CONFIG
 
 
 class _SharedTLSSession(AIOHTTPSession):
@@ -199,7 +185,9 @@ def client_config(
     call, as ``max_attempts`` does in the config file (in a Config,
     ``max_attempts`` would count retries only).
     """
-    scoped = session.get_scoped_config()
+    profile = session.profile or "default"
+    with map_aws_errors(profile=profile, what="read the retry settings of", doing=READING):
+        scoped = session.get_scoped_config()
     mode = env.get("AWS_RETRY_MODE") or scoped.get("retry_mode") or DEFAULT_RETRY_MODE
     raw = env.get("AWS_MAX_ATTEMPTS") or scoped.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
     if mode not in ("standard", "adaptive", "legacy"):
@@ -222,10 +210,8 @@ def client_config(
 def new_session(profile: str) -> AioSession:
     """An aiobotocore session bound to ``profile``; raises ProfileNotFound."""
     session = AioSession(profile=profile)
-    try:
+    with map_aws_errors(profile=profile, what="parse the AWS config for", doing=READING):
         known = session.available_profiles
-    except bx.ConfigParseError as e:
-        raise ConfigError(f"cannot parse the AWS config for profile {show(profile)}: {e}") from e
     if profile not in known and profile != "default":
         raise ProfileNotFound(
             f"profile {show(profile)} is not in the AWS config files ({_config_files(session)})"
@@ -243,12 +229,9 @@ def profile_region(session: AioSession, override: str | None, env: Mapping[str, 
     """The region in force: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
     if override or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"):
         return region_in_force(override, env, None)
-    try:
+    profile = session.profile or "default"
+    with map_aws_errors(profile=profile, what="read the region of", doing=READING):
         region = session.get_scoped_config().get("region")
-    except bx.BotoCoreError as e:
-        raise ConfigError(
-            f"cannot read the region of profile {show(session.profile or '')}: {e}"
-        ) from e
     return str(region) if region else None
 
 
@@ -409,13 +392,8 @@ class AwsTokenProvider:
 
     async def _fetch_token(self, key: TokenKey, ready: _Ready) -> Token:
         what = f"{'ecr-public' if key.public else 'ecr'} GetAuthorizationToken in {key.region}"
-        try:
+        with map_aws_errors(profile=key.profile, what=what):
             resp = await ready.client().get_authorization_token()
-        except bx.ClientError as e:
-            self._raise_if_rejected(e, key.profile)
-            raise TokenError(f"{what}: {describe(e)}") from e
-        except bx.BotoCoreError as e:
-            raise TokenError(f"{what}: {describe(e)}") from e
         data = resp.get("authorizationData")
         # ecr answers a list of one entry, ecr-public a single object.
         return decode_token([data] if isinstance(data, dict) else data, what)
@@ -423,23 +401,9 @@ class AwsTokenProvider:
     async def account(self, profile: str, region: str) -> str:
         """The account the profile's credentials belong to (STS GetCallerIdentity)."""
         async with self._ready_client(profile, "sts", region) as ready:
-            try:
+            with map_aws_errors(profile=profile, what=f"GetCallerIdentity in {region}"):
                 resp = await ready.client().get_caller_identity()
-            except bx.ClientError as e:
-                self._raise_if_rejected(e, profile)
-                raise TokenError(f"GetCallerIdentity in {region}: {describe(e)}") from e
-            except bx.BotoCoreError as e:
-                raise TokenError(f"GetCallerIdentity in {region}: {describe(e)}") from e
         return str(resp["Account"])
-
-    @staticmethod
-    def _raise_if_rejected(e: bx.ClientError, profile: str) -> None:
-        code = e.response.get("Error", {}).get("Code", "")
-        if code in _REJECTED_CREDENTIALS:
-            raise CredentialsError(
-                f"the credentials of profile {show(profile)} were rejected "
-                f"(expired or invalid): {describe(e)}"
-            ) from e
 
 
 async def _first_of(*events: anyio.Event) -> None:

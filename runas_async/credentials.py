@@ -19,7 +19,6 @@ Both paths read and write awscli's cache files; see :mod:`runas_async.cache`.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,18 +27,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import botocore.exceptions as bx
 from aiobotocore.credentials import AioCredentialResolver, AioProfileProviderBuilder
 from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import parse_timestamp
 
+from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.cache import CredentialCache, _CachedFetch, role_cache_key, session_cache_key
 from runas_async.endpoints import show
 from runas_async.errors import (
     ConfigError,
     CredentialsError,
     ProfileNotFound,
-    RunasError,
 )
 from runas_async.mfa import MfaChallenge, MfaPrompt, Pause, TerminalPrompt
 from runas_async.places import cli_cache_dir
@@ -194,7 +192,7 @@ class CredentialResolver:
     async def resolve(self, session: AioSession, profile: str) -> ResolvedCredentials:
         """The credentials of ``profile`` (``session`` is an AioSession bound to it)."""
         started = time.monotonic()
-        try:
+        with map_aws_errors(profile=profile, doing=Doing.RESOLVING):
             chain = None
             if self.prompt is not None:
                 chain = mfa_chain(profile, session.full_config.get("profiles", {}))
@@ -202,24 +200,6 @@ class CredentialResolver:
                 resolved = await self._botocore(session, profile)
             else:
                 resolved = await self._hop(session, chain, 0)
-        except RunasError:
-            raise
-        except bx.ProfileNotFound as e:
-            raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
-        except (bx.BotoCoreError, bx.ClientError) as e:
-            raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: {describe(e)}"
-            ) from e
-        except json.JSONDecodeError as e:
-            # botocore's credential_process provider lets these through untranslated.
-            raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: credential_process "
-                f"printed something that is not JSON ({e})"
-            ) from e
-        except OSError as e:  # a credential_process program that cannot be started
-            raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: {describe(e)}"
-            ) from e
         log.debug(
             "credentials of profile %r via %s in %.3fs",
             profile,
@@ -298,14 +278,10 @@ class CredentialResolver:
         args.pop("SerialNumber", None)  # in the cache key (as awscli), not sent: MFA is upstream
         args.setdefault("RoleSessionName", f"runas-async-{int(time.time())}")
         log.debug("AssumeRole %s for profile %r", hop.role_arn, hop.profile)
-        try:
+        what = f"AssumeRole {show(hop.role_arn)}"
+        with map_aws_errors(profile=hop.profile, what=what, doing=Doing.FETCHING_CREDENTIALS):
             async with _sts(session, creds) as sts:
                 response: dict[str, Any] = dict(await sts.assume_role(**args))
-        except bx.ClientError as e:
-            raise CredentialsError(
-                f"AssumeRole {show(hop.role_arn)} for profile {show(hop.profile)} failed: "
-                f"{describe(e)}"
-            ) from e
         arn = str(response.get("AssumedRoleUser", {}).get("Arn", ""))
         parts = arn.split(":")
         if len(parts) > 4 and parts[4]:
@@ -346,14 +322,10 @@ class CredentialResolver:
                 f"no MFA code given for device {show(chain.serial)} (profile {show(chain.root)})"
             )
         log.debug("GetSessionToken for profile %r with MFA device %s", chain.root, chain.serial)
-        try:
+        what = f"GetSessionToken with MFA device {show(chain.serial)}"
+        with map_aws_errors(profile=chain.root, what=what, doing=Doing.FETCHING_CREDENTIALS):
             async with _sts(session, source) as sts:
                 response = await sts.get_session_token(SerialNumber=chain.serial, TokenCode=code)
-        except bx.ClientError as e:
-            raise CredentialsError(
-                f"GetSessionToken for profile {show(chain.root)} with MFA device "
-                f"{show(chain.serial)} failed: {describe(e)}"
-            ) from e
         return dict(response)
 
     async def _own_credentials(self, session: AioSession, profile: str) -> ReadOnlyCredentials:
@@ -389,24 +361,6 @@ def _from_fetched(fetched: Mapping[str, Any], method: str) -> ResolvedCredential
         account_id=fetched.get("account_id"),
         method=method,
     )
-
-
-def describe(e: BaseException) -> str:
-    """A botocore error on one line: code and message, or the text and its cause."""
-    if isinstance(e, bx.ClientError):
-        err = e.response.get("Error", {})
-        code = err.get("Code", "Error")
-        message = err.get("Message", "")
-        return f"{code}: {message}" if message else str(code)
-    text = str(e).strip() or type(e).__name__
-    text = text.splitlines()[0] if text else type(e).__name__
-    # Connection errors name only the URL; the cause (reset, refused, timed out) is the reason.
-    cause = getattr(e, "kwargs", {}).get("error")
-    if isinstance(cause, BaseException) and str(cause).strip():
-        detail = str(cause).strip().splitlines()[0]
-        if detail not in text:
-            text = f"{text} ({detail})"
-    return text
 
 
 def default_resolver(

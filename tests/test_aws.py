@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -10,13 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import botocore.exceptions as bx
 import pytest
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
 from runas_async import aws
+from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.credentials import CredentialResolver, ResolvedCredentials
-from runas_async.errors import CredentialsError
+from runas_async.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
 from runas_async.models import TokenKey
 from tests.faults import wait_until
 from tests.relay import TcpRelay
@@ -145,8 +148,6 @@ def test_bad_retry_settings_are_named(
     sb: Sandbox, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> None:
     """An unusable retry setting is a configuration error naming the value."""
-    from runas_async.errors import ConfigError
-
     sb.write_aws_config({"p": {"region": "us-east-1", **STATIC_KEYS}})
     with pytest.raises(ConfigError, match=repr(next(iter(env.values())))):
         aws.client_config(_session(sb, "p", monkeypatch), env)
@@ -340,3 +341,110 @@ async def test_no_warm_up_through_a_proxy(sb: Sandbox) -> None:
         async with aws._SharedTLSSession(proxies={"http": relay.url}) as http:
             assert await http.warm(sb.moto_url) is False
         assert relay.accepted == 0
+
+
+# --- the error boundary ------------------------------------------------------------------
+
+
+def _client_error(code: str) -> bx.ClientError:
+    return bx.ClientError({"Error": {"Code": code, "Message": "no"}}, "GetAuthorizationToken")
+
+
+@pytest.mark.parametrize(
+    ("doing", "raised", "expected", "text"),
+    [
+        pytest.param(
+            Doing.CALLING,
+            _client_error("ExpiredToken"),
+            CredentialsError,
+            "the credentials of profile 'p' were rejected (expired or invalid): ExpiredToken: no",
+            id="call-rejected-credentials",
+        ),
+        pytest.param(
+            Doing.CALLING,
+            _client_error("AccessDenied"),
+            TokenError,
+            "ecr X in r for profile 'p': AccessDenied: no",
+            id="call-denied",
+        ),
+        pytest.param(
+            Doing.CALLING,
+            bx.EndpointConnectionError(endpoint_url="http://x"),
+            TokenError,
+            "ecr X in r for profile 'p': Could not connect",
+            id="call-no-connection",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            bx.ProfileNotFound(profile="p"),
+            ProfileNotFound,
+            "profile 'p': The config profile (p) could not be found",
+            id="resolve-no-profile",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            _client_error("AccessDenied"),
+            CredentialsError,
+            "cannot get credentials for profile 'p': AccessDenied: no",
+            id="resolve-denied",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            json.JSONDecodeError("Expecting value", "oops", 0),
+            CredentialsError,
+            "cannot get credentials for profile 'p': credential_process printed something "
+            "that is not JSON",
+            id="resolve-process-not-json",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            FileNotFoundError(2, "No such file or directory", "/nonexistent/helper"),
+            CredentialsError,
+            "cannot get credentials for profile 'p': [Errno 2] No such file or directory",
+            id="resolve-process-cannot-start",
+        ),
+        pytest.param(
+            Doing.FETCHING_CREDENTIALS,
+            _client_error("AccessDenied"),
+            CredentialsError,
+            "ecr X in r for profile 'p' failed: AccessDenied: no",
+            id="sts-denied",
+        ),
+        pytest.param(
+            Doing.READING_CONFIG,
+            bx.ConfigParseError(path="/cfg"),
+            ConfigError,
+            "cannot ecr X in r profile 'p': Unable to parse config file: /cfg",
+            id="config-unparsable",
+        ),
+    ],
+)
+def test_botocore_errors_map_to_ours(
+    doing: Doing, raised: Exception, expected: type[Exception], text: str
+) -> None:
+    """Each botocore error becomes one of ours, on one line, naming the profile."""
+    with (
+        pytest.raises(expected) as caught,
+        map_aws_errors(profile="p", what="ecr X in r", doing=doing),
+    ):
+        raise raised
+    assert type(caught.value) is expected
+    assert str(caught.value).startswith(text)
+    assert "\n" not in str(caught.value)
+    assert caught.value.__cause__ is raised
+
+
+@pytest.mark.parametrize(
+    ("doing", "raised"),
+    [
+        pytest.param(Doing.CALLING, CredentialsError("ours"), id="ours-pass-through"),
+        pytest.param(Doing.CALLING, KeyError("bug"), id="bugs-pass-through"),
+        pytest.param(Doing.CALLING, OSError("not while calling"), id="oserror-while-calling"),
+        pytest.param(Doing.FETCHING_CREDENTIALS, bx.NoCredentialsError(), id="left-to-resolving"),
+    ],
+)
+def test_errors_not_mapped_pass_unchanged(doing: Doing, raised: Exception) -> None:
+    """Our own errors, and ones the table does not name, leave the boundary as they came."""
+    with pytest.raises(type(raised)) as caught, map_aws_errors(profile="p", doing=doing):
+        raise raised
+    assert caught.value is raised
