@@ -572,14 +572,16 @@ def _runas(settings: Settings, env: Mapping[str, str], stdout: TextIO) -> int:
     return status
 
 
-def _password(prepared: _Prepared, stdout: TextIO, resolver: CredentialResolver) -> int:
+def _password(
+    prepared: _Prepared, stdout: TextIO, resolver: CredentialResolver, env: Mapping[str, str]
+) -> int:
     import anyio
 
     from runas_async.aws import AwsTokenProvider
 
     (target,) = prepared.plan.targets
     tokens = AwsTokenProvider(
-        prepared.sessions, resolver=resolver, preconnected=prepared.preconnected
+        prepared.sessions, resolver=resolver, env=env, preconnected=prepared.preconnected
     )
     token = anyio.run(tokens.token, target.key)
     stdout.write(token.password + "\n")
@@ -605,7 +607,7 @@ def _run_prepared(
     if settings.command == "password":
         if len(plan.targets) != 1:
             raise UsageError("ecr password takes at most one ENDPOINT")
-        return _password(prepared, stdout, _resolver(settings, env))
+        return _password(prepared, stdout, _resolver(settings, env), env)
     if settings.dry_run or prepared.executable is None:
         from runas_async.report import render_plan
 
@@ -625,6 +627,7 @@ def _run_prepared(
     tokens = AwsTokenProvider(
         prepared.sessions,
         resolver=_resolver(settings, env, reporter),
+        env=env,
         preconnected=prepared.preconnected,
     )
     received: list[int] = []

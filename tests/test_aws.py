@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import time
 import urllib.parse
@@ -16,7 +17,7 @@ import pytest
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
-from runas_async import aws
+from runas_async import _transport, aws
 from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.credentials import CredentialResolver, ResolvedCredentials
 from runas_async.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
@@ -37,7 +38,9 @@ def provider(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> aws.AwsTokenProvid
     for name, value in sb.env().items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
-    return aws.AwsTokenProvider({p: aws.new_session(p) for p in ("dev", "copy")})
+    return aws.AwsTokenProvider(
+        {p: aws.new_session(p) for p in ("dev", "copy")}, env=dict(os.environ)
+    )
 
 
 async def test_tokens_shared_by_credentials_and_region(
@@ -77,7 +80,7 @@ def _count_tls_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return original(self, proxy_url)
 
     monkeypatch.setattr(AIOHTTPSession, "_build_ssl_contexts", counting)
-    monkeypatch.setattr(aws._SharedTLSSession, "_contexts", {})
+    monkeypatch.setattr(_transport.SharedTLSSession, "_contexts", {})
     return built
 
 
@@ -102,7 +105,7 @@ async def test_tls_context_is_built_ahead_for_the_first_client(
     for name, value in sb.env().items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
-    provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")})
+    provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")}, env=dict(os.environ))
     assert await anyio.to_thread.run_sync(wait_until, lambda: built == [None], 10.0)
     await provider.token(TokenKey("dev", "us-east-2"))
     assert built == [None]  # same settings: the client took the one built ahead
@@ -219,7 +222,9 @@ def _gated_provider(
     for name, value in sb.env(AWS_ENDPOINT_URL_ECR=ecr_url).items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
-    return aws.AwsTokenProvider({"dev": aws.new_session("dev")}, resolver=resolver)
+    return aws.AwsTokenProvider(
+        {"dev": aws.new_session("dev")}, resolver=resolver, env=dict(os.environ)
+    )
 
 
 async def _until(predicate: Callable[[], bool], what: str) -> None:
@@ -285,18 +290,18 @@ async def test_failed_warm_up_changes_nothing(
     failure: str | Exception,
 ) -> None:
     """A warm-up that fails is logged at DEBUG (no secret) and the token comes as before."""
-    original = aws._SharedTLSSession.warm
+    original = _transport.SharedTLSSession.warm
     refused = _refused_url()
     tried: list[str] = []
 
-    async def failing(self: aws._SharedTLSSession, url: str) -> bool:
+    async def failing(self: _transport.SharedTLSSession, url: str) -> bool:
         tried.append(url)
         if isinstance(failure, Exception):
             raise failure
         return await original(self, refused)
 
-    monkeypatch.setattr(aws._SharedTLSSession, "warm", failing)
-    caplog.set_level(logging.DEBUG, logger="runas_async.aws")
+    monkeypatch.setattr(_transport.SharedTLSSession, "warm", failing)
+    caplog.set_level(logging.DEBUG, logger="runas_async._transport")
     token = await provider.token(TokenKey("dev", "us-west-2"))
     assert token.password == moto_password(DEFAULT_ACCOUNT)
     assert tried == [sb.moto_url]
@@ -338,7 +343,7 @@ async def test_cancelled_token_closes_the_prepared_client(
 async def test_no_warm_up_through_a_proxy(sb: Sandbox) -> None:
     """Where a proxy applies, warm() connects nowhere (the request needs a CONNECT of its own)."""
     with _relay_to_moto(sb) as relay:
-        async with aws._SharedTLSSession(proxies={"http": relay.url}) as http:
+        async with _transport.SharedTLSSession(proxies={"http": relay.url}) as http:
             assert await http.warm(sb.moto_url) is False
         assert relay.accepted == 0
 

@@ -299,7 +299,9 @@ async def test_default_resolver_is_botocore_unchanged(aws: Sandbox) -> None:
 async def test_token_provider_delegates_to_the_resolver(aws: Sandbox) -> None:
     """AwsTokenProvider(resolver=...) resolves through it: one prompt serves credentials and STS."""
     prompt = FakePrompt()
-    provider = AwsTokenProvider({"r1": new_session("r1")}, resolver=resolver(aws, prompt))
+    provider = AwsTokenProvider(
+        {"r1": new_session("r1")}, resolver=resolver(aws, prompt), env=dict(os.environ)
+    )
     assert await provider.account("r1", REGION) == ROLE_ACCOUNT
     await provider.credentials("r1")
     assert len(prompt.challenges) == 1
