@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 import os
 import socket
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import anyio
 import botocore.exceptions as bx
 import pytest
-from aiobotocore.httpsession import AIOHTTPSession
+from aiobotocore.client import AioBaseClient
+from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # type: ignore[attr-defined]
 from aiobotocore.session import AioSession
+from aiobotocore.signers import AioRequestSigner
 
 from runas_async import _transport, aws
 from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.credentials import CredentialResolver, ResolvedCredentials
 from runas_async.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
 from runas_async.models import TokenKey
+from runas_async.preconnect import Preconnected
 from tests.faults import wait_until
 from tests.relay import TcpRelay
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Sandbox, moto_password
+
+ROLE_ACCOUNT = "210987654321"
 
 
 @pytest.fixture
@@ -453,3 +462,235 @@ def test_errors_not_mapped_pass_unchanged(doing: Doing, raised: Exception) -> No
     with pytest.raises(type(raised)) as caught, map_aws_errors(profile="p", doing=doing):
         raise raised
     assert caught.value is raised
+
+
+# --- every private hook has a plain fallback ---------------------------------------------
+#
+# Each test takes one hook away the way a new aiohttp/aiobotocore/botocore could (the
+# attribute missing or not what it was) while the library's own code still works, and
+# checks that a token still comes, by the plain path, said at DEBUG.
+
+_ABSENT = object()
+
+
+def _hide_from_transport(
+    monkeypatch: pytest.MonkeyPatch, owner: type, name: str, seen_as: object = _ABSENT
+) -> None:
+    """``owner.name`` as after a rename: missing (or ``seen_as``) for runas_async._transport.
+
+    The library's own code (any other module) still finds the attribute, class or instance
+    level, so its plain path works; only the hook's own lookups meet the change.
+    """
+    original = inspect.getattr_static(owner, name, _ABSENT)
+
+    class Hidden:
+        def __get__(self, obj: object, objtype: type | None = None) -> Any:
+            if sys._getframe(1).f_globals.get("__name__") == _transport.__name__:
+                if seen_as is _ABSENT:
+                    raise AttributeError(f"{owner.__name__!r} object has no attribute {name!r}")
+                return seen_as
+            if obj is not None and name in vars(obj):
+                return vars(obj)[name]
+            if original is _ABSENT:
+                raise AttributeError(name)
+            getter = getattr(original, "__get__", None)
+            return original if getter is None else getter(obj, objtype)
+
+        def __set__(self, obj: object, value: object) -> None:
+            vars(obj)[name] = value
+
+    monkeypatch.setattr(owner, name, Hidden(), raising=False)
+
+
+def _static_provider(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> aws.AwsTokenProvider:
+    """Profile ``dev`` with static keys; made after the test has changed what it changes."""
+    sb.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+    for name, value in sb.env(**env).items():
+        if name.startswith(("AWS_", "HOME")):
+            monkeypatch.setenv(name, value)
+    return aws.AwsTokenProvider({"dev": aws.new_session("dev")}, env=dict(os.environ))
+
+
+async def _token_still_comes(sb: Sandbox, provider: aws.AwsTokenProvider) -> None:
+    token = await provider.token(TokenKey("dev", "us-west-2"))
+    assert token.password == moto_password(DEFAULT_ACCOUNT)
+    assert sb.calls("ecr") == {"GetAuthorizationToken": 1}
+    if provider.tls_ahead is not None:
+        provider.tls_ahead.join()  # its error, if any, is reported with this test
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    return caplog
+
+
+@pytest.mark.parametrize(
+    "seen_as",
+    [pytest.param(_ABSENT, id="missing"), pytest.param("not a method", id="not-callable")],
+)
+async def test_connects_not_hooked_without_wrap_create_connection(
+    sb: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    seen_as: object,
+) -> None:
+    """aiohttp's connector without _wrap_create_connection: no on_wire, still a token."""
+    _hide_from_transport(monkeypatch, aiohttp.TCPConnector, "_wrap_create_connection", seen_as)
+    provider = _static_provider(sb, monkeypatch)
+    await _token_still_comes(sb, provider)
+    assert "connects not hooked" in debug_log.text
+    assert not provider.on_wire.is_set()
+
+
+async def test_start_up_socket_closed_without_wrap_existing_connection(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp's connector without _wrap_existing_connection: AssumeRole connects afresh."""
+    monkeypatch.delattr(aiohttp.TCPConnector, "_wrap_existing_connection")
+    with _relay_to_moto(sb) as relay:
+        sb.write_aws_config(
+            {
+                "role": {
+                    "role_arn": f"arn:aws:iam::{ROLE_ACCOUNT}:role/r",
+                    "source_profile": "src",
+                    "region": "us-east-2",
+                },
+                "src": {"region": "us-east-2", **STATIC_KEYS},
+            }
+        )
+        env = sb.env(AWS_ENDPOINT_URL=relay.url)
+        for name, value in env.items():
+            if name.startswith(("AWS_", "HOME")):
+                monkeypatch.setenv(name, value)
+        pre = Preconnected()
+        pre.open("127.0.0.1", relay.port)
+        try:
+            await _until(lambda: relay.accepted == 1, "the start-up connection is open")
+            provider = aws.AwsTokenProvider(
+                {"role": aws.new_session("role")}, env=env, preconnected=pre
+            )
+            token = await provider.token(TokenKey("role", "us-east-2"))
+        finally:
+            pre.close()
+        assert token.password == moto_password(ROLE_ACCOUNT)
+        assert pre.targets == []  # taken, then given up
+        await _until(lambda: relay.closed >= 1, "the start-up connection is closed")
+    assert "start-up connection not used: aiohttp differs" in debug_log.text
+    assert sb.calls("sts") == {"AssumeRole": 1}
+
+
+def _aiobotocore_without_build_ssl_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiobotocore as if _build_ssl_contexts were renamed: its connector calls the new name."""
+    build = AIOHTTPSession._build_ssl_contexts  # type: ignore[attr-defined]
+    monkeypatch.delattr(AIOHTTPSession, "_build_ssl_contexts")
+
+    async def create_connector(self: Any, proxy_url: str | None) -> Any:
+        # aiobotocore 3.10's _create_connector, with the method under another name.
+        ssl_context, proxy_ssl_context = await asyncio.to_thread(build, self, proxy_url)
+        return _ProxySSLTCPConnector(
+            limit=self._max_pool_connections,
+            ssl=ssl_context,
+            proxy_ssl_context=proxy_ssl_context,
+            **self._connector_args,
+        )
+
+    monkeypatch.setattr(AIOHTTPSession, "_create_connector", create_connector)
+
+
+async def test_no_tls_context_ahead_without_build_ssl_contexts(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """aiobotocore without _build_ssl_contexts: nothing built ahead, each client its own."""
+    _aiobotocore_without_build_ssl_contexts(monkeypatch)
+    provider = _static_provider(sb, monkeypatch)
+    await _token_still_comes(sb, provider)
+    assert "no TLS context built ahead: aiobotocore's differs" in debug_log.text
+
+
+async def test_tls_context_not_shared_without_its_settings(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """aiobotocore's session without _verify: what a context depends on is unknown, no sharing."""
+    _hide_from_transport(monkeypatch, AIOHTTPSession, "_verify")
+    built = _count_tls_builds(monkeypatch)
+    provider = _static_provider(sb, monkeypatch)
+    for region in ("us-east-1", "us-west-2"):
+        await provider.token(TokenKey("dev", region))
+    assert provider.tls_ahead is not None
+    provider.tls_ahead.join()
+    assert len(built) == 3  # ahead, and one per client: aiobotocore's own way
+    assert "TLS context not shared" in debug_log.text
+
+
+async def _not_a_client_session(proxy_url: str | None) -> object:
+    return object()
+
+
+@pytest.mark.parametrize(
+    ("name", "seen_as"),
+    [
+        pytest.param("_proxy_config", _ABSENT, id="no-proxy-config"),
+        pytest.param("_proxy_config", object(), id="proxy-config-of-another-type"),
+        pytest.param("_get_session", _ABSENT, id="no-get-session"),
+        pytest.param("_get_session", _not_a_client_session, id="get-session-gives-other"),
+    ],
+)
+async def test_no_warm_up_when_aiobotocores_session_differs(
+    sb: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    name: str,
+    seen_as: object,
+) -> None:
+    """aiobotocore's session without (or with another) _proxy_config/_get_session: no warm-up."""
+    _hide_from_transport(monkeypatch, AIOHTTPSession, name, seen_as)
+    with _relay_to_moto(sb) as relay:
+        provider = _static_provider(sb, monkeypatch, AWS_ENDPOINT_URL_ECR=relay.url)
+        await _token_still_comes(sb, provider)
+        assert relay.accepted == 1  # the call's own connection only
+    assert "no warm-up: aiobotocore's session differs" in debug_log.text
+
+
+@pytest.mark.parametrize(
+    "seen_as",
+    [pytest.param(_ABSENT, id="missing"), pytest.param(object(), id="without-http-session")],
+)
+async def test_no_warm_up_without_the_clients_endpoint(
+    sb: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    seen_as: object,
+) -> None:
+    """A botocore client without _endpoint (or its http_session): no warm-up, still a token."""
+    _hide_from_transport(monkeypatch, AioBaseClient, "_endpoint", seen_as)
+    provider = _static_provider(sb, monkeypatch)
+    await _token_still_comes(sb, provider)
+    assert "no warm connection to 127.0.0.1" in debug_log.text
+    assert "not our HTTP session" in debug_log.text
+
+
+async def test_client_made_with_the_credentials_when_the_signer_ignores_them(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """A signer that no longer reads request_credentials: the call goes through a plain client.
+
+    Nothing is sent signed with the placeholder keys; moto sees only the late keys.
+    """
+    original = AioRequestSigner.get_auth_instance
+
+    async def ignoring(self: Any, *args: Any, request_credentials: Any = None, **kw: Any) -> Any:
+        return await original(self, *args, **kw)
+
+    monkeypatch.setattr(AioRequestSigner, "get_auth_instance", ignoring)
+    with _relay_to_moto(sb) as relay:
+        resolver = GatedResolver(lambda: relay.accepted >= 1)
+        provider = _gated_provider(sb, monkeypatch, resolver, relay.url)
+        token = await provider.token(TokenKey("dev", "us-west-2"))
+    assert token.password == moto_password(DEFAULT_ACCOUNT)
+    ecr = [(c.operation, c.access_key) for c in sb.moto_calls() if c.service == "ecr"]
+    assert ecr == [("GetAuthorizationToken", LATE_KEYS.access_key)]
+    assert "the signer did not use request_credentials" in debug_log.text
+    assert LATE_KEYS.secret_key not in debug_log.text
