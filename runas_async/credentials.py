@@ -127,6 +127,21 @@ def mfa_chain(profile: str, profiles: Mapping[str, Mapping[str, Any]]) -> MfaCha
     without ``role_arn``, ends the chain). None when no profile on the way names
     ``mfa_serial``, or when a role takes ``credential_source`` (left to botocore).
     """
+    walked = _role_hops(profile, profiles)
+    if walked is None:
+        return None
+    hops, root = walked
+    serial = _one_device(profile, [*(h.profile for h in hops), root], profiles)
+    if serial is None:
+        return None
+    return MfaChain(profile=profile, hops=hops, root=root, serial=serial)
+
+
+def _role_hops(
+    profile: str, profiles: Mapping[str, Mapping[str, Any]]
+) -> tuple[tuple[RoleHop, ...], str] | None:
+    """The roles from ``profile`` down its ``source_profile`` chain, and the profile below
+    them; None when a role has no ``source_profile`` (botocore decides)."""
     hops: list[RoleHop] = []
     name = profile
     while True:
@@ -139,28 +154,31 @@ def mfa_chain(profile: str, profiles: Mapping[str, Mapping[str, Any]]) -> MfaCha
                 "which is not in the AWS config files"
             )
         if not _is_role(cfg) or (hops and _has_keys(cfg)):
-            break
+            return tuple(hops), name
         if "source_profile" not in cfg:
             return None  # credential_source, or an incomplete role: botocore decides
         if any(h.profile == name for h in hops):
             raise ConfigError(f"profile {show(profile)}: source_profile loops back to {show(name)}")
         hops.append(RoleHop(profile=name, args=_role_args(cfg)))
         name = str(cfg["source_profile"])
-    root = name
+
+
+def _one_device(
+    profile: str, chain: list[str], profiles: Mapping[str, Mapping[str, Any]]
+) -> str | None:
+    """The one ``mfa_serial`` named along ``chain`` (top down), or None; two is an error."""
     devices: dict[str, str] = {}
-    for owner in reversed([*(h.profile for h in hops), root]):
+    for owner in reversed(chain):
         serial = profiles[owner].get("mfa_serial")
         if serial:
             devices.setdefault(str(serial), owner)
-    if not devices:
-        return None
     if len(devices) > 1:
         named = ", ".join(f"{show(s)} (profile {show(p)})" for s, p in devices.items())
         raise ConfigError(
             f"profile {show(profile)}: its source_profile chain names more than one MFA device: "
             f"{named}"
         )
-    return MfaChain(profile=profile, hops=tuple(hops), root=root, serial=next(iter(devices)))
+    return next(iter(devices), None)
 
 
 # --- the resolver ------------------------------------------------------------------------
