@@ -69,7 +69,7 @@ def cli_cache_dir(env: Mapping[str, str]) -> Path:
 def docker_config_dir(env: Mapping[str, str]) -> Path:
     """Where the docker CLI keeps config.json: ``$DOCKER_CONFIG`` or ``~/.docker``."""
     if env.get("DOCKER_CONFIG"):
-        return Path(env["DOCKER_CONFIG"]).expanduser()
+        return _expand(env["DOCKER_CONFIG"], env)
     return home(env) / ".docker"
 
 
