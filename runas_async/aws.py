@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READING = Doing.READING_CONFIG
-
 
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -60,7 +58,9 @@ def client_config(
     ``max_attempts`` would count retries only).
     """
     profile = session.profile or "default"
-    with map_aws_errors(profile=profile, what="read the retry settings of", doing=READING):
+    with map_aws_errors(
+        profile=profile, what="read the retry settings of", doing=Doing.READING_CONFIG
+    ):
         scoped = session.get_scoped_config()
     mode = env.get("AWS_RETRY_MODE") or scoped.get("retry_mode") or DEFAULT_RETRY_MODE
     raw = env.get("AWS_MAX_ATTEMPTS") or scoped.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
@@ -84,7 +84,9 @@ def client_config(
 def new_session(profile: str) -> AioSession:
     """An aiobotocore session bound to ``profile``; raises ProfileNotFound."""
     session = AioSession(profile=profile)
-    with map_aws_errors(profile=profile, what="parse the AWS config for", doing=READING):
+    with map_aws_errors(
+        profile=profile, what="parse the AWS config for", doing=Doing.READING_CONFIG
+    ):
         known = session.available_profiles
     if profile not in known and profile != "default":
         raise ProfileNotFound(
@@ -104,7 +106,7 @@ def profile_region(session: AioSession, override: str | None, env: Mapping[str, 
     if override or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"):
         return region_in_force(override, env, None)
     profile = session.profile or "default"
-    with map_aws_errors(profile=profile, what="read the region of", doing=READING):
+    with map_aws_errors(profile=profile, what="read the region of", doing=Doing.READING_CONFIG):
         region = session.get_scoped_config().get("region")
     return str(region) if region else None
 
