@@ -1,43 +1,35 @@
-"""Profiles, regions, credentials and authorization tokens, through aiobotocore.
+"""The token provider: profiles, regions, credentials and authorization tokens, via aiobotocore.
 
 Everything botocore already knows how to do (static keys, role chains,
 credential_process, SSO, web identity, config files and environment) is left
-to botocore. This module only translates its errors into ours, at the edge.
+to botocore. Its errors become ours at one boundary (awserrors.py); what makes the first
+request come sooner by using aiohttp's and aiobotocore's internals is in _transport.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import logging
-import os
-import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import anyio
-import botocore.exceptions as bx
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
-from yarl import URL
 
-from runas_async.credentials import CredentialResolver, describe
+from runas_async import _transport
+from runas_async.awserrors import Doing, map_aws_errors
+from runas_async.credentials import CredentialResolver
 from runas_async.endpoints import show
-from runas_async.errors import (
-    ConfigError,
-    CredentialsError,
-    ProfileNotFound,
-    TokenError,
-)
+from runas_async.errors import ConfigError, ProfileNotFound, TokenError
 from runas_async.models import Token, TokenKey
 from runas_async.places import region_in_force
 from runas_async.preconnect import Preconnected
@@ -45,142 +37,8 @@ from runas_async.preconnect import Preconnected
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
 
-# Error codes that mean "these credentials are not accepted at all": the
-# profile is misconfigured, not one registry.
-_REJECTED_CREDENTIALS = frozenset(
-    {
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "AuthFailure",
-        "RequestExpired",
-    }
-)
-
 log = logging.getLogger(__name__)
 
-
-class _SharedTLSSession(AIOHTTPSession):
-    """aiobotocore's HTTP session, with one TLS context for every client of the run.
-
-    aiobotocore builds a context (and loads the CA bundle into it) for each
-    client; with one client per region that is repeated work on the way to
-    the first request. The context depends only on these settings.
-    """
-
-    _contexts: ClassVar[dict[tuple[object, ...], Any]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-
-    on_connect: ClassVar[Callable[[], None] | None] = None
-    """Called (in the event loop) as each new connection's connect starts; see
-    :meth:`AwsTokenProvider.on_wire`. A provider sets it on a subclass of its own."""
-
-    preconnected: ClassVar[Preconnected | None] = None
-    """Sockets opened at start-up (preconnect.py), taken by the first connect to their
-    host and port. A provider sets it on a subclass of its own."""
-
-    async def _create_connector(self, proxy_url: str | None) -> Any:
-        connector = await super()._create_connector(proxy_url)  # type: ignore[misc]
-        hook, pre = type(self).on_connect, type(self).preconnected
-        if hook is None and pre is None:
-            return connector
-        # aiohttp's private step (pinned in uv.lock) that starts the TCP connect once the
-        # host is resolved: nothing yields between the hook and the connect() syscall.
-        start = connector._wrap_create_connection
-
-        async def connecting(*args: Any, **kwargs: Any) -> Any:
-            if hook is not None:
-                hook()
-            req = kwargs.get("req")
-            taken = pre.take(req.url.raw_host, req.port) if pre and req is not None else None
-            if taken is not None:
-                adopted = await _adopt(connector, taken, args, kwargs)
-                if adopted is not None:
-                    return adopted
-            return await start(*args, **kwargs)
-
-        connector._wrap_create_connection = connecting
-        return connector
-
-    def _build_ssl_contexts(self, proxy_url: str | None) -> Any:
-        # Private attributes of aiobotocore's session (pinned in uv.lock).
-        settings = ("_verify", "_cert_file", "_key_file")
-        key = (*(getattr(self, name, None) for name in settings), proxy_url)
-        with self._lock:  # called from worker threads
-            if key not in self._contexts:
-                build = super()._build_ssl_contexts  # type: ignore[misc]
-                self._contexts[key] = build(proxy_url)
-            return self._contexts[key]
-
-    @classmethod
-    def prebuild(cls, verify: bool | str) -> None:
-        """Build (and keep) the TLS context of clients with these settings; for a thread.
-
-        Loading the CA bundle takes ~45 ms, on the way to the first request; started in a
-        thread at start-up it overlaps the rest (the load runs without the GIL). Clients
-        that come meanwhile wait for it on the lock instead of building their own.
-        """
-        try:
-            # aiobotocore annotates verify as bool; botocore passes bundle paths too.
-            cls(verify=verify)._build_ssl_contexts(None)  # type: ignore[arg-type]
-        except Exception as e:  # the first client builds it again and reports the error
-            log.debug("no TLS context built ahead: %s", type(e).__name__)
-
-    async def warm(self, url: str) -> bool:
-        """Open one connection to ``url``'s host and leave it idle in the pool; send nothing.
-
-        ``send`` then takes it for its first request instead of connecting: same pool (the
-        aiohttp session without a proxy) and same key (host, port, scheme, TLS settings),
-        because the request below is the one aiohttp builds for ``send``'s, minus the body.
-        False, and nothing done, when a proxy applies to ``url``.
-        """
-        # aiobotocore's private attribute and method (pinned in uv.lock), used as send() does.
-        proxy_url = self._proxy_config.proxy_url_for(url)  # type: ignore[attr-defined]
-        if proxy_url:
-            return False
-        session: aiohttp.ClientSession = await self._get_session(proxy_url)  # type: ignore[attr-defined]
-        connector = session.connector
-        if connector is None:
-            return False
-        request = aiohttp.ClientRequest("GET", URL(url, encoded=True), session=session)
-        connection = await connector.connect(request, traces=[], timeout=session.timeout)
-        connection.release()
-        return True
-
-
-async def _adopt(
-    connector: Any, taken: Future[socket.socket], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Complete a connection on a socket connected at start-up; None to connect afresh.
-
-    aiohttp's own path for an existing socket (the one its proxy tunnels use) does the
-    TLS handshake and maps its errors. A socket that failed to connect, or that the
-    server has dropped meanwhile, is closed and the caller connects as usual.
-    """
-    try:
-        sock = await asyncio.wrap_future(taken)
-    except Exception as e:  # whatever the connecting thread met: connect afresh
-        log.debug("start-up connection unusable: %s", type(e).__name__)
-        return None
-    rest = {name: value for name, value in kwargs.items() if name != "addr_infos"}
-    try:
-        adopted = await connector._wrap_existing_connection(*args, sock=sock, **rest)
-    except (aiohttp.ClientError, OSError) as e:
-        sock.close()
-        log.debug("start-up connection unusable: %s", type(e).__name__)
-        return None
-    except BaseException:
-        sock.close()
-        raise
-    log.debug("using the connection opened at start-up")
-    return adopted
-
-
-WARM_TIMEOUT = 10.0
-"""Longest wait for a warm-up connection when the client sets no connect timeout."""
 
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -189,7 +47,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 def client_config(
     session: AioSession,
     env: Mapping[str, str],
-    http_session_cls: type[AIOHTTPSession] = _SharedTLSSession,
+    http_session_cls: type[AIOHTTPSession] = _transport.SharedTLSSession,
 ) -> AioConfig:
     """Client settings: jittered retries (the user's retry_mode/max_attempts win), timeouts.
 
@@ -199,7 +57,11 @@ def client_config(
     call, as ``max_attempts`` does in the config file (in a Config,
     ``max_attempts`` would count retries only).
     """
-    scoped = session.get_scoped_config()
+    profile = session.profile or "default"
+    with map_aws_errors(
+        profile=profile, what="read the retry settings of", doing=Doing.READING_CONFIG
+    ):
+        scoped = session.get_scoped_config()
     mode = env.get("AWS_RETRY_MODE") or scoped.get("retry_mode") or DEFAULT_RETRY_MODE
     raw = env.get("AWS_MAX_ATTEMPTS") or scoped.get("max_attempts") or DEFAULT_MAX_ATTEMPTS
     if mode not in ("standard", "adaptive", "legacy"):
@@ -222,10 +84,10 @@ def client_config(
 def new_session(profile: str) -> AioSession:
     """An aiobotocore session bound to ``profile``; raises ProfileNotFound."""
     session = AioSession(profile=profile)
-    try:
+    with map_aws_errors(
+        profile=profile, what="parse the AWS config for", doing=Doing.READING_CONFIG
+    ):
         known = session.available_profiles
-    except bx.ConfigParseError as e:
-        raise ConfigError(f"cannot parse the AWS config for profile {show(profile)}: {e}") from e
     if profile not in known and profile != "default":
         raise ProfileNotFound(
             f"profile {show(profile)} is not in the AWS config files ({_config_files(session)})"
@@ -243,12 +105,9 @@ def profile_region(session: AioSession, override: str | None, env: Mapping[str, 
     """The region in force: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
     if override or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"):
         return region_in_force(override, env, None)
-    try:
+    profile = session.profile or "default"
+    with map_aws_errors(profile=profile, what="read the region of", doing=Doing.READING_CONFIG):
         region = session.get_scoped_config().get("region")
-    except bx.BotoCoreError as e:
-        raise ConfigError(
-            f"cannot read the region of profile {show(session.profile or '')}: {e}"
-        ) from e
     return str(region) if region else None
 
 
@@ -268,15 +127,12 @@ class AwsTokenProvider:
         self,
         sessions: Mapping[str, AioSession],
         resolver: CredentialResolver | None = None,
-        env: Mapping[str, str] = os.environ,
+        *,
+        env: Mapping[str, str],
         preconnected: Preconnected | None = None,
     ) -> None:
         self._sessions = dict(sessions)
-        http: type[_SharedTLSSession] = type(
-            "_RunSession",
-            (_SharedTLSSession,),
-            {"on_connect": self._connecting, "preconnected": preconnected},
-        )
+        http = _transport.session_class(self._connecting, preconnected)
         self._configs = {name: client_config(s, env, http) for name, s in sessions.items()}
         for name, session in self._sessions.items():
             session.set_default_client_config(self._configs[name])
@@ -335,59 +191,44 @@ class AwsTokenProvider:
         The client is made, and a connection to its endpoint opened, while the credentials
         are being resolved, so that once they are ready its first call costs one round trip.
         A credentials error is raised as it is (the client closed); an error making the
-        client is raised by ``client()``, inside the caller's translation, as before.
+        client is raised by ``call()``, inside the caller's translation.
         """
-        session = self._sessions[profile]
-        late = _LateCredentials()
+        config = self._configs[profile]
+        early = _EarlyClient(self._sessions[profile], service, region, config)
+        async with contextlib.AsyncExitStack() as stack:
+            creds = await self._credentials_meanwhile(profile, early, stack)
+            yield _Ready(creds, early, functools.partial(early.plain, creds))
+
+    async def _credentials_meanwhile(
+        self, profile: str, early: _EarlyClient, stack: contextlib.AsyncExitStack
+    ) -> ReadOnlyCredentials:
+        """The profile's credentials; ``early`` is made (its context in ``stack``) meanwhile."""
         creds: ReadOnlyCredentials | None = None
         failure: Exception | None = None
-        client: Any = None
-        unmade: Exception | None = None
-
         resolved = anyio.Event()
 
-        async with contextlib.AsyncExitStack() as stack:
+        async def resolve() -> None:
+            nonlocal creds, failure
+            try:
+                creds = await self.credentials(profile)
+            except Exception as e:
+                failure = e
+                tg.cancel_scope.cancel()  # no client needed after all
+            finally:
+                resolved.set()
 
-            async def resolve() -> None:
-                nonlocal creds, failure
-                try:
-                    creds = await self.credentials(profile)
-                except Exception as e:
-                    failure = e
-                    tg.cancel_scope.cancel()  # no client needed after all
-                finally:
-                    resolved.set()
+        async def prepare() -> None:
+            # Not before the credentials' own request has left (or they are there).
+            await _first_of(self.on_wire, resolved)
+            await early.make(stack)
 
-            async def prepare() -> None:
-                nonlocal client, unmade
-                # Not before the credentials' own request has left (or they are there).
-                await _first_of(self.on_wire, resolved)
-                try:
-                    made = await stack.enter_async_context(
-                        session.create_client(  # type: ignore[call-overload]
-                            service,
-                            region_name=region,
-                            # Never sent: _sign_with() replaces them at signing time. Explicit
-                            # keys keep botocore from resolving the profile's chain itself.
-                            aws_access_key_id=_UNSET,
-                            aws_secret_access_key=_UNSET,
-                            config=self._configs[profile],
-                        )
-                    )
-                except Exception as e:
-                    unmade = e
-                    return
-                _sign_with(made, late)
-                client = made
-                await _warm(made)
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(resolve)  # first: the longer way (STS round trips)
-                tg.start_soon(prepare)
-            if creds is None:  # the credentials error, unchanged (the client is closed)
-                raise failure or RuntimeError(f"no credentials for profile {profile!r}")
-            late.set(creds)
-            yield _Ready(creds, client, unmade)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(resolve)  # first: the longer way (STS round trips)
+            tg.start_soon(prepare)
+        if creds is None:  # the credentials error, unchanged (the client is closed)
+            raise failure or RuntimeError(f"no credentials for profile {profile!r}")
+        early.late.set(creds)
+        return creds
 
     async def token(self, key: TokenKey) -> Token:
         """One GetAuthorizationToken per (credentials, region, private or public).
@@ -409,13 +250,8 @@ class AwsTokenProvider:
 
     async def _fetch_token(self, key: TokenKey, ready: _Ready) -> Token:
         what = f"{'ecr-public' if key.public else 'ecr'} GetAuthorizationToken in {key.region}"
-        try:
-            resp = await ready.client().get_authorization_token()
-        except bx.ClientError as e:
-            self._raise_if_rejected(e, key.profile)
-            raise TokenError(f"{what}: {describe(e)}") from e
-        except bx.BotoCoreError as e:
-            raise TokenError(f"{what}: {describe(e)}") from e
+        with map_aws_errors(profile=key.profile, what=what):
+            resp = await ready.call("get_authorization_token")
         data = resp.get("authorizationData")
         # ecr answers a list of one entry, ecr-public a single object.
         return decode_token([data] if isinstance(data, dict) else data, what)
@@ -423,23 +259,9 @@ class AwsTokenProvider:
     async def account(self, profile: str, region: str) -> str:
         """The account the profile's credentials belong to (STS GetCallerIdentity)."""
         async with self._ready_client(profile, "sts", region) as ready:
-            try:
-                resp = await ready.client().get_caller_identity()
-            except bx.ClientError as e:
-                self._raise_if_rejected(e, profile)
-                raise TokenError(f"GetCallerIdentity in {region}: {describe(e)}") from e
-            except bx.BotoCoreError as e:
-                raise TokenError(f"GetCallerIdentity in {region}: {describe(e)}") from e
+            with map_aws_errors(profile=profile, what=f"GetCallerIdentity in {region}"):
+                resp = await ready.call("get_caller_identity")
         return str(resp["Account"])
-
-    @staticmethod
-    def _raise_if_rejected(e: bx.ClientError, profile: str) -> None:
-        code = e.response.get("Error", {}).get("Code", "")
-        if code in _REJECTED_CREDENTIALS:
-            raise CredentialsError(
-                f"the credentials of profile {show(profile)} were rejected "
-                f"(expired or invalid): {describe(e)}"
-            ) from e
 
 
 async def _first_of(*events: anyio.Event) -> None:
@@ -456,89 +278,80 @@ async def _first_of(*events: anyio.Event) -> None:
             tg.start_soon(wait, event)
 
 
-_UNSET = "runas-async-unset"
-"""The keys a client is made with before the profile's are known; replaced when signing."""
-
-
 def _shared(creds: ReadOnlyCredentials, key: TokenKey) -> tuple[str, str, bool]:
     """What a token is shared by: the access key (the profile without one), region, public."""
     return (creds.access_key or key.profile, key.region, key.public)
 
 
+class _EarlyClient:
+    """A client made, and connected, before its credentials are known; they are set late.
+
+    Made with placeholder keys (explicit keys keep botocore from resolving the profile's
+    chain itself); it signs with :attr:`late` (see ``_transport.sign_with``).
+    """
+
+    def __init__(self, session: AioSession, service: str, region: str, config: AioConfig) -> None:
+        self.session = session
+        self.service = service
+        self.region = region
+        self.config = config
+        self.late = _transport.LateCredentials()
+        self.client: Any = None
+        self.error: Exception | None = None
+
+    async def make(self, stack: contextlib.AsyncExitStack) -> None:
+        """Make the client (closed with ``stack``) and warm its connection; keep any error."""
+        try:
+            self.client = await stack.enter_async_context(
+                self.session.create_client(  # type: ignore[call-overload]
+                    self.service,
+                    region_name=self.region,
+                    aws_access_key_id=_transport.PLACEHOLDER,
+                    aws_secret_access_key=_transport.PLACEHOLDER,
+                    config=self.config,
+                )
+            )
+        except Exception as e:
+            self.error = e
+            return
+        _transport.sign_with(self.client, self.late)
+        await _transport.warm_up(self.client)
+
+    def plain(self, creds: ReadOnlyCredentials) -> AbstractAsyncContextManager[Any]:
+        """The plain path: a client of the same service and settings, made with ``creds``."""
+        return self.session.create_client(  # type: ignore[call-overload,no-any-return]
+            self.service,
+            region_name=self.region,
+            aws_access_key_id=creds.access_key,
+            aws_secret_access_key=creds.secret_key,
+            aws_session_token=creds.token,
+            config=self.config,
+        )
+
+
 @dataclass(frozen=True)
 class _Ready:
-    """A profile's credentials and the client made for them, or why it could not be made."""
+    """A profile's credentials and the client made for them (or why it could not be made)."""
 
     credentials: ReadOnlyCredentials
-    made: Any
-    error: Exception | None
+    early: _EarlyClient
+    plain: Callable[[], AbstractAsyncContextManager[Any]]
 
-    def client(self) -> Any:
-        """The client; raises the error that prevented making it."""
-        if self.error is not None:
-            raise self.error
-        return self.made
+    async def call(self, operation: str) -> Any:
+        """Call ``operation`` (no arguments); raises the error that prevented making the client.
 
-
-class _LateCredentials:
-    """Credentials for a client's signer that are set after the client is made."""
-
-    def __init__(self) -> None:
-        self._creds: ReadOnlyCredentials | None = None
-
-    def set(self, creds: ReadOnlyCredentials) -> None:
-        self._creds = creds
-
-    async def get_frozen_credentials(self) -> ReadOnlyCredentials:
-        """What botocore's signer awaits; only ever called once they are set."""
-        if self._creds is None:
-            raise RuntimeError("a request was signed before the credentials were resolved")
-        return self._creds
-
-
-def _sign_with(client: Any, late: _LateCredentials) -> None:
-    """Have ``client`` sign every request with ``late`` instead of the keys it was made with.
-
-    botocore's signer prefers the credentials found under ``request_credentials`` in the
-    request's signing context to the client's own; a ``before-sign`` handler puts them
-    there (public events; the context key is the one botocore and aiobotocore read,
-    pinned in uv.lock, and a test checks the keys moto sees).
-    """
-
-    def use(request: Any, **_: Any) -> None:
-        request.context.setdefault("signing", {})["request_credentials"] = late
-
-    client.meta.events.register("before-sign", use)
-
-
-async def _warm(client: Any) -> None:
-    """Open a connection to ``client``'s endpoint ahead of its first call. Best effort.
-
-    Any failure (resolution, refusal, timeout, aiohttp's internals changing) is logged at
-    DEBUG and ignored: the call then connects by itself and reports its own errors.
-    Nothing secret is in reach here: the credentials are not known yet.
-    """
-    url = str(client.meta.endpoint_url)
-    parts = urllib.parse.urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or ''}".rstrip(":")
-    # botocore's private attribute (pinned): the HTTP session the client sends through.
-    http = getattr(getattr(client, "_endpoint", None), "http_session", None)
-    if not isinstance(http, _SharedTLSSession):
-        log.debug("no warm connection to %s: not our HTTP session", where)
-        return
-    started = time.monotonic()
-    try:
-        with anyio.fail_after(client.meta.config.connect_timeout or WARM_TIMEOUT):
-            opened = await http.warm(url)
-    except Exception as e:
-        # aiohttp names host and port in its errors; a URL with user info could be quoted whole.
-        text = "" if parts.username or parts.password else (str(e).strip().splitlines() or [""])[0]
-        log.debug("no warm connection to %s: %s %s", where, type(e).__name__, text)
-        return
-    if opened:
-        log.debug("warm connection to %s in %.3fs", where, time.monotonic() - started)
-    else:
-        log.debug("no warm connection to %s: through a proxy", where)
+        Through the client made early; should its signer not take the late credentials,
+        through a client made with them (the plain path).
+        """
+        if self.early.error is not None:
+            raise self.early.error
+        if self.early.client is not None:
+            try:
+                return await getattr(self.early.client, operation)()
+            except _transport.LateCredentialsUnused as e:
+                log.debug("%s: a client made with the credentials instead", e)
+        async with self.plain() as client:
+            return await getattr(client, operation)()
 
 
 def decode_token(data: Any, what: str) -> Token:

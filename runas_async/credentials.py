@@ -1,82 +1,51 @@
-"""A profile's credentials: botocore's chain, awscli's cache, one MFA prompt per device.
+"""A profile's credentials: botocore's chain, or one MFA session per (source profile, device).
 
 :class:`CredentialResolver` takes one of two paths for a profile:
 
 * **botocore's own chain** when no MFA applies (or no prompt was given): static keys,
   roles, ``credential_process``, SSO and web identity are resolved by botocore, whose
   ``assume-role`` and ``assume-role-with-web-identity`` providers get awscli's cache
-  (``~/.aws/cli/cache``) exactly the way awscli hands it to them.
+  (:mod:`runas_async.cache`) exactly the way awscli hands it to them.
 * **one MFA session per (source profile, device)** when an ``mfa_serial`` is set on the
   profile or anywhere down its ``source_profile`` chain. The chain's bottom profile (the
   one with credentials of its own) calls ``GetSessionToken(SerialNumber, TokenCode)`` once;
   every role above it is assumed with those session credentials and no MFA parameters
   (what aws-runas and aws-vault do: a role that demands MFA accepts a session that has
-  it). Ten roles behind one device: one code.
+  it). Ten roles behind one device: one code (asked by :mod:`runas_async.mfa`).
 
-Cache files (see :class:`CredentialCache`)::
-
-    ~/.aws/cli/cache/<sha1>.json                      AssumeRole results, awscli's names and JSON
-    ~/.aws/cli/cache/runas-async-session-<sha1>.json  GetSessionToken results, ours
-
-A role's file name is the key botocore computes for that profile (:func:`role_cache_key`):
-the SHA-1 of its AssumeRole arguments *including* ``SerialNumber`` when the role profile
-itself names ``mfa_serial``, because that is the file awscli looks for. The code is not
-part of the key, and we do not send ``SerialNumber`` (our source credentials already carry
-MFA), but awscli and we read and write the same file for the same profile.
-
-Whether an entry is fresh is botocore's own decision (``CachedCredentialFetcher``: an
-entry that expires within 15 minutes is fetched again and overwritten).
+Both paths read and write awscli's cache files; see :mod:`runas_async.cache`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
-import json
 import logging
-import os
-import stat
-import termios
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import botocore.exceptions as bx
-from aiobotocore.credentials import (
-    AioCachedCredentialFetcher,
-    AioCredentialResolver,
-    AioProfileProviderBuilder,
-)
+from aiobotocore.credentials import AioCredentialResolver, AioProfileProviderBuilder
 from botocore.credentials import ReadOnlyCredentials
-from botocore.utils import JSONFileCache, parse_timestamp
+from botocore.utils import parse_timestamp
 
+from runas_async.awserrors import Doing, map_aws_errors
+from runas_async.cache import CredentialCache, _CachedFetch, role_cache_key, session_cache_key
 from runas_async.endpoints import show
 from runas_async.errors import (
     ConfigError,
     CredentialsError,
-    MfaCodeRequired,
     ProfileNotFound,
-    RunasError,
 )
-from runas_async.files import atomic_write
+from runas_async.mfa import MfaChallenge, MfaPrompt, Pause, TerminalPrompt
 from runas_async.places import cli_cache_dir
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
 
 log = logging.getLogger(__name__)
-
-SESSION_PREFIX = "runas-async-session-"
-"""File name prefix of our GetSessionToken entries, beside awscli's in its cache directory."""
-
-MAX_CACHE_FILE = 64 * 1024
-"""A credentials entry is well under 4 KiB; anything bigger is not one."""
 
 _CACHED_PROVIDERS = ("assume-role", "assume-role-with-web-identity")
 """The providers awscli gives its JSONFileCache to (awscli/customizations/assumerole.py)."""
@@ -100,276 +69,6 @@ class ResolvedCredentials:
     def frozen(self) -> ReadOnlyCredentials:
         """botocore's form, for ``create_client``."""
         return ReadOnlyCredentials(self.access_key, self.secret_key, self.token, self.account_id)
-
-
-# --- the MFA prompt ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MfaChallenge:
-    """One code to ask for: which device, for which profile, signed by whose credentials."""
-
-    profile: str
-    """The profile being resolved."""
-    source_profile: str
-    """The profile whose own credentials call GetSessionToken."""
-    serial: str
-    """The MFA device (``mfa_serial``)."""
-
-    @property
-    def text(self) -> str:
-        return f"Enter MFA code for {self.serial} (profile {self.source_profile}): "
-
-
-MfaPrompt = Callable[[MfaChallenge], Awaitable[str]]
-"""Returns the code the user gives for a challenge; tests pass a fake."""
-
-Pause = Callable[[], AbstractContextManager[object]]
-"""Entered around a prompt: takes a live display off the terminal and puts it back."""
-
-
-def _no_pause() -> AbstractContextManager[object]:
-    return contextlib.nullcontext()
-
-
-class TerminalPrompt:
-    """The real prompt: asks on the terminal (``/dev/tty``) with echo off, one prompt at a time.
-
-    ``code`` (``--mfa-code`` or ``MFA_CODE``) answers every challenge without a terminal. With
-    neither a code nor a terminal, :class:`MfaCodeRequired` names the profile and the device.
-    Nothing is ever written to stdout or read from stdin. ``pause`` is entered around each
-    prompt (the live table's pause). The read is async and cancellable; the terminal's echo
-    is restored on every exit path.
-    """
-
-    def __init__(
-        self,
-        *,
-        code: str | None = None,
-        tty: str = "/dev/tty",
-        pause: Pause | None = None,
-    ) -> None:
-        self._code = code.strip() if code else None
-        self._tty = tty
-        self._pause = pause or _no_pause
-        self._lock: anyio.Lock | None = None
-
-    async def __call__(self, challenge: MfaChallenge) -> str:
-        if self._code:
-            return self._code
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            try:
-                fd = os.open(self._tty, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-            except OSError as e:
-                raise MfaCodeRequired(
-                    f"profile {show(challenge.profile)} needs a code from MFA device "
-                    f"{show(challenge.serial)} (for profile {show(challenge.source_profile)}) "
-                    f"and there is no terminal to ask on ({self._tty}: {e.strerror}): "
-                    "pass --mfa-code CODE or set MFA_CODE"
-                ) from e
-            try:
-                with self._pause():
-                    return await read_hidden_line(fd, challenge.text)
-            finally:
-                os.close(fd)
-
-
-async def read_hidden_line(fd: int, prompt: str) -> str:
-    """Write ``prompt`` to the terminal ``fd`` and read one line with echo off (as getpass).
-
-    Waits for the line without blocking the event loop (in canonical mode the terminal is
-    readable once a whole line is there), so a cancelled prompt ends at once, echo restored.
-    End of input (Ctrl-D) gives "".
-    """
-    old = termios.tcgetattr(fd)
-    new = list(old)
-    new[3] &= ~termios.ECHO
-    termios.tcsetattr(fd, termios.TCSAFLUSH, new)
-    line = b""
-    try:
-        _write_all(fd, prompt.encode())
-        while not line.endswith(b"\n"):
-            await anyio.wait_readable(fd)
-            chunk = os.read(fd, 1024)
-            if not chunk:
-                break
-            line += chunk
-    finally:
-        termios.tcsetattr(fd, termios.TCSAFLUSH, old)
-        with contextlib.suppress(OSError):
-            _write_all(fd, b"\n")
-    return line.decode("utf-8", "replace").strip()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-# --- the cache ---------------------------------------------------------------------------
-
-
-def role_cache_key(args: Mapping[str, Any]) -> str:
-    """The file name (without ``.json``) botocore and awscli use for these AssumeRole arguments.
-
-    ``args`` are the profile's (``RoleArn``, and ``RoleSessionName``, ``ExternalId``,
-    ``SerialNumber``, ``DurationSeconds`` when set), never a generated session name. Same as
-    ``botocore.credentials.BaseAssumeRoleCredentialFetcher._create_cache_key``; the tests check
-    that botocore writes and reads exactly this file.
-    """
-    text = json.dumps(dict(args), sort_keys=True)
-    digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-    return digest.replace(":", "_").replace(os.sep, "_").replace("/", "_")
-
-
-def session_cache_key(source_profile: str, serial: str) -> str:
-    """Our file name (no ``.json``) for the MFA session of ``source_profile`` with ``serial``."""
-    text = json.dumps({"SerialNumber": serial, "SourceProfile": source_profile}, sort_keys=True)
-    return SESSION_PREFIX + hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-class CredentialCache(JSONFileCache):
-    """botocore's ``JSONFileCache`` (awscli's cache): same directory, names and JSON, hardened.
-
-    Writes go as botocore's do (a ``mkstemp`` file in the directory, so 0600, fsync,
-    ``os.replace``), into a directory created 0700 when missing; a failed write is logged,
-    never raised, and leaves no temporary file behind.
-    An entry is used only when its file is a regular file (not a symlink) owned by us, with no
-    group or other permissions, holding a credentials response (``Credentials`` with the three
-    keys and a parseable, zoned ``Expiration``). Anything else is a miss, so botocore fetches
-    anew and replaces the file. With ``refresh`` every read is a miss (``--refresh``).
-    """
-
-    def __init__(self, directory: Path, *, refresh: bool = False) -> None:
-        super().__init__(working_dir=str(directory))
-        self.directory = directory
-        self.refresh = refresh
-        self._loaded: dict[str, dict[str, Any]] = {}
-
-    def path(self, cache_key: str) -> Path:
-        return self.directory / f"{cache_key}.json"
-
-    def get(self, cache_key: str) -> dict[str, Any] | None:
-        """The entry under ``cache_key``, or None when it is missing or not to be trusted."""
-        if self.refresh:
-            return None
-        raw = _read_trusted(self.path(cache_key))
-        if raw is None:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            log.debug("cache entry %s is not JSON; ignored", cache_key)
-            return None
-        if not _is_credentials_entry(value):
-            log.debug("cache entry %s is not a credentials response; ignored", cache_key)
-            return None
-        self._loaded[cache_key] = value
-        return dict(value)
-
-    def __contains__(self, cache_key: object) -> bool:
-        return isinstance(cache_key, str) and self.get(cache_key) is not None
-
-    def __getitem__(self, cache_key: str) -> Any:
-        value = self._loaded.pop(cache_key, None) or self.get(cache_key)
-        if value is None:
-            raise KeyError(cache_key)
-        return value
-
-    def __setitem__(self, cache_key: str, value: Any) -> None:
-        path = self.path(cache_key)
-        try:
-            text = json.dumps(value, default=_json_default)
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            atomic_write(path, text.encode("utf-8"), 0o600)
-        except (OSError, TypeError, ValueError) as e:
-            log.warning("cannot write the credentials cache %s: %s", path, e)
-
-    def __delitem__(self, cache_key: str) -> None:
-        try:
-            self.path(cache_key).unlink()
-        except FileNotFoundError:
-            raise KeyError(cache_key) from None
-
-
-def _json_default(value: object) -> object:
-    """Datetimes as ``JSONFileCache`` writes them (``2026-01-02T03:04:05UTC``)."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S%Z")
-    raise TypeError(f"cannot store a {type(value).__name__} in the credentials cache")
-
-
-def _read_trusted(path: Path) -> bytes | None:
-    """The file's bytes if it is ours alone (regular, our uid, no group/other bits), else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        why = "a symlink" if e.errno == errno.ELOOP else e.strerror
-        log.debug("cache file %s not used: %s", path, why)
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            reason = "not a regular file"
-        elif st.st_uid != os.geteuid():
-            reason = f"owned by uid {st.st_uid}"
-        elif st.st_mode & 0o077:
-            reason = f"mode {stat.S_IMODE(st.st_mode):04o} (want 0600)"
-        elif st.st_size > MAX_CACHE_FILE:
-            reason = f"{st.st_size} bytes"
-        else:
-            with os.fdopen(os.dup(fd), "rb") as f:
-                return f.read(MAX_CACHE_FILE + 1)
-        log.debug("cache file %s not trusted: %s", path, reason)
-        return None
-    except OSError as e:
-        log.debug("cache file %s not readable: %s", path, e)
-        return None
-    finally:
-        os.close(fd)
-
-
-def _is_credentials_entry(value: object) -> bool:
-    if not isinstance(value, dict):
-        return False
-    creds = value.get("Credentials")
-    if not isinstance(creds, dict):
-        return False
-    keys = ("AccessKeyId", "SecretAccessKey", "SessionToken")
-    if not all(isinstance(creds.get(k), str) and creds[k] for k in keys):
-        return False
-    expiration = creds.get("Expiration")
-    if not isinstance(expiration, str):
-        return False
-    try:
-        parsed = parse_timestamp(expiration)
-    except (ValueError, OverflowError, OSError):
-        return False
-    return parsed.tzinfo is not None  # botocore compares it with an aware "now"
-
-
-class _CachedFetch(AioCachedCredentialFetcher):
-    """botocore's cached fetch (look up, 15-minute expiry window, write back) around one call."""
-
-    def __init__(
-        self,
-        key: str,
-        fetch: Callable[[], Awaitable[dict[str, Any]]],
-        cache: CredentialCache | dict[str, Any],
-    ) -> None:
-        self._key = key
-        self._fetch = fetch
-        super().__init__(cache=cache)
-
-    def _create_cache_key(self) -> str:
-        return self._key
-
-    async def _get_credentials(self) -> dict[str, Any]:
-        return await self._fetch()
 
 
 # --- the profile's chain -----------------------------------------------------------------
@@ -428,6 +127,21 @@ def mfa_chain(profile: str, profiles: Mapping[str, Mapping[str, Any]]) -> MfaCha
     without ``role_arn``, ends the chain). None when no profile on the way names
     ``mfa_serial``, or when a role takes ``credential_source`` (left to botocore).
     """
+    walked = _role_hops(profile, profiles)
+    if walked is None:
+        return None
+    hops, root = walked
+    serial = _one_device(profile, [*(h.profile for h in hops), root], profiles)
+    if serial is None:
+        return None
+    return MfaChain(profile=profile, hops=hops, root=root, serial=serial)
+
+
+def _role_hops(
+    profile: str, profiles: Mapping[str, Mapping[str, Any]]
+) -> tuple[tuple[RoleHop, ...], str] | None:
+    """The roles from ``profile`` down its ``source_profile`` chain, and the profile below
+    them; None when a role has no ``source_profile`` (botocore decides)."""
     hops: list[RoleHop] = []
     name = profile
     while True:
@@ -440,28 +154,31 @@ def mfa_chain(profile: str, profiles: Mapping[str, Mapping[str, Any]]) -> MfaCha
                 "which is not in the AWS config files"
             )
         if not _is_role(cfg) or (hops and _has_keys(cfg)):
-            break
+            return tuple(hops), name
         if "source_profile" not in cfg:
             return None  # credential_source, or an incomplete role: botocore decides
         if any(h.profile == name for h in hops):
             raise ConfigError(f"profile {show(profile)}: source_profile loops back to {show(name)}")
         hops.append(RoleHop(profile=name, args=_role_args(cfg)))
         name = str(cfg["source_profile"])
-    root = name
+
+
+def _one_device(
+    profile: str, chain: list[str], profiles: Mapping[str, Mapping[str, Any]]
+) -> str | None:
+    """The one ``mfa_serial`` named along ``chain`` (top down), or None; two is an error."""
     devices: dict[str, str] = {}
-    for owner in reversed([*(h.profile for h in hops), root]):
+    for owner in reversed(chain):
         serial = profiles[owner].get("mfa_serial")
         if serial:
             devices.setdefault(str(serial), owner)
-    if not devices:
-        return None
     if len(devices) > 1:
         named = ", ".join(f"{show(s)} (profile {show(p)})" for s, p in devices.items())
         raise ConfigError(
             f"profile {show(profile)}: its source_profile chain names more than one MFA device: "
             f"{named}"
         )
-    return MfaChain(profile=profile, hops=tuple(hops), root=root, serial=next(iter(devices)))
+    return next(iter(devices), None)
 
 
 # --- the resolver ------------------------------------------------------------------------
@@ -493,7 +210,7 @@ class CredentialResolver:
     async def resolve(self, session: AioSession, profile: str) -> ResolvedCredentials:
         """The credentials of ``profile`` (``session`` is an AioSession bound to it)."""
         started = time.monotonic()
-        try:
+        with map_aws_errors(profile=profile, doing=Doing.RESOLVING):
             chain = None
             if self.prompt is not None:
                 chain = mfa_chain(profile, session.full_config.get("profiles", {}))
@@ -501,24 +218,6 @@ class CredentialResolver:
                 resolved = await self._botocore(session, profile)
             else:
                 resolved = await self._hop(session, chain, 0)
-        except RunasError:
-            raise
-        except bx.ProfileNotFound as e:
-            raise ProfileNotFound(f"profile {show(profile)}: {e}") from e
-        except (bx.BotoCoreError, bx.ClientError) as e:
-            raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: {describe(e)}"
-            ) from e
-        except json.JSONDecodeError as e:
-            # botocore's credential_process provider lets these through untranslated.
-            raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: credential_process "
-                f"printed something that is not JSON ({e})"
-            ) from e
-        except OSError as e:  # a credential_process program that cannot be started
-            raise CredentialsError(
-                f"cannot get credentials for profile {show(profile)}: {describe(e)}"
-            ) from e
         log.debug(
             "credentials of profile %r via %s in %.3fs",
             profile,
@@ -597,14 +296,10 @@ class CredentialResolver:
         args.pop("SerialNumber", None)  # in the cache key (as awscli), not sent: MFA is upstream
         args.setdefault("RoleSessionName", f"runas-async-{int(time.time())}")
         log.debug("AssumeRole %s for profile %r", hop.role_arn, hop.profile)
-        try:
+        what = f"AssumeRole {show(hop.role_arn)}"
+        with map_aws_errors(profile=hop.profile, what=what, doing=Doing.FETCHING_CREDENTIALS):
             async with _sts(session, creds) as sts:
                 response: dict[str, Any] = dict(await sts.assume_role(**args))
-        except bx.ClientError as e:
-            raise CredentialsError(
-                f"AssumeRole {show(hop.role_arn)} for profile {show(hop.profile)} failed: "
-                f"{describe(e)}"
-            ) from e
         arn = str(response.get("AssumedRoleUser", {}).get("Arn", ""))
         parts = arn.split(":")
         if len(parts) > 4 and parts[4]:
@@ -645,14 +340,10 @@ class CredentialResolver:
                 f"no MFA code given for device {show(chain.serial)} (profile {show(chain.root)})"
             )
         log.debug("GetSessionToken for profile %r with MFA device %s", chain.root, chain.serial)
-        try:
+        what = f"GetSessionToken with MFA device {show(chain.serial)}"
+        with map_aws_errors(profile=chain.root, what=what, doing=Doing.FETCHING_CREDENTIALS):
             async with _sts(session, source) as sts:
                 response = await sts.get_session_token(SerialNumber=chain.serial, TokenCode=code)
-        except bx.ClientError as e:
-            raise CredentialsError(
-                f"GetSessionToken for profile {show(chain.root)} with MFA device "
-                f"{show(chain.serial)} failed: {describe(e)}"
-            ) from e
         return dict(response)
 
     async def _own_credentials(self, session: AioSession, profile: str) -> ReadOnlyCredentials:
@@ -688,24 +379,6 @@ def _from_fetched(fetched: Mapping[str, Any], method: str) -> ResolvedCredential
         account_id=fetched.get("account_id"),
         method=method,
     )
-
-
-def describe(e: BaseException) -> str:
-    """A botocore error on one line: code and message, or the text and its cause."""
-    if isinstance(e, bx.ClientError):
-        err = e.response.get("Error", {})
-        code = err.get("Code", "Error")
-        message = err.get("Message", "")
-        return f"{code}: {message}" if message else str(code)
-    text = str(e).strip() or type(e).__name__
-    text = text.splitlines()[0] if text else type(e).__name__
-    # Connection errors name only the URL; the cause (reset, refused, timed out) is the reason.
-    cause = getattr(e, "kwargs", {}).get("error")
-    if isinstance(cause, BaseException) and str(cause).strip():
-        detail = str(cause).strip().splitlines()[0]
-        if detail not in text:
-            text = f"{text} ({detail})"
-    return text
 
 
 def default_resolver(

@@ -5,7 +5,7 @@ GetAuthorizationToken, made once botocore and aiohttp are imported and clients a
 most of a second of CPU on a small machine, during which the network sits idle. Where the
 config files say plainly where those calls will go, :func:`start` opens their TCP
 connections in threads at start-up, and the first clients that connect to those hosts and
-ports (see ``aws._SharedTLSSession``) take the sockets instead of connecting: the TCP
+ports (see ``_transport.SharedTLSSession``) take the sockets instead of connecting: the TCP
 round trips overlap the imports. TLS and the requests are aiohttp's, as always.
 
 Only the plain case is guessed: STS for a ``role_arn`` with a ``source_profile``, in the

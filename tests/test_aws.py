@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
 import logging
+import os
 import socket
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import anyio
+import botocore.exceptions as bx
 import pytest
-from aiobotocore.httpsession import AIOHTTPSession
+from aiobotocore.client import AioBaseClient
+from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # type: ignore[attr-defined]
 from aiobotocore.session import AioSession
+from aiobotocore.signers import AioRequestSigner
 
-from runas_async import aws
+from runas_async import _transport, aws
+from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.credentials import CredentialResolver, ResolvedCredentials
-from runas_async.errors import CredentialsError
+from runas_async.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
 from runas_async.models import TokenKey
+from runas_async.preconnect import Preconnected
 from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
 from tests.faults import wait_until
 from tests.relay import TcpRelay
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
+
+ROLE_ACCOUNT = "210987654321"
 
 
 @pytest.fixture
@@ -35,7 +48,9 @@ def provider(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> aws.AwsTokenProvide
     for name, value in moto.env().items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
-    return aws.AwsTokenProvider({p: aws.new_session(p) for p in ("dev", "copy")})
+    return aws.AwsTokenProvider(
+        {p: aws.new_session(p) for p in ("dev", "copy")}, env=dict(os.environ)
+    )
 
 
 async def test_tokens_shared_by_credentials_and_region(
@@ -89,7 +104,7 @@ def _count_tls_builds(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return original(self, proxy_url)
 
     monkeypatch.setattr(AIOHTTPSession, "_build_ssl_contexts", counting)
-    monkeypatch.setattr(aws._SharedTLSSession, "_contexts", {})
+    monkeypatch.setattr(_transport.SharedTLSSession, "_contexts", {})
     return built
 
 
@@ -114,7 +129,7 @@ async def test_tls_context_is_built_ahead_for_the_first_client(
     for name, value in moto.env().items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
-    provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")})
+    provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")}, env=dict(os.environ))
     assert await anyio.to_thread.run_sync(wait_until, lambda: built == [None], 10.0)
     await provider.token(TokenKey("dev", "us-east-2"))
     assert built == [None]  # same settings: the client took the one built ahead
@@ -160,8 +175,6 @@ def test_bad_retry_settings_are_named(
     moto: Moto, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> None:
     """An unusable retry setting is a configuration error naming the value."""
-    from runas_async.errors import ConfigError
-
     moto.write_aws_config({"p": {"region": "us-east-1", **STATIC_KEYS}})
     with pytest.raises(ConfigError, match=repr(next(iter(env.values())))):
         aws.client_config(_session(moto, "p", monkeypatch), env)
@@ -233,7 +246,9 @@ def _gated_provider(
     for name, value in moto.env(AWS_ENDPOINT_URL_ECR=ecr_url).items():
         if name.startswith(("AWS_", "HOME")):
             monkeypatch.setenv(name, value)
-    return aws.AwsTokenProvider({"dev": aws.new_session("dev")}, resolver=resolver)
+    return aws.AwsTokenProvider(
+        {"dev": aws.new_session("dev")}, resolver=resolver, env=dict(os.environ)
+    )
 
 
 async def _until(predicate: Callable[[], bool], what: str) -> None:
@@ -299,18 +314,18 @@ async def test_failed_warm_up_changes_nothing(
     failure: str | Exception,
 ) -> None:
     """A warm-up that fails is logged at DEBUG (no secret) and the token comes as before."""
-    original = aws._SharedTLSSession.warm
+    original = _transport.SharedTLSSession.warm
     refused = _refused_url()
     tried: list[str] = []
 
-    async def failing(self: aws._SharedTLSSession, url: str) -> bool:
+    async def failing(self: _transport.SharedTLSSession, url: str) -> bool:
         tried.append(url)
         if isinstance(failure, Exception):
             raise failure
         return await original(self, refused)
 
-    monkeypatch.setattr(aws._SharedTLSSession, "warm", failing)
-    caplog.set_level(logging.DEBUG, logger="runas_async.aws")
+    monkeypatch.setattr(_transport.SharedTLSSession, "warm", failing)
+    caplog.set_level(logging.DEBUG, logger="runas_async._transport")
     token = await provider.token(TokenKey("dev", "us-west-2"))
     assert token.password == moto_password(DEFAULT_ACCOUNT)
     assert tried == [moto.moto_url]
@@ -352,6 +367,345 @@ async def test_cancelled_token_closes_the_prepared_client(
 async def test_no_warm_up_through_a_proxy(moto: Moto) -> None:
     """Where a proxy applies, warm() connects nowhere (the request needs a CONNECT of its own)."""
     with _relay_to_moto(moto) as relay:
-        async with aws._SharedTLSSession(proxies={"http": relay.url}) as http:
+        async with _transport.SharedTLSSession(proxies={"http": relay.url}) as http:
             assert await http.warm(moto.moto_url) is False
         assert relay.accepted == 0
+
+
+# --- the error boundary ------------------------------------------------------------------
+
+
+def _client_error(code: str) -> bx.ClientError:
+    return bx.ClientError({"Error": {"Code": code, "Message": "no"}}, "GetAuthorizationToken")
+
+
+@pytest.mark.parametrize(
+    ("doing", "raised", "expected", "text"),
+    [
+        pytest.param(
+            Doing.CALLING,
+            _client_error("ExpiredToken"),
+            CredentialsError,
+            "the credentials of profile 'p' were rejected (expired or invalid): ExpiredToken: no",
+            id="call-rejected-credentials",
+        ),
+        pytest.param(
+            Doing.CALLING,
+            _client_error("AccessDenied"),
+            TokenError,
+            "ecr X in r for profile 'p': AccessDenied: no",
+            id="call-denied",
+        ),
+        pytest.param(
+            Doing.CALLING,
+            bx.EndpointConnectionError(endpoint_url="http://x"),
+            TokenError,
+            "ecr X in r for profile 'p': Could not connect",
+            id="call-no-connection",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            bx.ProfileNotFound(profile="p"),
+            ProfileNotFound,
+            "profile 'p': The config profile (p) could not be found",
+            id="resolve-no-profile",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            _client_error("AccessDenied"),
+            CredentialsError,
+            "cannot get credentials for profile 'p': AccessDenied: no",
+            id="resolve-denied",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            json.JSONDecodeError("Expecting value", "oops", 0),
+            CredentialsError,
+            "cannot get credentials for profile 'p': credential_process printed something "
+            "that is not JSON",
+            id="resolve-process-not-json",
+        ),
+        pytest.param(
+            Doing.RESOLVING,
+            FileNotFoundError(2, "No such file or directory", "/nonexistent/helper"),
+            CredentialsError,
+            "cannot get credentials for profile 'p': [Errno 2] No such file or directory",
+            id="resolve-process-cannot-start",
+        ),
+        pytest.param(
+            Doing.FETCHING_CREDENTIALS,
+            _client_error("AccessDenied"),
+            CredentialsError,
+            "ecr X in r for profile 'p' failed: AccessDenied: no",
+            id="sts-denied",
+        ),
+        pytest.param(
+            Doing.READING_CONFIG,
+            bx.ConfigParseError(path="/cfg"),
+            ConfigError,
+            "cannot ecr X in r profile 'p': Unable to parse config file: /cfg",
+            id="config-unparsable",
+        ),
+    ],
+)
+def test_botocore_errors_map_to_ours(
+    doing: Doing, raised: Exception, expected: type[Exception], text: str
+) -> None:
+    """Each botocore error becomes one of ours, on one line, naming the profile."""
+    with (
+        pytest.raises(expected) as caught,
+        map_aws_errors(profile="p", what="ecr X in r", doing=doing),
+    ):
+        raise raised
+    assert type(caught.value) is expected
+    assert str(caught.value).startswith(text)
+    assert "\n" not in str(caught.value)
+    assert caught.value.__cause__ is raised
+
+
+@pytest.mark.parametrize(
+    ("doing", "raised"),
+    [
+        pytest.param(Doing.CALLING, CredentialsError("ours"), id="ours-pass-through"),
+        pytest.param(Doing.CALLING, KeyError("bug"), id="bugs-pass-through"),
+        pytest.param(Doing.CALLING, OSError("not while calling"), id="oserror-while-calling"),
+        pytest.param(Doing.FETCHING_CREDENTIALS, bx.NoCredentialsError(), id="left-to-resolving"),
+    ],
+)
+def test_errors_not_mapped_pass_unchanged(doing: Doing, raised: Exception) -> None:
+    """Our own errors, and ones the table does not name, leave the boundary as they came."""
+    with pytest.raises(type(raised)) as caught, map_aws_errors(profile="p", doing=doing):
+        raise raised
+    assert caught.value is raised
+
+
+# --- every private hook has a plain fallback ---------------------------------------------
+#
+# Each test takes one hook away the way a new aiohttp/aiobotocore/botocore could (the
+# attribute missing or not what it was) while the library's own code still works, and
+# checks that a token still comes, by the plain path, said at DEBUG.
+
+_ABSENT = object()
+
+
+def _hide_from_transport(
+    monkeypatch: pytest.MonkeyPatch, owner: type, name: str, seen_as: object = _ABSENT
+) -> None:
+    """``owner.name`` as after a rename: missing (or ``seen_as``) for runas_async._transport.
+
+    The library's own code (any other module) still finds the attribute, class or instance
+    level, so its plain path works; only the hook's own lookups meet the change.
+    """
+    original = inspect.getattr_static(owner, name, _ABSENT)
+
+    class Hidden:
+        def __get__(self, obj: object, objtype: type | None = None) -> Any:
+            if sys._getframe(1).f_globals.get("__name__") == _transport.__name__:
+                if seen_as is _ABSENT:
+                    raise AttributeError(f"{owner.__name__!r} object has no attribute {name!r}")
+                return seen_as
+            if obj is not None and name in vars(obj):
+                return vars(obj)[name]
+            if original is _ABSENT:
+                raise AttributeError(name)
+            getter = getattr(original, "__get__", None)
+            return original if getter is None else getter(obj, objtype)
+
+        def __set__(self, obj: object, value: object) -> None:
+            vars(obj)[name] = value
+
+    monkeypatch.setattr(owner, name, Hidden(), raising=False)
+
+
+def _static_provider(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> aws.AwsTokenProvider:
+    """Profile ``dev`` with static keys; made after the test has changed what it changes."""
+    moto.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+    for name, value in moto.env(**env).items():
+        if name.startswith(("AWS_", "HOME")):
+            monkeypatch.setenv(name, value)
+    return aws.AwsTokenProvider({"dev": aws.new_session("dev")}, env=dict(os.environ))
+
+
+async def _token_still_comes(moto: Moto, provider: aws.AwsTokenProvider) -> None:
+    token = await provider.token(TokenKey("dev", "us-west-2"))
+    assert token.password == moto_password(DEFAULT_ACCOUNT)
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+    if provider.tls_ahead is not None:
+        provider.tls_ahead.join()  # its error, if any, is reported with this test
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    return caplog
+
+
+@pytest.mark.parametrize(
+    "seen_as",
+    [pytest.param(_ABSENT, id="missing"), pytest.param("not a method", id="not-callable")],
+)
+async def test_connects_not_hooked_without_wrap_create_connection(
+    moto: Moto,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    seen_as: object,
+) -> None:
+    """aiohttp's connector without _wrap_create_connection: no on_wire, still a token."""
+    _hide_from_transport(monkeypatch, aiohttp.TCPConnector, "_wrap_create_connection", seen_as)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert "connects not hooked" in debug_log.text
+    assert not provider.on_wire.is_set()
+
+
+async def test_start_up_socket_closed_without_wrap_existing_connection(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp's connector without _wrap_existing_connection: AssumeRole connects afresh."""
+    monkeypatch.delattr(aiohttp.TCPConnector, "_wrap_existing_connection")
+    with _relay_to_moto(moto) as relay:
+        moto.write_aws_config(
+            {
+                "role": {
+                    "role_arn": f"arn:aws:iam::{ROLE_ACCOUNT}:role/r",
+                    "source_profile": "src",
+                    "region": "us-east-2",
+                },
+                "src": {"region": "us-east-2", **STATIC_KEYS},
+            }
+        )
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
+        for name, value in env.items():
+            if name.startswith(("AWS_", "HOME")):
+                monkeypatch.setenv(name, value)
+        pre = Preconnected()
+        pre.open("127.0.0.1", relay.port)
+        try:
+            await _until(lambda: relay.accepted == 1, "the start-up connection is open")
+            provider = aws.AwsTokenProvider(
+                {"role": aws.new_session("role")}, env=env, preconnected=pre
+            )
+            token = await provider.token(TokenKey("role", "us-east-2"))
+        finally:
+            pre.close()
+        assert token.password == moto_password(ROLE_ACCOUNT)
+        assert pre.targets == []  # taken, then given up
+        await _until(lambda: relay.closed >= 1, "the start-up connection is closed")
+    assert "start-up connection not used: aiohttp differs" in debug_log.text
+    assert moto.calls("sts") == {"AssumeRole": 1}
+
+
+def _aiobotocore_without_build_ssl_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiobotocore as if _build_ssl_contexts were renamed: its connector calls the new name."""
+    build = AIOHTTPSession._build_ssl_contexts  # type: ignore[attr-defined]
+    monkeypatch.delattr(AIOHTTPSession, "_build_ssl_contexts")
+
+    async def create_connector(self: Any, proxy_url: str | None) -> Any:
+        # aiobotocore 3.10's _create_connector, with the method under another name.
+        ssl_context, proxy_ssl_context = await asyncio.to_thread(build, self, proxy_url)
+        return _ProxySSLTCPConnector(
+            limit=self._max_pool_connections,
+            ssl=ssl_context,
+            proxy_ssl_context=proxy_ssl_context,
+            **self._connector_args,
+        )
+
+    monkeypatch.setattr(AIOHTTPSession, "_create_connector", create_connector)
+
+
+async def test_no_tls_context_ahead_without_build_ssl_contexts(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """aiobotocore without _build_ssl_contexts: nothing built ahead, each client its own."""
+    _aiobotocore_without_build_ssl_contexts(monkeypatch)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert "no TLS context built ahead: aiobotocore's differs" in debug_log.text
+
+
+async def test_tls_context_not_shared_without_its_settings(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """aiobotocore's session without _verify: what a context depends on is unknown, no sharing."""
+    _hide_from_transport(monkeypatch, AIOHTTPSession, "_verify")
+    built = _count_tls_builds(monkeypatch)
+    provider = _static_provider(moto, monkeypatch)
+    for region in ("us-east-1", "us-west-2"):
+        await provider.token(TokenKey("dev", region))
+    assert provider.tls_ahead is not None
+    provider.tls_ahead.join()
+    assert len(built) == 3  # ahead, and one per client: aiobotocore's own way
+    assert "TLS context not shared" in debug_log.text
+
+
+async def _not_a_client_session(proxy_url: str | None) -> object:
+    return object()
+
+
+@pytest.mark.parametrize(
+    ("name", "seen_as"),
+    [
+        pytest.param("_proxy_config", _ABSENT, id="no-proxy-config"),
+        pytest.param("_proxy_config", object(), id="proxy-config-of-another-type"),
+        pytest.param("_get_session", _ABSENT, id="no-get-session"),
+        pytest.param("_get_session", _not_a_client_session, id="get-session-gives-other"),
+    ],
+)
+async def test_no_warm_up_when_aiobotocores_session_differs(
+    moto: Moto,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    name: str,
+    seen_as: object,
+) -> None:
+    """aiobotocore's session without (or with another) _proxy_config/_get_session: no warm-up."""
+    _hide_from_transport(monkeypatch, AIOHTTPSession, name, seen_as)
+    with _relay_to_moto(moto) as relay:
+        provider = _static_provider(moto, monkeypatch, AWS_ENDPOINT_URL_ECR=relay.url)
+        await _token_still_comes(moto, provider)
+        assert relay.accepted == 1  # the call's own connection only
+    assert "no warm-up: aiobotocore's session differs" in debug_log.text
+
+
+@pytest.mark.parametrize(
+    "seen_as",
+    [pytest.param(_ABSENT, id="missing"), pytest.param(object(), id="without-http-session")],
+)
+async def test_no_warm_up_without_the_clients_endpoint(
+    moto: Moto,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    seen_as: object,
+) -> None:
+    """A botocore client without _endpoint (or its http_session): no warm-up, still a token."""
+    _hide_from_transport(monkeypatch, AioBaseClient, "_endpoint", seen_as)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert "no warm connection to 127.0.0.1" in debug_log.text
+    assert "not our HTTP session" in debug_log.text
+
+
+async def test_client_made_with_the_credentials_when_the_signer_ignores_them(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """A signer that no longer reads request_credentials: the call goes through a plain client.
+
+    Nothing is sent signed with the placeholder keys; moto sees only the late keys.
+    """
+    original = AioRequestSigner.get_auth_instance
+
+    async def ignoring(self: Any, *args: Any, request_credentials: Any = None, **kw: Any) -> Any:
+        return await original(self, *args, **kw)
+
+    monkeypatch.setattr(AioRequestSigner, "get_auth_instance", ignoring)
+    with _relay_to_moto(moto) as relay:
+        resolver = GatedResolver(lambda: relay.accepted >= 1)
+        provider = _gated_provider(moto, monkeypatch, resolver, relay.url)
+        token = await provider.token(TokenKey("dev", "us-west-2"))
+    assert token.password == moto_password(DEFAULT_ACCOUNT)
+    ecr = [(c.operation, c.access_key) for c in moto.moto_calls() if c.service == "ecr"]
+    assert ecr == [("GetAuthorizationToken", LATE_KEYS.access_key)]
+    assert "the signer did not use request_credentials" in debug_log.text
+    assert LATE_KEYS.secret_key not in debug_log.text

@@ -34,18 +34,10 @@ from botocore.credentials import AssumeRoleProvider, ProfileProviderBuilder, Rea
 from botocore.utils import JSONFileCache
 
 from runas_async.aws import AwsTokenProvider, new_session
-from runas_async.credentials import (
-    SESSION_PREFIX,
-    CredentialCache,
-    CredentialResolver,
-    MfaChallenge,
-    ResolvedCredentials,
-    TerminalPrompt,
-    default_resolver,
-    role_cache_key,
-    session_cache_key,
-)
+from runas_async.cache import SESSION_PREFIX, CredentialCache, role_cache_key, session_cache_key
+from runas_async.credentials import CredentialResolver, ResolvedCredentials, default_resolver
 from runas_async.errors import ConfigError, CredentialsError, MfaCodeRequired
+from runas_async.mfa import MfaChallenge, TerminalPrompt
 from runas_async.places import cli_cache_dir
 from tests.missing import need_program, need_root
 from tests.sandbox import STATIC_KEYS, Moto, Sandbox, ecr_host, moto_password
@@ -308,7 +300,9 @@ async def test_default_resolver_is_botocore_unchanged(aws: Moto) -> None:
 async def test_token_provider_delegates_to_the_resolver(aws: Moto) -> None:
     """AwsTokenProvider(resolver=...) resolves through it: one prompt serves credentials and STS."""
     prompt = FakePrompt()
-    provider = AwsTokenProvider({"r1": new_session("r1")}, resolver=resolver(aws, prompt))
+    provider = AwsTokenProvider(
+        {"r1": new_session("r1")}, resolver=resolver(aws, prompt), env=dict(os.environ)
+    )
     assert await provider.account("r1", REGION) == ROLE_ACCOUNT
     await provider.credentials("r1")
     assert len(prompt.challenges) == 1
@@ -686,7 +680,9 @@ async def test_cancelled_prompt_restores_echo(terminal: Terminal) -> None:
 DRIVER = """
 import json, os, sys, anyio
 from runas_async.aws import new_session
-from runas_async.credentials import CredentialCache, CredentialResolver, TerminalPrompt
+from runas_async.cache import CredentialCache
+from runas_async.credentials import CredentialResolver
+from runas_async.mfa import TerminalPrompt
 from runas_async.places import cli_cache_dir
 
 async def main() -> None:

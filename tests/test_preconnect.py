@@ -224,7 +224,10 @@ async def test_assume_role_and_token_use_the_start_up_connections(
         assert pre.targets == [("127.0.0.1", relay.port)] * 2
         assert wait_until(lambda: relay.accepted == 2, 10)
         provider = aws.AwsTokenProvider(
-            {"role": aws.new_session("role")}, resolver=CredentialResolver(), preconnected=pre
+            {"role": aws.new_session("role")},
+            resolver=CredentialResolver(),
+            env=env,
+            preconnected=pre,
         )
         token = await provider.token(TokenKey("role", "us-east-2"))
         pre.close()
