@@ -81,16 +81,25 @@ def client_config(
     )
 
 
-def new_session(profile: str) -> AioSession:
-    """An aiobotocore session bound to ``profile``; raises ProfileNotFound."""
+def new_session(profile: str | None) -> AioSession:
+    """An aiobotocore session bound to ``profile``; raises ProfileNotFound.
+
+    ``None`` is the default credentials, as awscli has them with no ``--profile``: a session
+    with no profile named, so that botocore's whole chain applies (environment keys first,
+    then ``$AWS_PROFILE`` or ``default``, web identity, SSO, container, instance). Naming a
+    profile, even ``default``, would make botocore skip the environment's keys.
+    """
     session = AioSession(profile=profile)
+    named = profile or session.get_config_variable("profile")
     with map_aws_errors(
-        profile=profile, what="parse the AWS config for", doing=Doing.READING_CONFIG
+        profile=named or "default", what="parse the AWS config for", doing=Doing.READING_CONFIG
     ):
         known = session.available_profiles
-    if profile not in known and profile != "default":
+    if named and named not in known and (profile is None or named != "default"):
+        where = "" if profile else " (from AWS_PROFILE)"
         raise ProfileNotFound(
-            f"profile {show(profile)} is not in the AWS config files ({_config_files(session)})"
+            f"profile {show(named)}{where} is not in the AWS config files "
+            f"({_config_files(session)})"
         )
     return session
 

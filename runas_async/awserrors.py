@@ -106,6 +106,9 @@ def _resolving(e: Exception, who: str, what: str) -> RunasError | None:
     cannot = f"cannot get credentials for profile {who}"
     if isinstance(e, bx.ProfileNotFound):
         return ProfileNotFound(f"profile {who}: {e}")
+    special = _credential_source_error(e, who)
+    if special is not None:
+        return special
     if isinstance(e, json.JSONDecodeError):
         # botocore's credential_process provider lets these through untranslated.
         return CredentialsError(
@@ -119,18 +122,77 @@ def _resolving(e: Exception, who: str, what: str) -> RunasError | None:
 
 def _fetching_credentials(e: Exception, who: str, what: str) -> RunasError | None:
     if isinstance(e, bx.ClientError):
-        return CredentialsError(f"{what} for profile {who} failed: {describe(e)}")
+        hint = ""
+        if error_code(e) == "AccessDenied":
+            hint = ": check the role's trust policy and the source's permission to assume it"
+        return CredentialsError(f"{what} for profile {who} failed: {describe(e)}{hint}")
     return None  # anything else: the RESOLVING boundary around it
 
 
 def _calling(e: Exception, who: str, what: str) -> RunasError | None:
     if isinstance(e, bx.ClientError) and error_code(e) in REJECTED_CREDENTIALS:
         return CredentialsError(
-            f"the credentials of profile {who} were rejected (expired or invalid): {describe(e)}"
+            f"the credentials of profile {who} were rejected (expired or invalid): "
+            f"{describe(e)}: renew them, or check the keys in the environment or the profile"
         )
+    special = _credential_source_error(e, who)
+    if special is not None:
+        return special
     if isinstance(e, bx.ClientError | bx.BotoCoreError):
-        return TokenError(f"{what} for profile {who}: {describe(e)}")
+        return TokenError(f"{what} for profile {who}: {describe(e)}{_network_hint(e)}")
     return None
+
+
+EXPIRED_ON_ARRIVAL = "refreshed credentials are still expired"
+"""botocore's RuntimeError text for a credential source that hands over expired credentials."""
+
+
+def _credential_source_error(e: Exception, who: str) -> RunasError | None:
+    """Errors of the credential sources themselves, each with what to do about it."""
+    if isinstance(e, bx.NoCredentialsError):
+        return CredentialsError(no_credentials(who))
+    if isinstance(e, bx.UnauthorizedSSOTokenError | bx.SSOTokenLoadError) or (
+        isinstance(e, bx.TokenRetrievalError) and e.kwargs.get("provider") == "sso"
+    ):
+        name = who.strip("'\"")
+        return CredentialsError(
+            f"the SSO session of profile {who} has expired or is not signed in: "
+            f"run aws sso login --profile {name}"
+        )
+    if isinstance(e, bx.CredentialRetrievalError) and "process" in str(e.kwargs.get("provider")):
+        return CredentialsError(
+            f"the credential_process of profile {who} failed: "
+            f"{_last_line(str(e.kwargs.get('error_msg') or e))}"
+        )
+    if isinstance(e, RuntimeError) and EXPIRED_ON_ARRIVAL in str(e):
+        return CredentialsError(
+            f"the credentials of profile {who} had already expired when their source "
+            "(credential_process, container or instance endpoint) handed them over: "
+            "renew them at the source"
+        )
+    if isinstance(e, bx.ConnectionError | bx.HTTPClientError):
+        return CredentialsError(
+            f"cannot get credentials for profile {who}: {describe(e)}{_network_hint(e)}"
+        )
+    return None
+
+
+def no_credentials(who: str) -> str:
+    """What to say when no credentials are found for a profile (``who``, quoted)."""
+    return (
+        f"no AWS credentials found for profile {who}: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, configure keys, a role, SSO or credential_process for the "
+        "profile (aws configure --profile NAME), or run where a role is provided (web "
+        "identity, container or instance credentials)"
+    )
+
+
+def _network_hint(e: Exception) -> str:
+    if isinstance(e, bx.ProxyConnectionError):
+        return ": check HTTPS_PROXY and NO_PROXY"
+    if isinstance(e, bx.ConnectionError):
+        return ": check the network, HTTPS_PROXY and AWS_ENDPOINT_URL"
+    return ""
 
 
 _TRANSLATIONS: dict[Doing, Callable[[Exception, str, str], RunasError | None]] = {
@@ -162,3 +224,9 @@ def describe(e: BaseException) -> str:
         if detail not in text:
             text = f"{text} ({detail})"
     return text
+
+
+def _last_line(text: str) -> str:
+    """The last non-empty line of a program's message (its reason, usually)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text.strip()

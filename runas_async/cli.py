@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 from runas_async.clients import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client
-from runas_async.errors import LoginError, RunasError, TokenError, UsageError
+from runas_async.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
 from runas_async.options import (
     DEFAULT_DEADLINE,
     DEFAULT_JOBS,
@@ -378,8 +378,9 @@ def exit_status(
         return 128 + signum
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    if isinstance(error, TokenError | LoginError):
-        return EXIT_FAILED  # `ecr password`: the one registry's token could not be had
+    if isinstance(error, TokenError | LoginError | CredentialsError):
+        # known only at run time: `ecr password`'s token, `env`'s credentials
+        return EXIT_FAILED
     if isinstance(error, RunasError):
         return EXIT_USAGE
     if error is not None:

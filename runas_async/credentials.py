@@ -31,7 +31,7 @@ from aiobotocore.credentials import AioCredentialResolver, AioProfileProviderBui
 from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import parse_timestamp
 
-from runas_async.awserrors import Doing, map_aws_errors
+from runas_async.awserrors import Doing, map_aws_errors, no_credentials
 from runas_async.cache import CredentialCache, _CachedFetch, role_cache_key, session_cache_key
 from runas_async.endpoints import show
 from runas_async.errors import (
@@ -201,19 +201,37 @@ class CredentialResolver:
         *,
         cache: CredentialCache | None = None,
         prompt: MfaPrompt | None = None,
+        environment_keys: bool = False,
     ) -> None:
         self.cache = cache
         self.prompt = prompt
+        self.environment_keys = environment_keys
+        """Keys are set in the environment: for a session with no profile named, botocore's
+        environment provider wins, so no MFA chain of ours applies."""
         self._memo: dict[str, ResolvedCredentials] = {}
         self._locks: dict[str, anyio.Lock] = {}
+
+    def _mfa_chain(self, session: AioSession, profile: str) -> MfaChain | None:
+        """Our MFA plan for the profile, or None for botocore's chain.
+
+        A session with no profile named (the default credentials) follows botocore's order:
+        environment keys first; the profile (``$AWS_PROFILE`` or ``default``) only if it
+        exists.
+        """
+        if self.prompt is None:
+            return None
+        profiles = session.full_config.get("profiles", {})
+        if session.instance_variables().get("profile") is None and (
+            self.environment_keys or profile not in profiles
+        ):
+            return None
+        return mfa_chain(profile, profiles)
 
     async def resolve(self, session: AioSession, profile: str) -> ResolvedCredentials:
         """The credentials of ``profile`` (``session`` is an AioSession bound to it)."""
         started = time.monotonic()
         with map_aws_errors(profile=profile, doing=Doing.RESOLVING):
-            chain = None
-            if self.prompt is not None:
-                chain = mfa_chain(profile, session.full_config.get("profiles", {}))
+            chain = self._mfa_chain(session, profile)
             if chain is None:
                 resolved = await self._botocore(session, profile)
             else:
@@ -235,10 +253,7 @@ class CredentialResolver:
                 chain.get_provider(name).cache = self.cache
         creds = await session.get_credentials()
         if creds is None:
-            raise CredentialsError(
-                f"profile {show(profile)} has no credentials "
-                "(no keys, role, credential_process or SSO configured)"
-            )
+            raise CredentialsError(no_credentials(show(profile)))
         frozen = await creds.get_frozen_credentials()
         if frozen.access_key is None or frozen.secret_key is None:
             raise CredentialsError(f"profile {show(profile)} has incomplete credentials")
@@ -396,4 +411,5 @@ def default_resolver(
     return CredentialResolver(
         cache=CredentialCache(cli_cache_dir(env), refresh=refresh),
         prompt=TerminalPrompt(code=mfa_code or env.get("MFA_CODE"), pause=pause),
+        environment_keys=bool(env.get("AWS_ACCESS_KEY_ID")),
     )

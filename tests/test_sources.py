@@ -110,7 +110,7 @@ def test_web_identity_as_github_and_gitlab_oidc(moto: Moto) -> None:
     _assert_clean(done)
     assert done.returncode == 0, done.stderr
     assert done.stdout == moto_password(ROLE_ACCOUNT) + "\n"
-    assert moto.calls("sts")["AssumeRoleWithWebIdentity"] == 1
+    assert moto.calls()["AssumeRoleWithWebIdentity"] == 1  # unsigned: no service name
 
 
 def test_container_credentials_as_ecs_and_codebuild(moto: Moto, sources: CredentialSources) -> None:
