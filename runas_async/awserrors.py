@@ -109,6 +109,8 @@ def _resolving(e: Exception, who: str, what: str) -> RunasError | None:
     special = _credential_source_error(e, who)
     if special is not None:
         return special
+    if isinstance(e, bx.ConnectionError | bx.HTTPClientError):
+        return CredentialsError(f"{cannot}: {describe(e)}{_network_hint(e)}")
     if isinstance(e, json.JSONDecodeError):
         # botocore's credential_process provider lets these through untranslated.
         return CredentialsError(
@@ -169,10 +171,6 @@ def _credential_source_error(e: Exception, who: str) -> RunasError | None:
             f"the credentials of profile {who} had already expired when their source "
             "(credential_process, container or instance endpoint) handed them over: "
             "renew them at the source"
-        )
-    if isinstance(e, bx.ConnectionError | bx.HTTPClientError):
-        return CredentialsError(
-            f"cannot get credentials for profile {who}: {describe(e)}{_network_hint(e)}"
         )
     return None
 

@@ -35,7 +35,7 @@ CONFIG_NAME = "config.json"
 
 
 def home(env: Mapping[str, str]) -> Path:
-    """``$HOME``, else the home directory of the user we run as (as ``Path.home()``)."""
+    """``$HOME``, else the home directory of the user we run as (from the password database)."""
     value = env.get("HOME")
     if value:
         return Path(value)

@@ -50,8 +50,8 @@ def test_exit_status_reraises_bugs() -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "profile", "endpoints"),
     [
-        pytest.param(["ecr", "login"], {}, "default", (), id="nothing"),
-        pytest.param(["ecr", "login"], {"AWS_PROFILE": "envp"}, "envp", (), id="aws-profile"),
+        pytest.param(["ecr", "login"], {}, None, (), id="nothing"),
+        pytest.param(["ecr", "login"], {"AWS_PROFILE": "envp"}, None, (), id="aws-profile"),
         pytest.param(["ecr", "login", "p"], {"AWS_PROFILE": "envp"}, "p", (), id="positional"),
         pytest.param(
             ["ecr", "login", "p", "111111111111", "-r", "eu-west-1", "222222222222"],
@@ -63,9 +63,10 @@ def test_exit_status_reraises_bugs() -> None:
     ],
 )
 def test_parse(
-    argv: list[str], env: dict[str, str], profile: str, endpoints: tuple[str, ...]
+    argv: list[str], env: dict[str, str], profile: str | None, endpoints: tuple[str, ...]
 ) -> None:
-    """PROFILE is the first positional, then $AWS_PROFILE, then default; options intermix."""
+    """PROFILE is the first positional; without it, None: the default credentials (botocore
+    reads $AWS_PROFILE itself). Options intermix."""
     command = parse(argv, env)
     assert isinstance(command, Login)
     assert command.targets.profile == profile

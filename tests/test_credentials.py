@@ -856,13 +856,14 @@ def test_cli_mfa_code_without_a_terminal(sb: Sandbox, how: str) -> None:
     assert sts_calls(sb)["GetSessionToken"] == 1
 
 
-def test_cli_no_terminal_no_code_exits_2(sb: Sandbox) -> None:
-    """`ecr login r1` with neither a terminal nor a code: exit 2, one line naming r1 and device."""
+def test_cli_no_terminal_no_code_fails_its_registries(sb: Sandbox) -> None:
+    """`ecr login r1` with neither a terminal nor a code: r1's registry fails (exit 1), its
+    one line naming r1 and the device and saying how to give a code."""
     _with_registry(sb)
     done = run_detached(sb.wrap(_tool("ecr", "login", "r1")), sb.env())
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1
-    assert "'r1'" in done.stderr and MFA in done.stderr and "--mfa-code" in done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("failed  ") and done.stdout.count("\n") == 1
+    assert "'r1'" in done.stdout and MFA in done.stdout and "--mfa-code" in done.stdout
     assert "GetSessionToken" not in sts_calls(sb)
 
 

@@ -474,18 +474,20 @@ BROKEN_PROFILE = "team-ci"
 
 
 @pytest.mark.parametrize(
-    ("config", "credentials", "cause"),
+    ("config", "credentials", "cause", "code"),
     [
         pytest.param(
             f"[profile {BROKEN_PROFILE}\nregion = us-east-1\n",
             "",
             "Unable to parse config file",
+            2,
             id="config-syntax",
         ),
         pytest.param(
             f"[profile {BROKEN_PROFILE}]\nregion = us-east-1\n",
             f"[{BROKEN_PROFILE}\naws_access_key_id = AKIDEXAMPLE\n",
             "Unable to parse config file",
+            2,
             id="credentials-syntax",
         ),
         pytest.param(
@@ -493,6 +495,7 @@ BROKEN_PROFILE = "team-ci"
             "credential_process = sh -c 'echo vault is sealed >&2; exit 3'\n",
             "",
             "vault is sealed",
+            1,
             id="credential-process-fails",
         ),
         pytest.param(
@@ -500,6 +503,7 @@ BROKEN_PROFILE = "team-ci"
             "credential_process = echo this-is-not-json\n",
             "",
             "not JSON",
+            1,
             id="credential-process-garbage",
         ),
         pytest.param(
@@ -507,23 +511,28 @@ BROKEN_PROFILE = "team-ci"
             "credential_process = /nonexistent/credential-helper\n",
             "",
             "/nonexistent/credential-helper",
+            1,
             id="credential-process-missing",
         ),
     ],
 )
 def test_broken_aws_config_names_the_profile_and_the_cause(
-    client: Client, config: str, credentials: str, cause: str
+    client: Client, config: str, credentials: str, cause: str, code: int
 ) -> None:
-    """Broken AWS config or failing credential_process: exit 2, one line, profile and cause."""
+    """A config file that does not parse: exit 2 before any request, one line. A failing
+    credential_process (known only when run): its registry fails naming the profile and
+    the cause, exit 1. No traceback, no login either way."""
     client.sb.aws_config_file.write_text(config)
     client.sb.aws_credentials_file.write_text(credentials)
     with ProcWatcher(interval=0.02) as watcher:
         done = client.run(["ecr", "login", BROKEN_PROFILE, HOSTS[0]])
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith("runas-async: error: ")
-    assert repr(BROKEN_PROFILE) in done.stderr
-    assert cause in done.stderr
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    line = done.stderr if code == 2 else done.stdout
+    assert line.count("\n") == 1, done.stdout + done.stderr
+    assert line.startswith("runas-async: error: " if code == 2 else f"failed  {HOSTS[0]} ")
+    assert repr(BROKEN_PROFILE) in line
+    assert cause in line
     assert GAT not in client.sb.calls()
     assert watcher.docker_logins(client.marker) == {}
     assert not client.config.exists()
