@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Byte-compile at install, as pip does: start-up is measured against it.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: venv test lint fmt demo bench system-packages awscli
+.PHONY: venv test test-lowest lint fmt demo bench system-packages awscli
 
 venv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'uv==0.13.8'
@@ -23,6 +23,10 @@ awscli: venv
 
 test: venv system-packages awscli
 	PATH="$$($(UV) tool dir --bin):$$PATH" $(UV) run --frozen pytest
+
+# The fast tests against the lowest dependency versions pyproject.toml allows (.ci/lowest).
+test-lowest: venv
+	@UV="$(UV)" PYTHON="$(PYTHON)" bash .ci/lowest
 
 lint: venv
 	$(UV) run --frozen ruff check .
