@@ -124,8 +124,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
         self.requests: list[str] = []
         self._lock = threading.Lock()
 
@@ -137,8 +137,10 @@ class _Server(http.server.ThreadingHTTPServer):
 class CredentialSources:
     """The stand-in server; ``env_for(source)`` gives the variables that point botocore at it."""
 
-    def __init__(self) -> None:
-        self._server = _Server()
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port``: loopback, or an address of a network namespace the test
+        made itself (the container endpoint's fixed 169.254.170.2)."""
+        self._server = _Server((host, port))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         host, port = self._server.server_address[:2]

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.credsources import (
     sso_profiles,
     write_sso_token,
 )
+from tests.missing import need_program, need_root
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
 
 ROLE_ACCOUNT = "210987654321"
@@ -192,3 +194,52 @@ def test_no_credentials_anywhere_says_how_to_provide_them(moto: Moto) -> None:
     assert done.stderr.count("\n") == 1, done.stderr
     assert "AWS_ACCESS_KEY_ID" in done.stderr
     assert "aws configure" in done.stderr or "PROFILE" in done.stderr
+
+
+RELATIVE_DRIVER = """
+import json, os, subprocess, sys
+from moto.server import ThreadedMotoServer
+from tests.credsources import KEYS, CredentialSources
+
+moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+moto.start()
+host, port = moto.get_host_and_port()
+with CredentialSources("169.254.170.2", 80) as sources:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI="/container/creds",
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_REGION="us-east-1",
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async", "ecr", "password"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    print(json.dumps({"rc": done.returncode, "out": done.stdout, "err": done.stderr,
+                      "requests": sources.requests}))
+moto.stop()
+"""
+
+
+def test_container_relative_uri_in_a_private_network_namespace() -> None:
+    """AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS) goes to botocore's fixed 169.254.170.2:
+    served here inside a network namespace of the test's own, where that address is ours."""
+    need_root("to make a network namespace with the container endpoint's address")
+    need_program("ip", "apt-get install iproute2")
+    setup = 'ip link set lo up && ip addr add 169.254.170.2/32 dev lo && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "--net", "sh", "-c", setup, "sh", sys.executable, "-c", RELATIVE_DRIVER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rc"] == 0, result["err"]
+    assert result["out"] == moto_password(DEFAULT_ACCOUNT) + "\n"
+    assert "GET /container/creds" in result["requests"]
