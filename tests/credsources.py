@@ -143,8 +143,8 @@ class CredentialSources:
         self._server = _Server((host, port))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host!s}:{bound_port}"
 
     @property
     def requests(self) -> list[str]:
