@@ -15,9 +15,10 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
-from runas_async.clients import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client
+from runas_async.clients import BUILTIN, CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client, Redirect
 from runas_async.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
 from runas_async.options import (
     DEFAULT_DEADLINE,
@@ -165,7 +166,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         type=Output,
         choices=tuple(Output),
         default=Output.TEXT,
-        help="text: live table on a terminal, one line per registry otherwise; json: one document",
+        help="text: live table on a terminal, one line per registry otherwise; json: one "
+        'document; dockerconfigjson (login): the logins\' {"auths": ...} with secrets',
     )
     p.add_argument(
         "-n",
@@ -221,6 +223,19 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     _add_targets(login, many=True)
     _add_run_options(login)
+    login.add_argument(
+        "--k8s-secret",
+        metavar="NAME",
+        help="print a kubernetes.io/dockerconfigjson Secret NAME (JSON, for kubectl apply -f -)",
+    )
+    login.add_argument(
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="namespace of the --k8s-secret (repeatable: one Secret each)",
+    )
     _add_credential_options(login)
     _add_debug(login)
     logout = ecr_commands.add_parser(
@@ -301,9 +316,15 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
         parser.parse_args(argv)  # prints help or version, or raises UsageError
         raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
-    name = argv[1]
+    name, rest = argv[1], argv[2:]
+    job: list[str] = []
+    if name == "login" and "--" in rest:
+        at = rest.index("--")
+        rest, job = rest[:at], rest[at + 1 :]
+        if not job:
+            raise UsageError(f"give a command after '--' (see '{PROG} ecr login --help')")
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
-    args = subs[name].parse_intermixed_args(argv[2:])
+    args = subs[name].parse_intermixed_args(rest)
     targets = _targets(args, env, name)
     credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
     if name == "password":
@@ -317,8 +338,38 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
         dry_run=args.dry_run,
     )
     if name == "logout":
+        if run.output is Output.DOCKERCONFIGJSON:
+            raise UsageError("-o dockerconfigjson is for ecr login only")
         return Logout(targets, run, credentials)
-    return Login(targets, run, credentials)
+    return _login(args, targets, run, credentials, tuple(job))
+
+
+def _login(
+    args: argparse.Namespace,
+    targets: Targets,
+    run: RunOptions,
+    credentials: CredentialOptions,
+    job: tuple[str, ...],
+) -> Login:
+    """``ecr login``: outputs that print secrets imply the built-in client."""
+    command = Login(targets, run, credentials, args.k8s_secret, tuple(args.namespaces), job)
+    if args.namespaces and args.k8s_secret is None:
+        raise UsageError("--namespace goes with --k8s-secret NAME")
+    if command.prints_secrets:
+        if args.client not in (None, BUILTIN):
+            raise UsageError(
+                f"-o dockerconfigjson and --k8s-secret use the built-in client, not "
+                f"{args.client!r}: leave out --client"
+            )
+        if job:
+            raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
+        command = replace(command, run=replace(run, client=CLIENTS[BUILTIN]))
+    if job and command.run.client.redirect is Redirect.NONE and command.run.client.program:
+        raise UsageError(
+            f"--client {command.run.client.name} cannot be pointed at a private auth file, "
+            "which '-- CMD' needs: use docker, podman, nerdctl, helm or builtin"
+        )
+    return command
 
 
 def _targets(args: argparse.Namespace, env: Mapping[str, str], name: str) -> Targets:

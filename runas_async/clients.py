@@ -16,6 +16,8 @@ from pathlib import Path
 from runas_async import places
 
 CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
+BUILTIN = "builtin"
+"""The built-in login: no client program (registry.py)."""
 """The environment variable naming the default client."""
 
 
@@ -44,6 +46,8 @@ class Client:
     logout: tuple[str, ...] = ("logout",)
     host_first: bool = False
     """The host comes right after the verb (helm), not last."""
+    program: bool = True
+    """A program on PATH; False for the built-in login (registry.py), which needs none."""
 
     @property
     def private_name(self) -> str:
@@ -91,6 +95,7 @@ CLIENTS: Mapping[str, Client] = {
         Client("podman", Redirect.AUTHFILE, places.podman_auth_file),
         Client("nerdctl", Redirect.DOCKER_CONFIG, places.docker_auth_file),
         Client("finch", Redirect.NONE, places.finch_auth_file),
+        Client(BUILTIN, Redirect.NONE, places.docker_auth_file, program=False),
         Client(
             "helm",
             Redirect.REGISTRY_CONFIG,

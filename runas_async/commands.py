@@ -10,8 +10,10 @@ inside the functions, after the start-up connections are opened (preconnect.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from runas_async.partitions import Partition
     from runas_async.plan import LoginSpec, Plan
     from runas_async.preconnect import Preconnected
+    from runas_async.registry import BuiltinRunner
 
 log = logging.getLogger("runas_async")
 
@@ -91,36 +94,153 @@ def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
 
 
 def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
-    """Log the client into every registry of the plan."""
+    """Log the client into every registry of the plan; then, as asked, print the logins
+    (``-o dockerconfigjson``, ``--k8s-secret``) or run ``-- CMD`` with them."""
     opts = command.run
-    executable = None if opts.dry_run else _find_client(opts, env)
+    executable = _find_client(opts, env) if opts.client.program and not opts.dry_run else None
     with _prepared(command.targets, env, connect=not opts.dry_run) as prepared:
-        if executable is None:
+        if opts.dry_run:
             return _dry_run(prepared.plan, opts.output, stdout, logout=False)
-        from runas_async.orchestrate import run_plan
+        with _job_environment(command, env) as run_env:
+            outcome, secrets = _run_logins(command, prepared, executable, run_env, stdout)
+            _ci_summaries(outcome, env)
+            if command.prints_secrets:
+                _print_secrets(command, secrets, stdout)
+            if command.job and _all_ok(outcome) and outcome.signum is None:
+                return _run_job(command.job, run_env)
+            return outcome
 
-        auth, seed = _auth_file(opts, env, prepared.plan)
-        reporter = _reporter(opts.output, stdout, env)
-        runner = _client_runner(opts, executable, auth, seed, env)
-        tokens = _tokens(prepared, command.credentials, env, reporter)
 
-        async def work(stop: anyio.Event) -> list[LoginResult]:
-            async with runner:
-                return await run_plan(
-                    prepared.plan,
-                    tokens,
-                    runner,
-                    reporter,
-                    jobs=opts.jobs,
-                    login_timeout=opts.timeout,
-                    deadline=opts.deadline,
-                    stop=stop,
-                    # Clients start once the first AWS connection is under way:
-                    # spawning them earlier would delay it.
-                    prestart=tokens.on_wire,
-                )
+def _run_logins(
+    command: Login,
+    prepared: _Prepared,
+    executable: str | None,
+    env: Mapping[str, str],
+    stdout: TextIO,
+) -> tuple[Outcome, Mapping[str, tuple[str, str]]]:
+    """The logins themselves: tokens in parallel, each login as its token arrives."""
+    from runas_async.orchestrate import run_plan
 
-        return _until_signalled(work, reporter)
+    opts = command.run
+    report_to = sys.stderr if command.prints_secrets else stdout
+    output = Output.TEXT if command.prints_secrets else opts.output
+    reporter = _reporter(output, report_to, env)
+    runner = _login_runner(command, prepared.plan, executable, env)
+    tokens = _tokens(prepared, command.credentials, env, reporter)
+
+    async def work(stop: anyio.Event) -> list[LoginResult]:
+        async with runner:
+            return await run_plan(
+                prepared.plan,
+                tokens,
+                runner,
+                reporter,
+                jobs=opts.jobs,
+                login_timeout=opts.timeout,
+                deadline=opts.deadline,
+                stop=stop,
+                # Clients start once the first AWS connection is under way:
+                # spawning them earlier would delay it.
+                prestart=tokens.on_wire,
+            )
+
+    outcome = _until_signalled(work, reporter)
+    return outcome, getattr(runner, "secrets", {})
+
+
+def _login_runner(
+    command: Login, plan: Plan, executable: str | None, env: Mapping[str, str]
+) -> ClientRunner | BuiltinRunner:
+    """The client's runner, or the built-in one; the auth file checked before any request."""
+    opts = command.run
+    if command.prints_secrets:
+        from runas_async.registry import BuiltinRunner
+
+        return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True)
+    auth, seed = _auth_file(opts, env, plan)
+    if executable is None:
+        from runas_async.registry import BuiltinRunner
+
+        return BuiltinRunner(auth, seed, env, connections=opts.jobs)
+    return _client_runner(opts, executable, auth, seed, env)
+
+
+def _all_ok(outcome: Outcome) -> bool:
+    from runas_async.models import Status
+
+    return outcome.results is not None and all(r.status is Status.OK for r in outcome.results)
+
+
+JOB_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "HELM_REGISTRY_CONFIG")
+"""What points docker, nerdctl, kaniko, crane (DOCKER_CONFIG), buildah, skopeo, podman
+(REGISTRY_AUTH_FILE) and helm (HELM_REGISTRY_CONFIG) at the job's private auth file."""
+
+
+@contextlib.contextmanager
+def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[Mapping[str, str]]:
+    """For ``-- CMD``: ``env`` pointed at a fresh private directory (0700) whose config.json
+    holds only this run's logins, plus the user's settings that carry no credentials
+    (``proxies``...). ``credsStore`` and ``credHelpers`` are left out: nothing goes to a
+    keychain. The directory is removed on every way out. Without ``-- CMD``: ``env``."""
+    if not command.job:
+        yield env
+        return
+    import tempfile
+
+    from runas_async.dockerconfig import AuthFile, credential_free
+    from runas_async.files import atomic_write
+    from runas_async.places import docker_auth_file
+
+    settings = credential_free(AuthFile(docker_auth_file(env)).document())
+    directory = Path(tempfile.mkdtemp(prefix="runas-async-job-"))  # 0700
+    try:
+        config = directory / "config.json"
+        atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
+        yield {**env, **dict.fromkeys(JOB_VARIABLES, str(config)), "DOCKER_CONFIG": str(directory)}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_job(argv: Sequence[str], env: Mapping[str, str]) -> Outcome:
+    """CMD with the job's auth file; its exit status (128+N for signal N) is ours."""
+    import anyio
+
+    from runas_async.runas import exec_command
+
+    status: int = anyio.run(exec_command, argv, env)
+    return Outcome(status=status)
+
+
+def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdout: TextIO) -> None:
+    """``-o dockerconfigjson`` or ``--k8s-secret``: the logins of this run, by design."""
+    from runas_async.report import dockerconfigjson, k8s_secrets
+
+    document = dockerconfigjson(secrets)
+    if command.k8s_secret is None:
+        stdout.write(document)
+    else:
+        stdout.write(k8s_secrets(command.k8s_secret, command.namespaces, document))
+    stdout.flush()
+
+
+def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
+    """GitHub Actions: a table in the step summary, the hosts logged in as an output."""
+    from runas_async.report import github_output, github_summary
+
+    if outcome.results is None:
+        return
+    for variable, text in (
+        ("GITHUB_STEP_SUMMARY", github_summary(outcome.results)),
+        ("GITHUB_OUTPUT", github_output(outcome.results)),
+    ):
+        path = env.get(variable)
+        if not path:
+            continue
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            log.warning("cannot write %s (%s): %s", variable, path, e.strerror or e)
 
 
 def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:

@@ -201,6 +201,16 @@ def parse_document(data: bytes | None) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+CREDENTIAL_KEYS = ("auths", "credsStore", "credHelpers")
+"""The keys of a docker config that hold or lead to credentials."""
+
+
+def credential_free(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``doc`` without anything that holds or leads to credentials (``proxies`` and the
+    like stay): the settings a job's private auth file starts from."""
+    return {key: value for key, value in doc.items() if key not in CREDENTIAL_KEYS}
+
+
 def spellings(host: str) -> tuple[str, ...]:
     """The keys docker logout removes for ``host``."""
     return (host, f"https://{host}", f"http://{host}")

@@ -21,6 +21,8 @@ class Output(enum.StrEnum):
 
     TEXT = "text"
     JSON = "json"
+    DOCKERCONFIGJSON = "dockerconfigjson"
+    """``ecr login`` only: one ``{"auths": ...}`` document with every login's secret."""
 
 
 class EnvFormat(enum.StrEnum):
@@ -73,6 +75,21 @@ class Login:
     targets: Targets
     run: RunOptions
     credentials: CredentialOptions = CredentialOptions()
+    k8s_secret: str | None = None
+    """Print a kubernetes.io/dockerconfigjson Secret of this name (per namespace)."""
+    namespaces: tuple[str, ...] = ()
+    job: tuple[str, ...] = ()
+    """``-- CMD [ARG ...]``: run CMD with these logins only, in a private auth file."""
+
+    @property
+    def prints_secrets(self) -> bool:
+        """The run's output carries every login's secret (no local auth file is written)."""
+        return self.run.output is Output.DOCKERCONFIGJSON or self.k8s_secret is not None
+
+    @property
+    def needs_every_token(self) -> bool:
+        """What must carry every registry's credentials: no login may be skipped."""
+        return self.prints_secrets or bool(self.job)
 
 
 @dataclass(frozen=True)

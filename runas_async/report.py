@@ -6,10 +6,11 @@ when a live table is actually shown.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.models import LoginResult, Status, Target
@@ -203,3 +204,65 @@ class LiveTableReporter:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+# --- outputs that carry the logins, and CI summaries ---------------------------------------
+
+
+def dockerconfigjson(secrets: Mapping[str, tuple[str, str]]) -> str:
+    """``{"auths": {HOST: {"username", "password", "auth"}}}``: what a Kubernetes
+    ``kubernetes.io/dockerconfigjson`` Secret holds (as ``kubectl create secret
+    docker-registry`` writes it). Secrets by design: this output exists to carry them."""
+    auths = {
+        host: {
+            "username": username,
+            "password": password,
+            "auth": base64.b64encode(f"{username}:{password}".encode()).decode(),
+        }
+        for host, (username, password) in sorted(secrets.items())
+    }
+    return json.dumps({"auths": auths}, indent=2) + "\n"
+
+
+def k8s_secrets(name: str, namespaces: Sequence[str], document: str) -> str:
+    """A ``List`` of one Secret per namespace (none: the kubeconfig's), holding ``document``
+    as ``.dockerconfigjson``; JSON, which ``kubectl apply -f -`` reads as it reads YAML."""
+    data = base64.b64encode(document.encode()).decode()
+    items = []
+    for namespace in namespaces or (None,):
+        metadata: dict[str, Any] = {"name": name}
+        if namespace is not None:
+            metadata["namespace"] = namespace
+        items.append(
+            {
+                "kind": "Secret",
+                "apiVersion": "v1",
+                "metadata": metadata,
+                "data": {".dockerconfigjson": data},
+                "type": "kubernetes.io/dockerconfigjson",
+            }
+        )
+    return json.dumps({"kind": "List", "apiVersion": "v1", "items": items}, indent=2) + "\n"
+
+
+def github_summary(results: Sequence[LoginResult]) -> str:
+    """A markdown table of registries, status and time, for ``$GITHUB_STEP_SUMMARY``."""
+    lines = ["| registry | profile | status | seconds |", "| --- | --- | --- | --- |"]
+    for result in results:
+        rec = result_record(result)
+        name = rec["registry"] or result.target.label
+        status = rec["status"] if not rec["error"] else f"{rec['status']}: {rec['error']}"
+        status = status.replace("|", "\\|")
+        lines.append(f"| `{name}` | {rec['profile']} | {status} | {rec['seconds']:.2f} |")
+    ok = sum(r.status is Status.OK for r in results)
+    return "\n".join([f"### ECR logins: {ok} of {len(results)}", "", *lines, "", ""])
+
+
+def github_output(results: Sequence[LoginResult]) -> str:
+    """``registries=HOST,HOST`` (the ones logged in) for ``$GITHUB_OUTPUT``."""
+    hosts = [
+        registry.host
+        for result in results
+        if result.status is Status.OK and (registry := result.registry or result.target.registry)
+    ]
+    return f"registries={','.join(hosts)}\n"

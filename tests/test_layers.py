@@ -29,6 +29,7 @@ LAYERS = {
     "files": EDGE,
     "awserrors": EDGE,
     "awsconfig": EDGE,
+    "registry": EDGE,
     "_transport": EDGE,
     "aws": EDGE,
     "mfa": EDGE,
