@@ -111,11 +111,14 @@ def test_windows_written_config_keeps_its_creds_store(sb: Sandbox, kind: str) ->
     assert store == {HOST: {"Username": "AWS", "Secret": moto_password(DEV)}}
 
 
-def test_creds_store_not_on_path_exits_2_before_any_request(sb: Sandbox) -> None:
+@pytest.mark.parametrize("endpoints", [[HOST], []], ids=["host", "profiles-own-registry"])
+def test_creds_store_not_on_path_exits_2_before_any_request(
+    sb: Sandbox, endpoints: list[str]
+) -> None:
     """credsStore naming a missing helper: exit 2, one line naming it, nothing asked of AWS."""
     _setup(sb, HOST)
     config = _write_config(sb, {"credsStore": ABSENT, "auths": {}})
-    done = sb.run_tool(["ecr", "login", "dev", HOST])
+    done = sb.run_tool(["ecr", "login", "dev", *endpoints])
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"docker-credential-{ABSENT}" in done.stderr
