@@ -173,17 +173,25 @@ def test_logout_removes_every_spelling_of_the_host(sb: Sandbox) -> None:
 
 
 def test_login_keeps_owner_group_and_mode(sb: Sandbox) -> None:
-    """As root, another user's config.json (4321:4321, 0644) keeps owner and mode."""
+    """As root, another's config.json (4321:4321, 0644) keeps owner and mode, as docker does."""
     need_root("chown to another user")
-    _setup(sb, HOST)
+    _setup(sb, HOST, OTHER)
     config = _write_config(sb, {"auths": {"ghcr.io": _basic("u", "p")}})
     os.chown(config, 4321, 4321)
     config.chmod(0o644)
+
+    def owner_and_mode() -> tuple[int, int, int]:
+        st = config.stat()
+        return st.st_uid, st.st_gid, st.st_mode & 0o7777
+
     done = sb.run_tool(["ecr", "login", "dev", HOST])
     assert done.returncode == 0, done.stdout + done.stderr
-    st = config.stat()
-    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (4321, 4321, 0o644)
+    assert owner_and_mode() == (4321, 4321, 0o644)
     assert sb.docker_auths() == {"ghcr.io": "u:p", HOST: f"AWS:{moto_password(DEV)}"}
+    # docker's own writer does the same (checked with docker 28.2).
+    done = sb.docker_login(OTHER, moto_password(DEV))
+    assert done.returncode == 0, done.stderr
+    assert owner_and_mode() == (4321, 4321, 0o644)
 
 
 def _written(*roots: Path) -> list[Path]:
