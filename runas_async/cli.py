@@ -25,6 +25,7 @@ from runas_async.options import (
     DEFAULT_JOBS,
     DEFAULT_TIMEOUT,
     Command,
+    ConfigureDocker,
     CredentialOptions,
     Env,
     EnvFormat,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from runas_async.models import LoginResult
 
 PROG = "runas-async"
+HELPER_CLIENTS = ("docker", "nerdctl", "podman")
+"""The clients whose auth file has credHelpers for docker-credential-runas-async."""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -298,7 +301,29 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     exec_cmd.add_argument("-r", "--region", help="region to set (default: the profile's)")
     _add_credential_options(exec_cmd)
     _add_debug(exec_cmd)
+    configure = ecr_commands.add_parser(
+        "configure-docker",
+        help="send ECR registries to runas-async's docker credential helper",
+        description=(
+            "Write credHelpers entries that send these registries to "
+            "docker-credential-runas-async, and record in registries.toml which profile "
+            "serves each (as gcloud auth configure-docker). Everything else stays."
+        ),
+    )
+    _add_targets(configure, many=True, verb="send")
+    configure.add_argument(
+        "-c",
+        "--client",
+        choices=HELPER_CLIENTS,
+        metavar="CLIENT",
+        help="docker (and nerdctl: config.json) or podman (containers auth.json); default docker",
+    )
+    configure.add_argument(
+        "--remove", action="store_true", help="take the entries out again (and the mapping)"
+    )
+    _add_debug(configure)
     return parser, {
+        "configure-docker": configure,
         "login": login,
         "logout": logout,
         "password": password,
@@ -326,6 +351,9 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
     args = subs[name].parse_intermixed_args(rest)
     targets = _targets(args, env, name)
+    if name == "configure-docker":
+        client = CLIENTS[args.client or DEFAULT_CLIENT.name]
+        return ConfigureDocker(targets, client, args.remove)
     credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
     if name == "password":
         return Password(targets, credentials)

@@ -134,7 +134,23 @@ class AuthFile:
         if gone:
             self._update(lambda auths: [auths.pop(h, None) for h in gone])
 
-    def _update(self, change: Callable[[dict[str, Any]], object]) -> None:
+    def set_helpers(self, hosts: Iterable[str], helper: str, *, remove: bool = False) -> None:
+        """Send these hosts to ``docker-credential-HELPER`` in ``credHelpers``, or with
+        ``remove`` take out those of their entries that name it; everything else stays.
+        Blocking."""
+        wanted = list(hosts)
+
+        def change(helpers: dict[str, Any]) -> None:
+            for host in wanted:
+                if not remove:
+                    helpers[host] = helper
+                elif helpers.get(host) == helper:
+                    del helpers[host]
+
+        if wanted:
+            self._update(change, section="credHelpers")
+
+    def _update(self, change: Callable[[dict[str, Any]], object], section: str = "auths") -> None:
         """Re-read under the lock, apply ``change`` to ``auths``, replace atomically.
 
         The lock keeps runas-async processes from losing each other's entries. A plain
@@ -147,13 +163,19 @@ class AuthFile:
         try:
             with self._lock():
                 for attempt in range(1, UPDATE_TRIES + 1):
-                    if self._try_update(target, change, checked=attempt < UPDATE_TRIES):
+                    checked = attempt < UPDATE_TRIES
+                    if self._try_update(target, change, section, checked=checked):
                         return
         except OSError as e:
             raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
 
     def _try_update(
-        self, target: Path, change: Callable[[dict[str, Any]], object], *, checked: bool
+        self,
+        target: Path,
+        change: Callable[[dict[str, Any]], object],
+        section: str,
+        *,
+        checked: bool,
     ) -> bool:
         before = _identity(target)
         try:
@@ -161,7 +183,12 @@ class AuthFile:
         except FileNotFoundError:
             current = b""
         doc = self._parse(current)
-        change(doc.setdefault("auths", {}))
+        part = doc.setdefault(section, {})
+        if not isinstance(part, dict):
+            raise DockerConfigError(f"{self.path}: {section!r} is not a JSON object")
+        change(part)
+        if not part and section != "auths":
+            del doc[section]
         mode, owner = 0o600, None
         if current:
             st = target.stat()

@@ -1,12 +1,18 @@
-"""Writing files that hold credentials: whole or not at all, private from the first byte."""
+"""Files that hold credentials: written whole or not at all, private from the first byte;
+read only when they are ours alone. Standard library only (the warm paths use it)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write(
@@ -49,3 +55,40 @@ def atomic_write(
             os.unlink(tmp)
         raise
     return True
+
+
+def read_trusted(path: Path, max_size: int) -> bytes | None:
+    """The file's bytes if it is ours alone, else None (logged at DEBUG, never raised).
+
+    Ours alone: a regular file (not a symlink: opened with O_NOFOLLOW), owned by our uid,
+    with no group or other permission bits, of at most ``max_size`` bytes. Anything else
+    (missing, corrupt elsewhere, planted by someone else) reads as absent.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        why = "a symlink" if e.errno == errno.ELOOP else e.strerror
+        log.debug("file %s not used: %s", path, why)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            reason = "not a regular file"
+        elif st.st_uid != os.geteuid():
+            reason = f"owned by uid {st.st_uid}"
+        elif st.st_mode & 0o077:
+            reason = f"mode {stat.S_IMODE(st.st_mode):04o} (want 0600)"
+        elif st.st_size > max_size:
+            reason = f"{st.st_size} bytes"
+        else:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read(max_size + 1)
+        log.debug("file %s not trusted: %s", path, reason)
+        return None
+    except OSError as e:
+        log.debug("file %s not readable: %s", path, e)
+        return None
+    finally:
+        os.close(fd)

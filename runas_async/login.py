@@ -281,6 +281,12 @@ class ClientRunner:
 
     async def logout(self, host: str) -> None:
         """Log out of one registry (the client also erases it from a credsStore)."""
+        if helper_for(self._doc, host) == "runas-async":
+            raise LoginError(
+                f"docker-credential-runas-async serves {host} (credHelpers in "
+                f"{self.auth.path}): there is no login to remove; `runas-async ecr "
+                "configure-docker --remove` takes that entry out, which stops docker using it"
+            )
         async with self._slot() as private:
             argv = self.client.logout_argv(self.executable, host, private)
             env = self._env if private is None else self.client.private_env(self._env, private)

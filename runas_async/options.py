@@ -129,4 +129,13 @@ class Exec:
     credentials: CredentialOptions = CredentialOptions()
 
 
-Command = Login | Logout | Password | Env | Exec
+@dataclass(frozen=True)
+class ConfigureDocker:
+    """``ecr configure-docker``: send registries to the credential helper, or stop."""
+
+    targets: Targets
+    client: Client
+    remove: bool = False
+
+
+Command = Login | Logout | Password | Env | Exec | ConfigureDocker

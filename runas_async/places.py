@@ -18,6 +18,9 @@ podman                      ``$REGISTRY_AUTH_FILE``, else
 helm                        ``$HELM_REGISTRY_CONFIG``, else
                             ``$XDG_CONFIG_HOME/helm/registry/config.json``
 finch                       ``~/.finch/config.json``
+helper's registry mapping    ``$RUNAS_ASYNC_REGISTRIES``, else
+                            ``$XDG_CONFIG_HOME/runas-async/registries.toml``
+helper's token cache        ``$XDG_CACHE_HOME/runas-async/`` (``~/.cache/runas-async/``)
 region                      ``--region``, ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then the
                             profile's ``region``
 ==========================  ============================================================
@@ -103,6 +106,20 @@ def helm_auth_file(env: Mapping[str, str]) -> Path:
 def finch_auth_file(env: Mapping[str, str]) -> Path:
     """finch's auth file (it cannot be pointed elsewhere)."""
     return home(env) / ".finch" / CONFIG_NAME
+
+
+def registries_file(env: Mapping[str, str]) -> Path:
+    """Which profile serves which registry, for the credential helper (credhelper.py)."""
+    if env.get("RUNAS_ASYNC_REGISTRIES"):
+        return Path(env["RUNAS_ASYNC_REGISTRIES"])
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home(env) / ".config")
+    return xdg / "runas-async" / "registries.toml"
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """runas-async's own cache directory (the credential helper's tokens)."""
+    xdg = Path(env.get("XDG_CACHE_HOME") or home(env) / ".cache")
+    return xdg / "runas-async"
 
 
 def region_in_force(

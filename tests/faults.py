@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import http.client
 import http.server
+import json
 import os
 import re
 import signal
@@ -112,6 +113,7 @@ class Seen:
 class _State:
     upstream: tuple[str, int]
     rules: list[Rule]
+    expires_in: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     seen: list[Seen] = field(default_factory=list)
 
@@ -128,6 +130,20 @@ class _State:
                     break
             self.seen.append(Seen(operation, region, action))
             return action
+
+
+def _future_expiry(data: bytes, seconds: float) -> bytes:
+    """A GetAuthorizationToken answer (ecr: a list, ecr-public: one object) whose tokens
+    expire ``seconds`` from now; any other answer unchanged."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return data
+    auth = doc.get("authorizationData") if isinstance(doc, dict) else None
+    entries = auth if isinstance(auth, list) else [auth] if isinstance(auth, dict) else []
+    for entry in entries:
+        entry["expiresAt"] = time.time() + seconds
+    return json.dumps(doc).encode() if entries else data
 
 
 def _operation(target: str, body: bytes) -> str:
@@ -182,6 +198,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
+            if state.expires_in is not None and response.status == 200:
+                data = _future_expiry(data, state.expires_in)
             skip = {"connection", "transfer-encoding", "content-length", "keep-alive"}
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
             self._reply(response.status, kept, data)
@@ -209,11 +227,17 @@ class ApiFaultProxy:
     claims are forwarded unchanged.
     """
 
-    def __init__(self, upstream: str, rules: Sequence[Rule] = ()) -> None:
+    def __init__(
+        self, upstream: str, rules: Sequence[Rule] = (), *, expires_in: float | None = None
+    ) -> None:
+        """``expires_in``: rewrite every token's ``expiresAt`` to that many seconds from now
+        (moto's is fixed in 2015), as the real API's 12 hours; None leaves it."""
         parsed = urllib.parse.urlsplit(upstream)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = _State(
-            upstream=(parsed.hostname or "127.0.0.1", parsed.port or 80), rules=list(rules)
+            upstream=(parsed.hostname or "127.0.0.1", parsed.port or 80),
+            rules=list(rules),
+            expires_in=expires_in,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -1,0 +1,314 @@
+"""``docker-credential-runas-async``: docker's credential-helper protocol, each registry
+served with the profile registries.toml maps it to (mapping.py).
+
+docker runs ``docker-credential-runas-async VERB`` with no terminal, the server URL (or,
+for ``store``, a JSON document) on stdin, and reads JSON from stdout; an error is one line
+on stdout and exit status 1, and the text ``credentials not found in native keychain``
+makes docker go on without credentials. The verbs:
+
+* ``get``: an ECR registry's token, reused from the cache (tokencache.py) while it is
+  fresh, else fetched with the mapped profile (no table matches: the default
+  credentials). Any other host: not found.
+* ``store``, ``erase``: accepted and ignored for an ECR registry (a ``docker login`` to it
+  must not fail); refused for any other host.
+* ``list``: the registries registries.toml names outright, each with username ``AWS``.
+
+A warm ``get`` imports neither botocore nor aiohttp: the heavy modules are imported only
+when a token must be fetched. Nothing here ever prompts: a profile that needs an MFA
+code and has no cached session fails at once, saying to run ``runas-async ecr login``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+from runas_async import awsconfig, places
+from runas_async.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
+from runas_async.errors import MfaCodeRequired, RunasError, UsageError
+from runas_async.mapping import Rule, concrete_hosts, matches, parse_mapping
+from runas_async.partitions import load_partitions
+from runas_async.tokencache import CachedToken, TokenCache, key
+
+if TYPE_CHECKING:
+    from runas_async.aws import AwsTokenProvider
+    from runas_async.models import Token
+
+PROG = "docker-credential-runas-async"
+NOT_FOUND = "credentials not found in native keychain"
+"""docker-credential-helpers' ErrCredentialsNotFound text, which docker's client looks for."""
+MISSING_URL = "no credentials server URL"
+USERNAME = "AWS"
+LIFETIME_IF_UNKNOWN = 12 * 3600.0
+"""ECR tokens last 12 hours; used only if an answer carried no expiresAt."""
+
+Fetch = Callable[[str | None, str, bool, Mapping[str, str]], "Token"]
+
+
+class NotServed(Exception):
+    """The host is not an ECR registry: not ours to answer."""
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run one verb; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    env = os.environ if env is None else env
+    _quiet_libraries()
+    verb = argv[0] if argv else ""
+    try:
+        return Helper(env).serve(verb, stdin.read(), stdout)
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> NoReturn:
+    """The console script."""
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _fail(stdout: TextIO, message: str) -> int:
+    """An error as helpers report it: one line on stdout (docker shows it), and on stderr."""
+    line = " ".join(message.split())
+    stdout.write(line + "\n")
+    stdout.flush()
+    if line != NOT_FOUND:
+        sys.stderr.write(f"{PROG}: {line}\n")
+    return 1
+
+
+def _quiet_libraries() -> None:
+    for name in ("botocore", "aiobotocore", "aiohttp", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        logger.addHandler(logging.NullHandler())
+
+
+class Helper:
+    """The verbs, with the environment, a clock and the token fetch injected (tests)."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        clock: Callable[[], float] = time.time,
+        fetch: Fetch | None = None,
+    ) -> None:
+        self.env = env
+        self.clock = clock
+        self.fetch = fetch or fetch_token
+        self.partitions = load_partitions()
+        self.files = awsconfig.read(env)
+        self.cache = TokenCache(places.cache_dir(env))
+
+    def serve(self, verb: str, text: str, stdout: TextIO) -> int:
+        """Run ``verb`` on ``text`` (stdin); an error is one line on stdout, exit 1."""
+        try:
+            return self._serve(verb, text, stdout)
+        except RunasError as e:
+            return _fail(stdout, str(e))
+
+    def _serve(self, verb: str, text: str, stdout: TextIO) -> int:
+        if verb == "get":
+            return self.get(text.strip(), stdout)
+        if verb in ("store", "erase"):
+            return self.store_or_erase(verb, text, stdout)
+        if verb == "list":
+            stdout.write(json.dumps(dict.fromkeys(self.listed(), USERNAME)) + "\n")
+            return 0
+        if verb == "version":
+            from runas_async._version import __version__
+
+            stdout.write(f"{PROG} {__version__}\n")
+            return 0
+        return _fail(stdout, f"Unknown credential action `{verb}`")
+
+    # -- the verbs
+
+    def get(self, server_url: str, stdout: TextIO) -> int:
+        if not server_url:
+            return _fail(stdout, MISSING_URL)
+        try:
+            host, region, public = self._registry(server_url)
+        except NotServed:
+            return _fail(stdout, NOT_FOUND)
+        profile = self.profile_for(host)
+        token = self.token(profile, region, public)
+        doc = {"ServerURL": server_url, "Username": token.username, "Secret": token.password}
+        stdout.write(json.dumps(doc) + "\n")
+        return 0
+
+    def store_or_erase(self, verb: str, text: str, stdout: TextIO) -> int:
+        server_url = text.strip()
+        if verb == "store":
+            try:
+                server_url = str(json.loads(text).get("ServerURL") or "")
+            except (ValueError, AttributeError):
+                return _fail(stdout, "store expects the credentials as JSON on stdin")
+        if not server_url:
+            return _fail(stdout, MISSING_URL)
+        try:
+            self._registry(server_url)
+        except NotServed:
+            return _fail(
+                stdout,
+                f"{PROG} serves Amazon ECR registries only: it does not {verb} credentials "
+                f"for {server_url}",
+            )
+        return 0  # ours: tokens are fetched on each get, nothing to keep or forget
+
+    def listed(self) -> list[str]:
+        return concrete_hosts(self.rules(), self.partitions, self._region_of)
+
+    # -- which profile, which token
+
+    def _registry(self, server_url: str) -> tuple[str, str, bool]:
+        """Host, region and private/public of an ECR registry; NotServed for anything else."""
+        try:
+            ep = parse_endpoint(server_url, self.partitions)
+        except UsageError:
+            raise NotServed(server_url) from None
+        if not isinstance(ep, HostEndpoint | PublicEndpoint):
+            raise NotServed(server_url)
+        return ep.registry.host, ep.registry.region, isinstance(ep, PublicEndpoint)
+
+    def rules(self) -> list[Rule]:
+        path = places.registries_file(self.env)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"cannot read {path}: {e}") from e
+        return parse_mapping(text, str(path), self.partitions)
+
+    def profile_for(self, host: str) -> str | None:
+        """The first table that serves ``host``, else None (the default credentials)."""
+        for rule in self.rules():
+            if matches(rule, host, self.partitions, self._region_of, self._account_of):
+                return rule.profile
+        return None
+
+    def _region_of(self, profile: str) -> str | None:
+        section = self.files.section(profile) or {}
+        return places.region_in_force(None, self.env, section.get("region"))
+
+    def _account_of(self, profile: str) -> str | None:
+        """From the config (a role's or SSO account), the cache, or STS (a cold lookup)."""
+        account = self.files.account(profile)
+        if account is not None:
+            return account
+        fingerprint = self.fingerprint(profile)
+        name = f"account|{profile}"
+        with self.cache.locked():
+            account = self.cache.account(name, fingerprint)
+            if account is None:
+                region = self._region_of(profile) or "us-east-1"
+                account = fetch_account(profile, region, self.env)
+                self.cache.put_account(name, account, fingerprint)
+        return account
+
+    def fingerprint(self, profile: str | None) -> str:
+        """What the cached token was fetched with: the profile's settings (both files), or
+        for the default credentials the variables that choose them."""
+        if profile is None:
+            names = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_DEFAULT_PROFILE")
+            chosen: object = {n: self.env.get(n) for n in names}
+            name = self.env.get("AWS_PROFILE") or "default"
+        else:
+            chosen, name = None, profile
+        settings = {
+            "config": dict(self.files.section(name) or {}),
+            "credentials": dict(self.files.credentials.get(name, {})),
+            "environment": chosen,
+        }
+        text = json.dumps(settings, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def token(self, profile: str | None, region: str, public: bool) -> CachedToken:
+        """A fresh token from the cache, else a new one; never an expired one."""
+        name, fingerprint = key(profile, region, public), self.fingerprint(profile)
+        with self.cache.locked():  # others wait here, then find this one's token
+            cached = self.cache.get(name, fingerprint)
+            now = self.clock()
+            if cached is not None and cached.fresh(now):
+                return cached
+            try:
+                got = self.fetch(profile, region, public, self.env)
+            except RunasError:
+                if cached is not None and cached.valid(self.clock()):
+                    return cached  # past half-life but still good: better than nothing
+                raise
+            fetched = self.clock()
+            expires = got.expires_at if got.expires_at is not None else now + LIFETIME_IF_UNKNOWN
+            token = CachedToken(got.username, got.password, expires, fetched, fingerprint)
+            if not token.valid(fetched):
+                raise UsageError(
+                    f"the token for {region} from the API has already expired "
+                    f"({time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))})"
+                )
+            self.cache.put(name, token)
+            return token
+
+
+def _session_name(profile: str | None, env: Mapping[str, str]) -> str:
+    return profile or env.get("AWS_PROFILE") or "default"
+
+
+async def _no_prompt(challenge: object) -> str:
+    profile = getattr(challenge, "profile", "")
+    raise MfaCodeRequired(
+        f"profile {profile!r} needs an MFA code, and docker runs this helper without a "
+        f"terminal: run `runas-async ecr login {profile}` once to start a session"
+    )
+
+
+def _provider(profile: str | None, env: Mapping[str, str]) -> tuple[AwsTokenProvider, str]:
+    from runas_async.aws import AwsTokenProvider, new_session
+    from runas_async.cache import CredentialCache
+    from runas_async.credentials import CredentialResolver
+
+    name = _session_name(profile, env)
+    resolver = CredentialResolver(
+        cache=CredentialCache(places.cli_cache_dir(env)),
+        prompt=_no_prompt,
+        environment_keys=bool(env.get("AWS_ACCESS_KEY_ID")),
+    )
+    return AwsTokenProvider({name: new_session(profile)}, resolver=resolver, env=env), name
+
+
+def fetch_token(profile: str | None, region: str, public: bool, env: Mapping[str, str]) -> Token:
+    """One GetAuthorizationToken (plus what the credentials need, e.g. AssumeRole)."""
+    import anyio
+
+    from runas_async.models import TokenKey
+
+    provider, name = _provider(profile, env)
+    token: Token = anyio.run(provider.token, TokenKey(name, region, public))
+    return token
+
+
+def fetch_account(profile: str, region: str, env: Mapping[str, str]) -> str:
+    """The account of a profile's credentials (STS GetCallerIdentity)."""
+    import anyio
+
+    provider, name = _provider(profile, env)
+    account: str = anyio.run(provider.account, name, region)
+    return account
+
+
+if __name__ == "__main__":  # python -m runas_async.credhelper VERB
+    run()

@@ -1,0 +1,126 @@
+"""The credential helper's token cache: one token per (profile, region, private or public).
+
+A token is reused until half its lifetime is gone (as amazon-ecr-credential-helper does)
+and never once it has expired, even when fetching a new one fails. Each entry carries a
+fingerprint of the profile's settings, so a changed profile is a miss. Also kept: the
+account a profile's credentials resolved to (for a table with no registries).
+
+The file (``~/.cache/runas-async/helper-tokens.json``) holds secrets: it is written whole
+(temporary file, fsync, rename) and 0600, read only when it is ours alone (files.py), and
+anything unreadable, corrupt or foreign reads as empty and is replaced. Concurrent
+helpers serialise on a lock beside it, so 20 ``get``\\ s at once make one token request.
+Standard library only: a warm ``get`` imports neither botocore nor aiohttp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runas_async.files import atomic_write, read_trusted
+
+FILE_NAME = "helper-tokens.json"
+MAX_FILE = 1024 * 1024
+SAFETY = 60.0
+"""A token this close to its expiry counts as expired: it must outlive the pull that uses it."""
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    """A token as the helper keeps it; ``repr`` never shows the password."""
+
+    username: str
+    password: str = field(repr=False)
+    expires_at: float
+    fetched_at: float
+    fingerprint: str
+
+    def fresh(self, now: float) -> bool:
+        """Less than half its lifetime gone: reuse it without asking."""
+        return now < self.fetched_at + (self.expires_at - self.fetched_at) / 2 and self.valid(now)
+
+    def valid(self, now: float) -> bool:
+        """Not expired (with :data:`SAFETY` to spare)."""
+        return now < self.expires_at - SAFETY
+
+
+def key(profile: str | None, region: str, public: bool) -> str:
+    """The cache key of a token request (no profile: the default credentials)."""
+    return f"{profile or ''}|{region}|{'public' if public else 'private'}"
+
+
+class TokenCache:
+    """The cache file in ``directory``; use :meth:`locked` around a read-fetch-write."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / FILE_NAME
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive, across processes (an flock on a lock file beside the cache)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _read(self) -> dict[str, Any]:
+        raw = read_trusted(self.path, MAX_FILE)
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            doc = {}
+        return doc if isinstance(doc, dict) else {}
+
+    def _section(self, name: str) -> dict[str, Any]:
+        section = self._read().get(name)
+        return section if isinstance(section, dict) else {}
+
+    def get(self, name: str, fingerprint: str) -> CachedToken | None:
+        """The token under ``name`` if it is well-formed and for these settings."""
+        entry = self._section("tokens").get(name)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            token = CachedToken(
+                username=str(entry["username"]),
+                password=str(entry["password"]),
+                expires_at=float(entry["expires_at"]),
+                fetched_at=float(entry["fetched_at"]),
+                fingerprint=str(entry["fingerprint"]),
+            )
+        except (TypeError, KeyError, ValueError):
+            return None
+        return token if token.fingerprint == fingerprint and token.password else None
+
+    def put(self, name: str, token: CachedToken) -> None:
+        """Store ``token`` under ``name``; call within :meth:`locked`."""
+        self._update("tokens", name, token.__dict__)
+
+    def account(self, name: str, fingerprint: str) -> str | None:
+        entry = self._section("accounts").get(name)
+        if isinstance(entry, dict) and entry.get("fingerprint") == fingerprint:
+            account = entry.get("account")
+            return account if isinstance(account, str) else None
+        return None
+
+    def put_account(self, name: str, account: str, fingerprint: str) -> None:
+        self._update("accounts", name, {"account": account, "fingerprint": fingerprint})
+
+    def _update(self, section: str, name: str, value: dict[str, Any]) -> None:
+        doc = self._read()
+        entries = doc.get(section)
+        if not isinstance(entries, dict):
+            entries = doc[section] = {}
+        entries[name] = dict(value)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write(self.path, json.dumps(doc).encode(), 0o600)

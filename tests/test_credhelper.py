@@ -1,0 +1,370 @@
+"""docker-credential-runas-async: docker's helper protocol, the profile map, the token cache,
+MFA without a terminal, and configure-docker. Against moto (tokens made to expire in the
+future by a rewriting proxy: moto's expiresAt is in 2015)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from runas_async.credhelper import MISSING_URL, NOT_FOUND, Helper
+from runas_async.errors import TokenError
+from runas_async.models import Token
+from runas_async.tokencache import FILE_NAME
+from tests.faults import ApiFaultProxy
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, ecr_host, moto_password
+
+PROD = "210987654321"
+PROFILES = {
+    "dev": {"region": "us-east-1", **STATIC_KEYS},
+    "prod": {
+        "region": "eu-west-1",
+        "role_arn": f"arn:aws:iam::{PROD}:role/x",
+        "source_profile": "dev",
+    },
+}
+MAPPING = """
+[[login]]
+profile = "prod"
+registries = ["*.dkr.ecr.eu-west-1.amazonaws.com", "public.ecr.aws"]
+
+[[login]]
+profile = "dev"
+"""
+HOUR = 3600.0
+
+
+@pytest.fixture
+def world(moto: Moto) -> Iterator[dict[str, str]]:
+    """moto behind a proxy that gives tokens 12 hours, profiles dev and prod, the mapping."""
+    moto.write_aws_config(PROFILES)
+    mapping = moto.workdir / "registries.toml"
+    mapping.write_text(MAPPING)
+    with ApiFaultProxy(moto.moto_url, expires_in=12 * HOUR) as proxy:
+        yield moto.env(AWS_ENDPOINT_URL=proxy.url, RUNAS_ASYNC_REGISTRIES=str(mapping))
+
+
+def _helper(verb: str, text: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runas_async.credhelper", verb],
+        input=text,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# --- the protocol -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verb", "text", "code", "out"),
+    [
+        pytest.param("get", "docker.io", 1, NOT_FOUND, id="get-other-registry"),
+        pytest.param("get", "https://index.docker.io/v1/", 1, NOT_FOUND, id="get-docker-hub"),
+        pytest.param("get", "", 1, MISSING_URL, id="get-no-url"),
+        pytest.param("erase", ecr_host(PROD, "eu-west-1"), 0, "", id="erase-ecr-ignored"),
+        pytest.param(
+            "store",
+            json.dumps(
+                {"ServerURL": ecr_host(PROD, "eu-west-1"), "Username": "AWS", "Secret": "x"}
+            ),
+            0,
+            "",
+            id="store-ecr-ignored",
+        ),
+        pytest.param(
+            "store",
+            json.dumps({"ServerURL": "ghcr.io", "Username": "u", "Secret": "x"}),
+            1,
+            "serves Amazon ECR registries only",
+            id="store-other-refused",
+        ),
+        pytest.param("erase", "ghcr.io", 1, "serves Amazon ECR registries only", id="erase-other"),
+        pytest.param("frobnicate", "", 1, "Unknown credential action `frobnicate`", id="verb"),
+    ],
+)
+def test_protocol(
+    world: dict[str, str], verb: str, text: str, code: int, out: str, moto: Moto
+) -> None:
+    """Each verb's exit status and stdout, with the texts docker's client code looks for."""
+    done = _helper(verb, text, world)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout.strip() == out or (out and out in done.stdout)
+    assert moto.moto_calls() == []  # nothing here needs AWS
+
+
+def test_get_serves_each_registry_with_its_mapped_profile(
+    world: dict[str, str], moto: Moto
+) -> None:
+    """A pattern sends eu-west-1 to prod (its role's token); a table with no registries
+    serves dev's own registry (its account learnt once from STS)."""
+    done = _helper("get", f"https://{ecr_host(PROD, 'eu-west-1')}", world)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == {
+        "ServerURL": f"https://{ecr_host(PROD, 'eu-west-1')}",
+        "Username": "AWS",
+        "Secret": moto_password(PROD),
+    }
+    own = _helper("get", ecr_host(DEFAULT_ACCOUNT, "us-east-1"), world)
+    assert json.loads(own.stdout)["Secret"] == moto_password(DEFAULT_ACCOUNT)
+    assert moto.calls()["GetAuthorizationToken"] == 2
+
+
+def test_list_names_the_concrete_hosts(world: dict[str, str], moto: Moto) -> None:
+    """list: the hosts registries.toml names outright, each with username AWS."""
+    done = _helper("list", "", world)
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == {"public.ecr.aws": "AWS"}
+
+
+# --- the cache ----------------------------------------------------------------------------
+
+
+def test_warm_get_reuses_the_token_and_imports_nothing_heavy(
+    world: dict[str, str], moto: Moto
+) -> None:
+    """A second get within half the token's life makes no request and loads neither
+    botocore nor aiohttp."""
+    host = ecr_host(PROD, "eu-west-1")
+    assert _helper("get", host, world).returncode == 0
+    moto.clear_calls()
+    code = (
+        "import io, sys\n"
+        "from runas_async.credhelper import main\n"
+        f"rc = main(['get'], io.StringIO({host!r}))\n"
+        "heavy = [m for m in ('botocore', 'aiobotocore', 'aiohttp', 'rich') if m in sys.modules]\n"
+        "print(rc, heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=world, capture_output=True, text=True, check=False
+    )
+    assert done.stderr.strip() == "0 []", done.stderr
+    assert json.loads(done.stdout)["Secret"] == moto_password(PROD)
+    assert moto.moto_calls() == []
+
+
+def test_twenty_gets_at_once_make_one_token_request(world: dict[str, str], moto: Moto) -> None:
+    """20 helpers started together for one registry: one AssumeRole, one token request."""
+    host = ecr_host(PROD, "eu-west-1")
+    with contextlib.ExitStack() as stack:
+        procs = [
+            stack.enter_context(
+                subprocess.Popen(
+                    [sys.executable, "-m", "runas_async.credhelper", "get"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=world,
+                    text=True,
+                )
+            )
+            for _ in range(20)
+        ]
+        for p in procs:  # every helper has its request before any answers
+            assert p.stdin is not None
+            p.stdin.write(host)
+            p.stdin.close()
+        outs = []
+        for p in procs:  # small outputs: reading one pipe after the other cannot block
+            assert p.stdout is not None and p.stderr is not None
+            outs.append((p.stdout.read(), p.stderr.read()))
+            p.wait(timeout=120)
+    assert all(p.returncode == 0 for p in procs), outs
+    assert {json.loads(out)["Secret"] for out, _ in outs} == {moto_password(PROD)}
+    assert moto.calls()["GetAuthorizationToken"] == 1, moto.calls()
+    assert moto.calls()["AssumeRole"] == 1
+
+
+class _Fetches:
+    """A token source for the cache tests: counts calls, fails when told to."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self, profile: str | None, region: str, public: bool, env: object) -> Token:
+        self.calls += 1
+        if self.fail:
+            raise TokenError("ecr GetAuthorizationToken: ServiceUnavailable")
+        return Token("AWS", f"pw-{self.calls}", expires_at=self.clock[0] + 12 * HOUR)
+
+
+def _cache_helper(moto: Moto, clock: list[float]) -> tuple[Helper, _Fetches]:
+    moto.write_aws_config(PROFILES)
+    fetches = _Fetches(clock)
+    helper = Helper(moto.env(), clock=lambda: clock[0], fetch=fetches)
+    return helper, fetches
+
+
+def _get(helper: Helper) -> tuple[int, str]:
+    out = io.StringIO()
+    code = helper.serve("get", ecr_host(DEFAULT_ACCOUNT, "us-west-2"), out)
+    return code, out.getvalue()
+
+
+def test_half_life_then_refresh(moto: Moto) -> None:
+    """Reused until half its 12 hours are gone, then fetched anew."""
+    clock = [1_000_000.0]
+    helper, fetches = _cache_helper(moto, clock)
+    assert _get(helper)[0] == 0
+    clock[0] += 5.9 * HOUR
+    assert json.loads(_get(helper)[1])["Secret"] == "pw-1"
+    clock[0] += 0.2 * HOUR
+    assert json.loads(_get(helper)[1])["Secret"] == "pw-2"
+    assert fetches.calls == 2
+
+
+def test_failed_refresh_keeps_a_valid_token_but_never_an_expired_one(moto: Moto) -> None:
+    """Past half-life a failed refresh still answers with the valid token; once it has
+    expired, a failed refresh fails (amazon-ecr-credential-helper #679 returned it)."""
+    clock = [1_000_000.0]
+    helper, fetches = _cache_helper(moto, clock)
+    assert _get(helper)[0] == 0
+    fetches.fail = True
+    clock[0] += 8 * HOUR
+    assert json.loads(_get(helper)[1])["Secret"] == "pw-1"
+    clock[0] += 4.5 * HOUR
+    code, out = _get(helper)
+    assert code == 1
+    assert "pw-1" not in out
+    assert "ServiceUnavailable" in out
+
+
+def test_a_changed_profile_misses_the_cache(moto: Moto) -> None:
+    """The token is keyed by a fingerprint of the profile's settings."""
+    clock = [1_000_000.0]
+    helper, fetches = _cache_helper(moto, clock)
+    _get(helper)
+    moto.write_aws_config({**PROFILES, "default": {"region": "us-west-2"}})
+    helper2 = Helper(moto.env(), clock=lambda: clock[0], fetch=fetches)
+    _get(helper2)
+    assert fetches.calls == 2
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "mode-0644", "symlink", "foreign-owner"])
+def test_untrusted_cache_files_are_ignored(moto: Moto, damage: str) -> None:
+    """A corrupt, group-readable, symlinked or foreign-owned cache is a miss, never fatal,
+    and a fresh token replaces it."""
+    clock = [1_000_000.0]
+    helper, fetches = _cache_helper(moto, clock)
+    _get(helper)
+    path = helper.cache.path
+    if damage == "corrupt":
+        path.write_text("{not json")
+    elif damage == "mode-0644":
+        path.chmod(0o644)
+    elif damage == "symlink":
+        target = path.with_name("elsewhere.json")
+        path.rename(target)
+        path.symlink_to(target)
+    else:
+        if os.geteuid() != 0:
+            from tests.missing import need_root
+
+            need_root("to give the cache file another owner")
+        os.chown(path, 4321, 4321)
+    code, out = _get(helper)
+    assert code == 0, out
+    assert json.loads(out)["Secret"] == "pw-2"
+    assert not path.is_symlink()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_cache_file_is_private(world: dict[str, str], moto: Moto) -> None:
+    """The cache holds tokens: 0600 in a 0700 directory."""
+    assert _helper("get", ecr_host(PROD, "eu-west-1"), world).returncode == 0
+    path = Path(world["HOME"]) / ".cache" / "runas-async" / FILE_NAME
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+
+
+# --- MFA ----------------------------------------------------------------------------------
+
+MFA = "arn:aws:iam::123456789012:mfa/me"
+
+
+def test_mfa_profile_without_a_session_fails_fast_and_then_works_after_ecr_login(
+    world: dict[str, str], moto: Moto
+) -> None:
+    """No terminal, no cached session: one line saying to run `runas-async ecr login` (no
+    hang). After `ecr login --mfa-code` seeded the session, get needs no prompt."""
+    moto.write_aws_config(
+        {
+            **PROFILES,
+            "mfa": {
+                "region": "eu-west-1",
+                "role_arn": f"arn:aws:iam::{PROD}:role/x",
+                "source_profile": "dev",
+                "mfa_serial": MFA,
+            },
+        }
+    )
+    Path(world["RUNAS_ASYNC_REGISTRIES"]).write_text(
+        '[[login]]\nprofile = "mfa"\nregistries = ["*.dkr.ecr.eu-west-1.amazonaws.com"]\n'
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async.credhelper", "get"],
+        input=ecr_host(PROD, "eu-west-1"),
+        env=world,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        start_new_session=True,  # no controlling terminal, as under docker
+    )
+    assert done.returncode == 1
+    assert "runas-async ecr login mfa" in done.stdout
+    assert time.monotonic() - started < 20
+    seeded = subprocess.run(
+        [sys.executable, "-m", "runas_async", "ecr", "password", "mfa", "--mfa-code", "123456"],
+        env=world,
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=True,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    again = _helper("get", ecr_host(PROD, "eu-west-1"), world)
+    assert again.returncode == 0, again.stdout
+    assert json.loads(again.stdout)["Secret"] == moto_password(PROD)
+
+
+# --- configure-docker ---------------------------------------------------------------------
+
+
+def test_configure_docker_round_trip(world: dict[str, str], moto: Moto) -> None:
+    """configure-docker writes credHelpers and the mapping, keeping every other entry;
+    --remove takes exactly its own entries out again; get then uses the named profile."""
+    config = moto.docker_config / "config.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    before = {"auths": {"ghcr.io": {"auth": "dTpw"}}, "credHelpers": {"gcr.io": "gcloud"}}
+    config.write_text(json.dumps(before))
+    host = ecr_host(DEFAULT_ACCOUNT, "us-west-2")
+    run = [sys.executable, "-m", "runas_async", "ecr", "configure-docker"]
+    done = subprocess.run([*run, "dev", host], env=world, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(config.read_text())
+    assert doc["credHelpers"] == {"gcr.io": "gcloud", host: "runas-async"}
+    assert doc["auths"] == before["auths"]
+    got = _helper("get", host, world)
+    assert json.loads(got.stdout)["Secret"] == moto_password(DEFAULT_ACCOUNT)
+    done = subprocess.run(
+        [*run, "dev", host, "--remove"], env=world, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert json.loads(config.read_text()) == before
+    assert host not in Path(world["RUNAS_ASYNC_REGISTRIES"]).read_text()
