@@ -21,7 +21,9 @@ from runas_async.errors import TokenError
 from runas_async.models import Token
 from runas_async.tokencache import FILE_NAME
 from tests.faults import ApiFaultProxy
-from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, ecr_host, moto_password
+from tests.missing import need_program
+from tests.oci import write_oci_layout
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, Sandbox, ecr_host, moto_password
 
 PROD = "210987654321"
 PROFILES = {
@@ -368,3 +370,59 @@ def test_configure_docker_round_trip(world: dict[str, str], moto: Moto) -> None:
     assert done.returncode == 0
     assert json.loads(config.read_text()) == before
     assert host not in Path(world["RUNAS_ASYNC_REGISTRIES"]).read_text()
+
+
+# --- a real docker-less client ------------------------------------------------------------
+
+
+def test_skopeo_uses_the_helper_with_a_profile_per_registry(sb: Sandbox, tmp_path: Path) -> None:
+    """skopeo (no docker) copies an image to two registries through credHelpers: each
+    registry accepts only its own account's token, so each needs its mapped profile."""
+    skopeo = need_program("skopeo", "apt-get install skopeo")
+    prod_host, dev_host = ecr_host(PROD, "eu-west-1"), ecr_host(DEFAULT_ACCOUNT, "us-west-2")
+    sb.write_aws_config(PROFILES)
+    sb.add_registries(
+        [(prod_host, moto_password(PROD)), (dev_host, moto_password(DEFAULT_ACCOUNT))]
+    )
+    mapping = tmp_path / "registries.toml"
+    mapping.write_text(
+        f'[[login]]\nprofile = "prod"\nregistries = ["{prod_host}"]\n\n'
+        f'[[login]]\nprofile = "dev"\nregistries = ["{dev_host}"]\n'
+    )
+    sb.docker_config.mkdir(parents=True, exist_ok=True)
+    (sb.docker_config / "config.json").write_text(
+        json.dumps({"credHelpers": {prod_host: "runas-async", dev_host: "runas-async"}})
+    )
+    image = write_oci_layout(tmp_path / "image")
+    with ApiFaultProxy(sb.moto_url, expires_in=12 * HOUR) as proxy:
+        env = sb.env(
+            AWS_ENDPOINT_URL=proxy.url,
+            RUNAS_ASYNC_REGISTRIES=str(mapping),
+            PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            REGISTRY_AUTH_FILE=str(sb.docker_config / "config.json"),
+        )
+        for host in (prod_host, dev_host):
+            done = sb.run(
+                [
+                    skopeo,
+                    "copy",
+                    "--dest-tls-verify=false",
+                    f"oci:{image}:latest",
+                    f"docker://{host}/team/app:1",
+                ],
+                env=env,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        back = sb.run(
+            [
+                skopeo,
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                f"docker://{prod_host}/team/app:1",
+                f"docker://{dev_host}/team/copy:1",
+            ],
+            env=env,
+        )
+        assert back.returncode == 0, back.stdout + back.stderr
+    assert "auths" not in json.loads((sb.docker_config / "config.json").read_text())
