@@ -13,8 +13,11 @@ makes docker go on without credentials. The verbs:
   must not fail); refused for any other host.
 * ``list``: the registries registries.toml names outright, each with username ``AWS``.
 
-A warm ``get`` imports neither botocore nor aiohttp: the heavy modules are imported only
-when a token must be fetched. Nothing here ever prompts: a profile that needs an MFA
+A warm ``get`` imports neither botocore nor aiohttp, and parses nothing: each answer is
+remembered with a stamp of what chose it (the mapping and AWS config files, the variables
+that pick credentials and endpoints), so a repeat of the same question with nothing
+changed is one read of the cache file (:func:`warm_get`). Everything else is imported
+only when needed. Nothing here ever prompts: a profile that needs an MFA
 code and has no cached session fails at once, saying to run ``runas-async ecr login``.
 """
 
@@ -22,22 +25,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from runas_async import awsconfig, places
-from runas_async.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
+from runas_async import places
 from runas_async.errors import MfaCodeRequired, RunasError, UsageError
-from runas_async.mapping import Rule, concrete_hosts, matches, parse_mapping
-from runas_async.partitions import load_partitions
 from runas_async.tokencache import CachedToken, TokenCache, key
 
 if TYPE_CHECKING:
     from runas_async.aws import AwsTokenProvider
+    from runas_async.mapping import Rule
     from runas_async.models import Token
 
 PROG = "docker-credential-runas-async"
@@ -65,12 +65,64 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     env = os.environ if env is None else env
-    _quiet_libraries()
     verb = argv[0] if argv else ""
     try:
-        return Helper(env).serve(verb, stdin.read(), stdout)
+        text = stdin.read()
+        if verb == "get" and (answer := warm_get(text.strip(), env, time.time())) is not None:
+            stdout.write(answer)
+            return 0
+        return Helper(env).serve(verb, text, stdout)
     except KeyboardInterrupt:
         return 130
+
+
+STAMPED_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "RUNAS_ASYNC_REGISTRIES",
+)
+"""The variables that decide which profile and credentials answer, and from where."""
+
+
+def route_stamp(env: Mapping[str, str]) -> str:
+    """What chose a ``get``'s answer: the files (identity, size, time) and the variables."""
+    parts: list[object] = [env.get(name) for name in STAMPED_VARIABLES]
+    for path in (
+        places.registries_file(env),
+        places.aws_config_file(env),
+        places.aws_credentials_file(env),
+    ):
+        try:
+            st = os.stat(path)
+            parts.append((str(path), st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            parts.append((str(path), None))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def warm_get(server_url: str, env: Mapping[str, str], now: float) -> str | None:
+    """The answer to ``get`` from the cache alone, or None (then the full path decides)."""
+    if not server_url:
+        return None
+    token = TokenCache(places.cache_dir(env)).route(server_url, route_stamp(env))
+    if token is None or not token.fresh(now):
+        return None
+    return _answer(server_url, token)
+
+
+def _answer(server_url: str, token: CachedToken) -> str:
+    doc = {"ServerURL": server_url, "Username": token.username, "Secret": token.password}
+    return json.dumps(doc) + "\n"
 
 
 def run() -> NoReturn:
@@ -91,6 +143,9 @@ def _fail(stdout: TextIO, message: str) -> int:
 
 
 def _quiet_libraries() -> None:
+    """botocore's and aiohttp's loggers never reach stderr (or docker's view of stdout)."""
+    import logging
+
     for name in ("botocore", "aiobotocore", "aiohttp", "urllib3"):
         logger = logging.getLogger(name)
         logger.propagate = False
@@ -107,6 +162,9 @@ class Helper:
         clock: Callable[[], float] = time.time,
         fetch: Fetch | None = None,
     ) -> None:
+        from runas_async import awsconfig
+        from runas_async.partitions import load_partitions
+
         self.env = env
         self.clock = clock
         self.fetch = fetch or fetch_token
@@ -145,10 +203,13 @@ class Helper:
             host, region, public = self._registry(server_url)
         except NotServed:
             return _fail(stdout, NOT_FOUND)
+        stamp = route_stamp(self.env)  # before reading what it stands for
         profile = self.profile_for(host)
         token = self.token(profile, region, public)
-        doc = {"ServerURL": server_url, "Username": token.username, "Secret": token.password}
-        stdout.write(json.dumps(doc) + "\n")
+        with self.cache.locked():
+            name = key(profile, region, public)
+            self.cache.put_route(server_url, name, token.fingerprint, stamp)
+        stdout.write(_answer(server_url, token))
         return 0
 
     def store_or_erase(self, verb: str, text: str, stdout: TextIO) -> int:
@@ -171,12 +232,16 @@ class Helper:
         return 0  # ours: tokens are fetched on each get, nothing to keep or forget
 
     def listed(self) -> list[str]:
+        from runas_async.mapping import concrete_hosts
+
         return concrete_hosts(self.rules(), self.partitions, self._region_of)
 
     # -- which profile, which token
 
     def _registry(self, server_url: str) -> tuple[str, str, bool]:
         """Host, region and private/public of an ECR registry; NotServed for anything else."""
+        from runas_async.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
+
         try:
             ep = parse_endpoint(server_url, self.partitions)
         except UsageError:
@@ -186,6 +251,8 @@ class Helper:
         return ep.registry.host, ep.registry.region, isinstance(ep, PublicEndpoint)
 
     def rules(self) -> list[Rule]:
+        from runas_async.mapping import parse_mapping
+
         path = places.registries_file(self.env)
         try:
             text = path.read_text(encoding="utf-8")
@@ -197,6 +264,8 @@ class Helper:
 
     def profile_for(self, host: str) -> str | None:
         """The first table that serves ``host``, else None (the default credentials)."""
+        from runas_async.mapping import matches
+
         for rule in self.rules():
             if matches(rule, host, self.partitions, self._region_of, self._account_of):
                 return rule.profile
@@ -281,6 +350,7 @@ def _provider(profile: str | None, env: Mapping[str, str]) -> tuple[AwsTokenProv
     from runas_async.cache import CredentialCache
     from runas_async.credentials import CredentialResolver
 
+    _quiet_libraries()
     name = _session_name(profile, env)
     resolver = CredentialResolver(
         cache=CredentialCache(places.cli_cache_dir(env)),

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 
 def atomic_write(
@@ -35,6 +31,8 @@ def atomic_write(
     returned, so the caller can read again. The check sits after the slow part (the
     write and fsync), which keeps the window for a writer that takes no lock small.
     """
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -70,7 +68,7 @@ def read_trusted(path: Path, max_size: int) -> bytes | None:
         return None
     except OSError as e:
         why = "a symlink" if e.errno == errno.ELOOP else e.strerror
-        log.debug("file %s not used: %s", path, why)
+        _debug("file %s not used: %s", path, why)
         return None
     try:
         st = os.fstat(fd)
@@ -85,10 +83,17 @@ def read_trusted(path: Path, max_size: int) -> bytes | None:
         else:
             with os.fdopen(os.dup(fd), "rb") as f:
                 return f.read(max_size + 1)
-        log.debug("file %s not trusted: %s", path, reason)
+        _debug("file %s not trusted: %s", path, reason)
         return None
     except OSError as e:
-        log.debug("file %s not readable: %s", path, e)
+        _debug("file %s not readable: %s", path, e)
         return None
     finally:
         os.close(fd)
+
+
+def _debug(message: str, *args: object) -> None:
+    """A DEBUG line; logging is imported only then (the helper's warm path never is)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args)
