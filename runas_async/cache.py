@@ -17,12 +17,10 @@ entry that expires within 15 minutes is fetched again and overwritten).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import os
-import stat
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 from aiobotocore.credentials import AioCachedCredentialFetcher
 from botocore.utils import JSONFileCache, parse_timestamp
 
-from runas_async.files import atomic_write
+from runas_async.files import atomic_write, read_trusted
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +84,7 @@ class CredentialCache(JSONFileCache):
         """The entry under ``cache_key``, or None when it is missing or not to be trusted."""
         if self.refresh:
             return None
-        raw = _read_trusted(self.path(cache_key))
+        raw = read_trusted(self.path(cache_key), MAX_CACHE_FILE, "cache file")
         if raw is None:
             return None
         try:
@@ -130,38 +128,6 @@ def _json_default(value: object) -> object:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S%Z")
     raise TypeError(f"cannot store a {type(value).__name__} in the credentials cache")
-
-
-def _read_trusted(path: Path) -> bytes | None:
-    """The file's bytes if it is ours alone (regular, our uid, no group/other bits), else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        why = "a symlink" if e.errno == errno.ELOOP else e.strerror
-        log.debug("cache file %s not used: %s", path, why)
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            reason = "not a regular file"
-        elif st.st_uid != os.geteuid():
-            reason = f"owned by uid {st.st_uid}"
-        elif st.st_mode & 0o077:
-            reason = f"mode {stat.S_IMODE(st.st_mode):04o} (want 0600)"
-        elif st.st_size > MAX_CACHE_FILE:
-            reason = f"{st.st_size} bytes"
-        else:
-            with os.fdopen(os.dup(fd), "rb") as f:
-                return f.read(MAX_CACHE_FILE + 1)
-        log.debug("cache file %s not trusted: %s", path, reason)
-        return None
-    except OSError as e:
-        log.debug("cache file %s not readable: %s", path, e)
-        return None
-    finally:
-        os.close(fd)
 
 
 def _is_credentials_entry(value: object) -> bool:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write(
@@ -49,3 +54,40 @@ def atomic_write(
             os.unlink(tmp)
         raise
     return True
+
+
+def read_trusted(path: Path, limit: int, what: str = "file") -> bytes | None:
+    """The file's bytes if it is ours alone, else None (the reason logged at debug).
+
+    Ours alone: opened without following a symlink, a regular file, owned by our uid, no
+    group or other permission bits, at most ``limit`` bytes. Used for awscli's credentials
+    cache (cache.py) and the state file (state.py).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        why = "a symlink" if e.errno == errno.ELOOP else e.strerror
+        log.debug("%s %s not used: %s", what, path, why)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            reason = "not a regular file"
+        elif st.st_uid != os.geteuid():
+            reason = f"owned by uid {st.st_uid}"
+        elif st.st_mode & 0o077:
+            reason = f"mode {stat.S_IMODE(st.st_mode):04o} (want 0600)"
+        elif st.st_size > limit:
+            reason = f"{st.st_size} bytes"
+        else:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read(limit + 1)
+        log.debug("%s %s not trusted: %s", what, path, reason)
+        return None
+    except OSError as e:
+        log.debug("%s %s not readable: %s", what, path, e)
+        return None
+    finally:
+        os.close(fd)
