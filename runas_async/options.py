@@ -73,6 +73,20 @@ class Login:
     targets: Targets
     run: RunOptions
     credentials: CredentialOptions = CredentialOptions()
+    renew_before: float | None = None
+    """``--renew-before`` in seconds: a registry whose recorded login lasts longer is skipped."""
+
+
+EVERY_TOKEN_OUTPUTS: frozenset[Output] = frozenset()
+"""Outputs that must carry every registry's credentials, so --renew-before cannot skip any
+(``-o dockerconfigjson`` joins here when it exists)."""
+
+
+def needs_every_token(login: Login) -> str | None:
+    """What in ``login`` needs every registry's token (one line per such mode), or None."""
+    if login.run.output in EVERY_TOKEN_OUTPUTS:
+        return f"-o {login.run.output.value}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,16 @@ class Logout:
     targets: Targets
     run: RunOptions
     credentials: CredentialOptions = CredentialOptions()
+    expired: bool = False
+    """``--expired``: the registries whose recorded login has ended, instead of targets."""
+
+
+@dataclass(frozen=True)
+class LoginStatus:
+    """``ecr status``: the ECR registries of a client's auth file and when they expire."""
+
+    client: Client
+    output: Output = Output.TEXT
 
 
 @dataclass(frozen=True)
@@ -112,4 +136,4 @@ class Exec:
     credentials: CredentialOptions = CredentialOptions()
 
 
-Command = Login | Logout | Password | Env | Exec
+Command = Login | Logout | Password | Env | Exec | LoginStatus

@@ -18,6 +18,8 @@ podman                      ``$REGISTRY_AUTH_FILE``, else
 helm                        ``$HELM_REGISTRY_CONFIG``, else
                             ``$XDG_CONFIG_HOME/helm/registry/config.json``
 finch                       ``~/.finch/config.json``
+our state (login expiries)  ``$XDG_STATE_HOME/runas-async/logins.json``, else
+                            ``~/.local/state/runas-async/logins.json``
 region                      ``--region``, ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then the
                             profile's ``region``
 ==========================  ============================================================
@@ -103,6 +105,23 @@ def helm_auth_file(env: Mapping[str, str]) -> Path:
 def finch_auth_file(env: Mapping[str, str]) -> Path:
     """finch's auth file (it cannot be pointed elsewhere)."""
     return home(env) / ".finch" / CONFIG_NAME
+
+
+STATE_NAME = "logins.json"
+"""The state file's name in :func:`state_dir`."""
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    """runas-async's state directory: ``$XDG_STATE_HOME/runas-async`` (an absolute path, as
+    the XDG spec requires; a relative one is ignored), else ``~/.local/state/runas-async``."""
+    xdg = env.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else home(env) / ".local" / "state"
+    return base / "runas-async"
+
+
+def state_file(env: Mapping[str, str]) -> Path:
+    """The one state file: each login's expiry, each profile's own account (state.py)."""
+    return state_dir(env) / STATE_NAME
 
 
 def region_in_force(

@@ -39,6 +39,7 @@ LAYERS = {
     "report": EDGE,
     "preconnect": EDGE,
     "runas": EDGE,
+    "state": EDGE,
     "commands": TOP,
     "cli": TOP,
     "__main__": TOP,
