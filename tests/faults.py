@@ -2,7 +2,8 @@
 
 * :class:`ApiFaultProxy`: an HTTP proxy in front of moto that answers chosen AWS requests with
   a throttling error, a 5xx, or a reset connection, a given number of times (or forever), then
-  passes them through; it records every request it saw.
+  passes them through; it records every request it saw. With ``expires_in`` it rewrites the
+  ``expiresAt`` of ECR tokens (moto's is fixed in 2015) to that many seconds from now.
 * :class:`SilentServer`: a TCP server that accepts connections and never answers.
 * :func:`map_hosts`: extra lines in the sandbox's hosts file for the duration of a test.
 * :class:`ProcWatcher`: samples ``/proc/*/cmdline`` (and each new process's environment)
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import http.client
 import http.server
+import json
 import os
 import re
 import signal
@@ -112,6 +114,7 @@ class Seen:
 class _State:
     upstream: tuple[str, int]
     rules: list[Rule]
+    expires_in: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     seen: list[Seen] = field(default_factory=list)
 
@@ -156,7 +159,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         scope = _SCOPE_RE.search(self.headers.get("Authorization", ""))
         region = scope.group(1) if scope else ""
         state = self.server.state
-        action = state.decide(_operation(self.headers.get("X-Amz-Target", ""), body), region)
+        operation = _operation(self.headers.get("X-Amz-Target", ""), body)
+        action = state.decide(operation, region)
         if action == "reset":
             # RST instead of FIN: the client sees "connection reset by peer".
             rst_on_close(self.connection)
@@ -182,6 +186,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
+            if operation == "GetAuthorizationToken" and state.expires_in is not None:
+                data = _with_expiry(data, time.time() + state.expires_in)
             skip = {"connection", "transfer-encoding", "content-length", "keep-alive"}
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
             self._reply(response.status, kept, data)
@@ -197,6 +203,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def _with_expiry(data: bytes, expires_at: float) -> bytes:
+    """A GetAuthorizationToken response with every ``expiresAt`` set to ``expires_at``."""
+    doc = json.loads(data)
+    entries = doc.get("authorizationData")
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if isinstance(entry, dict):
+            entry["expiresAt"] = expires_at
+    return json.dumps(doc).encode()
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     state: _State
@@ -209,11 +225,15 @@ class ApiFaultProxy:
     claims are forwarded unchanged.
     """
 
-    def __init__(self, upstream: str, rules: Sequence[Rule] = ()) -> None:
+    def __init__(
+        self, upstream: str, rules: Sequence[Rule] = (), *, expires_in: float | None = None
+    ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = _State(
-            upstream=(parsed.hostname or "127.0.0.1", parsed.port or 80), rules=list(rules)
+            upstream=(parsed.hostname or "127.0.0.1", parsed.port or 80),
+            rules=list(rules),
+            expires_in=expires_in,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
