@@ -545,7 +545,7 @@ def _sessions_and_plan(
 
 
 def _find_client(opts: RunOptions, env: Mapping[str, str]) -> str:
-    from runas_async.login import find_client
+    from runas_async.places import find_client  # not login.py: it imports anyio
 
     return find_client(opts.client.name, env)
 

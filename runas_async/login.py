@@ -34,20 +34,15 @@ from runas_async.dockerconfig import (
 )
 from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
+from runas_async.places import find_client
 from runas_async.state import Recorder
 
 _KEEP_OUTPUT = 64 * 1024
 
+__all__ = ["ECR_USERNAME", "ClientRunner", "check_helpers", "find_client", "run_client"]
+
 ECR_USERNAME = "AWS"
 """The username of every ECR and ECR Public token: clients are started with it."""
-
-
-def find_client(name: str, env: Mapping[str, str]) -> str:
-    """The client's executable on PATH, or ClientNotFound naming it."""
-    path = shutil.which(name, path=env.get("PATH", os.defpath))
-    if path is None:
-        raise ClientNotFound(f"{name!r} was not found on PATH; install it or put it on PATH")
-    return path
 
 
 def check_helpers(

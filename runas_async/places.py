@@ -5,6 +5,7 @@ passes the process environment once; nothing below it reads it itself). One
 lookup each, so that every module agrees:
 
 ==========================  ============================================================
+a login client              its name on ``$PATH``
 HOME                        ``$HOME``, else the user's home from the password database
 AWS config / credentials    ``$AWS_CONFIG_FILE`` / ``$AWS_SHARED_CREDENTIALS_FILE``, else
                             ``~/.aws/config`` / ``~/.aws/credentials`` (``~`` expanded, as
@@ -29,8 +30,11 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
+
+from runas_async.errors import ClientNotFound
 
 CONFIG_NAME = "config.json"
 """docker's (and nerdctl's, helm's, finch's) auth file name."""
@@ -67,6 +71,14 @@ def aws_credentials_file(env: Mapping[str, str]) -> Path:
 def cli_cache_dir(env: Mapping[str, str]) -> Path:
     """awscli's credentials cache: ``~/.aws/cli/cache`` (awscli expands ``~`` the same way)."""
     return home(env) / ".aws" / "cli" / "cache"
+
+
+def find_client(name: str, env: Mapping[str, str]) -> str:
+    """The client's executable on ``$PATH``, or ClientNotFound naming it."""
+    path = shutil.which(name, path=env.get("PATH", os.defpath))
+    if path is None:
+        raise ClientNotFound(f"{name!r} was not found on PATH; install it or put it on PATH")
+    return path
 
 
 def docker_config_dir(env: Mapping[str, str]) -> Path:

@@ -393,7 +393,7 @@ def _foreign(path: Path) -> None:
     os.chown(path, 65534, 65534)
 
 
-TAMPERINGS: dict[str, Callable[[Path], None]] = {
+TAMPERINGS: dict[str, Callable[[Path], object]] = {
     "not-json": lambda p: p.write_text("{not json"),
     "wrong-shape": lambda p: p.write_text('{"version": 1, "salt": 3, "logins": []}'),
     "group-readable": lambda p: p.chmod(0o644),
