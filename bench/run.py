@@ -252,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"round {round_ + 1}/{args.runs}  N={n:<3} {tool:<22} "
                         f"{record['seconds']:7.3f} s  {record['calls']}"
                     )
+        renew_n = min(20, max(ns))
+        _say(f"--renew-before: {args.runs} full runs and fresh runs of N={renew_n}")
+        results["renew_before"] = _renew_before(world, renew_n, args.runs)
         _say("peak RSS and one --debug run")
         for n in ns:
             own, children = measure.peak_rss(world, hosts_for(n))
@@ -294,6 +297,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("updated BENCHMARKS.md and bench/results/")
     _say(f"done in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _renew_before(world: World, n: int, runs: int) -> dict[str, Any]:
+    """N registries logged in with ``--renew-before 1h``, then again: the second run finds
+    every login fresh. Both timed; the fresh run must make no AWS call and run no client."""
+    hosts = hosts_for(n)
+    argv = [str(measure.runas_script()), "ecr", "login", PROFILE, *hosts, "--renew-before", "1h"]
+    env = world.env(AWS_ENDPOINT_URL=world.renew_url)
+    full: list[float] = []
+    fresh: list[float] = []
+    for _ in range(runs):
+        first = world.run(argv, env=env)  # from a fresh docker config: every registry stale
+        measure.check_run(world, first, hosts, f"--renew-before full N={n}")
+        again = world.run(argv, env=env, reset=False)
+        measure.check_run(world, again, hosts, f"--renew-before fresh N={n}")
+        if again.calls or again.stdout.count("fresh ") != n:
+            raise RuntimeError(f"--renew-before: the fresh run was not: {again.calls}")
+        full.append(first.seconds)
+        fresh.append(again.seconds)
+    return {"n": n, "full": full, "fresh": fresh}
 
 
 def _quiet(world: World, max_wait: float, results: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Self
 
 from bench.latency import Event, Listener, ProxyProcess, read_events
+from tests.faults import ApiFaultProxy
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 __all__ = [
@@ -177,6 +178,7 @@ class World:
         self.hosts = hosts_for(max_n)
         self._sandbox: Sandbox | None = None
         self._proxy: ProxyProcess | None = None
+        self._expiring: ApiFaultProxy | None = None
 
     @property
     def sandbox(self) -> Sandbox:
@@ -191,6 +193,14 @@ class World:
             raise RuntimeError("the world is not running")
         return f"http://127.0.0.1:{self._proxy.ports['aws']}"
 
+    @property
+    def renew_url(self) -> str:
+        """Like :attr:`aws_url`, with tokens that expire 12 hours from now (moto's are in 2015),
+        for ``--renew-before``; a separate listener, so the main runs are unchanged."""
+        if self._proxy is None:
+            raise RuntimeError("the world is not running")
+        return f"http://127.0.0.1:{self._proxy.ports['aws-renew']}"
+
     def __enter__(self) -> Self:
         self._sandbox = Sandbox()
         try:
@@ -204,7 +214,12 @@ class World:
         sb = self.sandbox
         registries = sb.add_registries([(h, moto_password(ROLE_ACCOUNT)) for h in self.hosts])
         moto_port = int(sb.moto_url.rsplit(":", 1)[1])
-        listeners = [Listener("aws", ("127.0.0.1", 0), ("127.0.0.1", moto_port), 2)]
+        self._expiring = ApiFaultProxy(sb.moto_url, expires_in=12 * 3600).__enter__()
+        expiring_port = int(self._expiring.url.rsplit(":", 1)[1])
+        listeners = [
+            Listener("aws", ("127.0.0.1", 0), ("127.0.0.1", moto_port), 2),
+            Listener("aws-renew", ("127.0.0.1", 0), ("127.0.0.1", expiring_port), 2),
+        ]
         mapping: list[str] = []
         for index, registry in enumerate(registries):
             address = _proxy_address(index)
@@ -237,6 +252,9 @@ class World:
         if self._proxy is not None:
             self._proxy.__exit__(None, None, None)
             self._proxy = None
+        if self._expiring is not None:
+            self._expiring.__exit__(None, None, None)
+            self._expiring = None
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
@@ -245,7 +263,7 @@ class World:
 
     def env(self, **extra: str) -> dict[str, str]:
         """The sandbox's clean environment, pointed at the proxy instead of moto."""
-        return self.sandbox.env(AWS_ENDPOINT_URL=self.aws_url, **extra)
+        return self.sandbox.env(**{"AWS_ENDPOINT_URL": self.aws_url, **extra})
 
     def reset_client_state(self) -> None:
         """A fresh start for the next command: no docker config, no awscli cache."""
@@ -259,10 +277,13 @@ class World:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
         timeout: float = 300,
+        reset: bool = True,
     ) -> Run:
-        """Run ``argv`` in the namespace from a fresh client state; time it; log the calls."""
+        """Run ``argv`` in the namespace from a fresh client state (unless not ``reset``);
+        time it; log the calls."""
         sb = self.sandbox
-        self.reset_client_state()
+        if reset:
+            self.reset_client_state()
         sb.clear_calls()
         wrapped = sb.wrap(argv)
         before = self.cpu()

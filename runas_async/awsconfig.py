@@ -49,6 +49,19 @@ class AwsFiles:
         sso = section.get("sso_account_id", "").strip()
         return sso if _ACCOUNT.fullmatch(sso) else None
 
+    def identity(self, profile: str) -> str | None:
+        """What identifies the profile's credentials without botocore: its ``role_arn``, else
+        its access key id (the credentials file first, as botocore reads it); None when only
+        a request can tell (SSO, credential_process, a chain of sources without keys)."""
+        role = (self.section(profile) or {}).get("role_arn", "").strip()
+        if role:
+            return role
+        for sections in (self.credentials, self.config):
+            key = sections.get(profile, {}).get("aws_access_key_id", "").strip()
+            if key:
+                return key
+        return None
+
     def check(self, profile: str) -> str | None:
         """What makes ``profile`` unusable before any request, or None.
 

@@ -84,7 +84,7 @@ class CredentialCache(JSONFileCache):
         """The entry under ``cache_key``, or None when it is missing or not to be trusted."""
         if self.refresh:
             return None
-        raw = _read_trusted(self.path(cache_key))
+        raw = read_trusted(self.path(cache_key), MAX_CACHE_FILE, "cache file")
         if raw is None:
             return None
         try:
@@ -128,11 +128,6 @@ def _json_default(value: object) -> object:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%S%Z")
     raise TypeError(f"cannot store a {type(value).__name__} in the credentials cache")
-
-
-def _read_trusted(path: Path) -> bytes | None:
-    """The file's bytes if it is ours alone (see :func:`files.read_trusted`), else None."""
-    return read_trusted(path, MAX_CACHE_FILE)
 
 
 def _is_credentials_entry(value: object) -> bool:

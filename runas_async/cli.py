@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -31,11 +32,13 @@ from runas_async.options import (
     EnvFormat,
     Exec,
     Login,
+    LoginStatus,
     Logout,
     Output,
     Password,
     RunOptions,
     Targets,
+    needs_every_token,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +81,19 @@ def _positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _duration(text: str) -> float:
+    """``90m``, ``2h``, ``1h30m``: one or more <integer><unit> groups, in seconds."""
+    if not re.fullmatch(r"(?:[0-9]+[smh])+", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: one or more <integer><unit> groups with units "
+            "s, m, h (30m, 2h, 1h30m)"
+        )
+    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
 
 
 class _Version(argparse.Action):
@@ -133,7 +149,7 @@ def _add_targets(p: argparse.ArgumentParser, *, many: bool, verb: str = "log int
     )
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_client_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-c",
         "--client",
@@ -141,6 +157,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="CLIENT",
         help=f"{', '.join(CLIENTS)} (default: ${CLIENT_ENV}, then {DEFAULT_CLIENT.name})",
     )
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    _add_client_option(p)
     p.add_argument(
         "-j",
         "--jobs",
@@ -239,6 +259,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         metavar="NS",
         help="namespace of the --k8s-secret (repeatable: one Secret each)",
     )
+    login.add_argument(
+        "--renew-before",
+        type=_duration,
+        metavar="DURATION",
+        help="skip registries whose recorded login stays valid longer than DURATION "
+        "(30m, 2h, 1h30m); no token is requested for them",
+    )
     _add_credential_options(login)
     _add_debug(login)
     logout = ecr_commands.add_parser(
@@ -252,8 +279,33 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     )
     _add_targets(logout, many=True, verb="log out of")
     _add_run_options(logout)
+    logout.add_argument(
+        "--expired",
+        action="store_true",
+        help="log out of every registry whose recorded login has expired (no ENDPOINT)",
+    )
     _add_credential_options(logout)
     _add_debug(logout)
+    status = ecr_commands.add_parser(
+        "status",
+        help="list the ECR registries of the client's auth file and when their logins end",
+        description=(
+            "List every ECR registry in the client's auth file, its credential store or its "
+            "credHelpers: where the credentials live, whether runas-async logged it in and "
+            "with which profile, and the time left. No AWS call. Exit status 1 when one has "
+            "expired."
+        ),
+    )
+    _add_client_option(status)
+    status.add_argument(
+        "-o",
+        "--output",
+        type=Output,
+        choices=tuple(Output),
+        default=Output.TEXT,
+        help="text: one line per registry; json: one document",
+    )
+    _add_debug(status)
     password = ecr_commands.add_parser(
         "password",
         help="print a registry's login password, for tools runas-async does not drive",
@@ -327,6 +379,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "login": login,
         "logout": logout,
         "password": password,
+        "status": status,
         "env": env_cmd,
         "exec": exec_cmd,
     }
@@ -350,6 +403,8 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
             raise UsageError(f"give a command after '--' (see '{PROG} ecr login --help')")
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
     args = subs[name].parse_intermixed_args(rest)
+    if name == "status":
+        return LoginStatus(_client(args.client, env), args.output)
     targets = _targets(args, env, name)
     if name == "configure-docker":
         client = CLIENTS[args.client or DEFAULT_CLIENT.name]
@@ -368,7 +423,9 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     if name == "logout":
         if run.output is Output.DOCKERCONFIGJSON:
             raise UsageError("-o dockerconfigjson is for ecr login only")
-        return Logout(targets, run, credentials)
+        if args.expired and targets != Targets(None, region=targets.region):
+            raise UsageError("--expired finds the registries itself: give no PROFILE or ENDPOINT")
+        return Logout(targets, run, credentials, expired=args.expired)
     return _login(args, targets, run, credentials, tuple(job))
 
 
@@ -380,9 +437,19 @@ def _login(
     job: tuple[str, ...],
 ) -> Login:
     """``ecr login``: outputs that print secrets imply the built-in client."""
-    command = Login(targets, run, credentials, args.k8s_secret, tuple(args.namespaces), job)
+    command = Login(
+        targets,
+        run,
+        credentials,
+        args.k8s_secret,
+        tuple(args.namespaces),
+        job,
+        renew_before=args.renew_before,
+    )
     if args.namespaces and args.k8s_secret is None:
         raise UsageError("--namespace goes with --k8s-secret NAME")
+    if command.renew_before is not None and (mode := needs_every_token(command)):
+        raise UsageError(f"--renew-before leaves fresh registries out; {mode} needs them all")
     if command.prints_secrets:
         if args.client not in (None, BUILTIN):
             raise UsageError(
@@ -466,9 +533,8 @@ def exit_status(
         raise error
     if status is not None:
         return status
-    from runas_async.models import Status
 
-    if results is not None and all(r.status is Status.OK for r in results):
+    if results is not None and all(r.status.succeeded for r in results):
         return EXIT_OK
     return EXIT_FAILED
 

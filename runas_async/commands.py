@@ -17,11 +17,11 @@ import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from runas_async.errors import AwsError, ConfigError, UsageError
+from runas_async.errors import AwsError, ConfigError, RunasError, UsageError
 from runas_async.options import (
     Command,
     ConfigureDocker,
@@ -30,6 +30,7 @@ from runas_async.options import (
     EnvFormat,
     Exec,
     Login,
+    LoginStatus,
     Logout,
     Output,
     Password,
@@ -47,12 +48,13 @@ if TYPE_CHECKING:
     from runas_async.credentials import CredentialResolver, ResolvedCredentials
     from runas_async.dockerconfig import AuthFile
     from runas_async.login import ClientRunner
-    from runas_async.models import LoginResult
+    from runas_async.models import LoginResult, Target, TokenKey
     from runas_async.orchestrate import Reporter
     from runas_async.partitions import Partition
     from runas_async.plan import LoginSpec, Plan
     from runas_async.preconnect import Preconnected
     from runas_async.registry import BuiltinRunner
+    from runas_async.state import Recorder, State, StatusRow
 
 log = logging.getLogger("runas_async")
 
@@ -85,6 +87,8 @@ def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return logout(command, env, stdout)
         case Password():
             return password(command, env, stdout)
+        case LoginStatus():
+            return status(command, env, stdout)
         case Env():
             return print_env(command, env, stdout)
         case Exec():
@@ -101,11 +105,19 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     (``-o dockerconfigjson``, ``--k8s-secret``) or run ``-- CMD`` with them."""
     opts = command.run
     executable = _find_client(opts, env) if opts.client.program and not opts.dry_run else None
-    with _prepared(command.targets, env, connect=not opts.dry_run) as prepared:
+    specs = _specs(command.targets, env)
+    fresh = _Fresh()
+    if command.renew_before is not None and not opts.dry_run:
+        fresh = _fresh_logins(command, specs, env)
+        if fresh.everything:
+            return _report_fresh(fresh.results, opts.output, stdout)
+    with _prepared(command.targets, env, connect=not opts.dry_run, specs=specs) as prepared:
         if opts.dry_run:
             return _dry_run(prepared.plan, opts.output, stdout, logout=False)
         with _job_environment(command, env) as run_env:
-            outcome, secrets = _run_logins(command, prepared, executable, run_env, stdout)
+            outcome, secrets = _run_logins(
+                command, prepared, fresh, specs, executable, run_env, stdout
+            )
             _ci_summaries(outcome, env)
             if command.prints_secrets:
                 _print_secrets(command, secrets, stdout)
@@ -117,24 +129,29 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
 def _run_logins(
     command: Login,
     prepared: _Prepared,
+    fresh: _Fresh,
+    specs: list[LoginSpec],
     executable: str | None,
     env: Mapping[str, str],
     stdout: TextIO,
 ) -> tuple[Outcome, Mapping[str, tuple[str, str]]]:
-    """The logins themselves: tokens in parallel, each login as its token arrives."""
+    """The logins themselves: tokens in parallel, each login as its token arrives; the
+    fresh ones (``--renew-before``) reported as they stand."""
     from runas_async.orchestrate import run_plan
+    from runas_async.state import Recording
 
     opts = command.run
+    plan = fresh.remaining(prepared.plan)
     report_to = sys.stderr if command.prints_secrets else stdout
     output = Output.TEXT if command.prints_secrets else opts.output
-    reporter = _reporter(output, report_to, env)
-    runner = _login_runner(command, prepared.plan, executable, env)
+    runner, recorder = _login_runner(command, plan, specs, executable, env)
+    reporter = Recording(_reporter(output, report_to, env), recorder, fresh.results)
     tokens = _tokens(prepared, command.credentials, env, reporter)
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
         async with runner:
-            return await run_plan(
-                prepared.plan,
+            return fresh.results + await run_plan(
+                plan,
                 tokens,
                 runner,
                 reporter,
@@ -152,20 +169,28 @@ def _run_logins(
 
 
 def _login_runner(
-    command: Login, plan: Plan, executable: str | None, env: Mapping[str, str]
-) -> ClientRunner | BuiltinRunner:
-    """The client's runner, or the built-in one; the auth file checked before any request."""
+    command: Login,
+    plan: Plan,
+    specs: list[LoginSpec],
+    executable: str | None,
+    env: Mapping[str, str],
+) -> tuple[ClientRunner | BuiltinRunner, Recorder | None]:
+    """The client's runner, or the built-in one; the auth file checked before any request.
+
+    Logins are recorded (state.py) where they last: in the user's auth file, not in a
+    job's private one or in printed secrets.
+    """
+    from runas_async.registry import BuiltinRunner
+
     opts = command.run
     if command.prints_secrets:
-        from runas_async.registry import BuiltinRunner
-
-        return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True)
+        return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True), None
     auth, seed = _auth_file(opts, env, plan)
+    recorder = None if command.job else _recorder(opts, env, auth, specs)
     if executable is None:
-        from runas_async.registry import BuiltinRunner
-
-        return BuiltinRunner(auth, seed, env, connections=opts.jobs)
-    return _client_runner(opts, executable, auth, seed, env)
+        runner = BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
+        return runner, recorder
+    return _client_runner(opts, executable, auth, seed, env, recorder), recorder
 
 
 def _all_ok(outcome: Outcome) -> bool:
@@ -250,30 +275,73 @@ def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     """Log the client out of every registry of the plan (no tokens fetched)."""
     opts = command.run
     executable = None if opts.dry_run else _find_client(opts, env)
+    if command.expired:
+        return _logout_plan(_expired_plan(opts, env), None, executable, opts, env, stdout)
     with _prepared(command.targets, env, connect=False) as prepared:
         if executable is None:
             return _dry_run(prepared.plan, opts.output, stdout, logout=True)
-        from runas_async.orchestrate import run_logouts
-
-        auth, seed = _auth_file(opts, env, prepared.plan)
         reporter = _reporter(opts.output, stdout, env)
-        runner = _client_runner(opts, executable, auth, seed, env)
         accounts = _tokens(prepared, command.credentials, env, reporter)
+        return _logout_plan(prepared.plan, accounts, executable, opts, env, stdout, reporter)
 
-        async def work(stop: anyio.Event) -> list[LoginResult]:
-            async with runner:
-                return await run_logouts(
-                    prepared.plan,
-                    accounts,
-                    runner,
-                    reporter,
-                    jobs=opts.jobs,
-                    login_timeout=opts.timeout,
-                    deadline=opts.deadline,
-                    stop=stop,
-                )
 
-        return _until_signalled(work, reporter)
+def _logout_plan(
+    plan: Plan,
+    accounts: AwsTokenProvider | None,
+    executable: str | None,
+    opts: RunOptions,
+    env: Mapping[str, str],
+    stdout: TextIO,
+    reporter: Reporter | None = None,
+) -> Outcome:
+    """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any)."""
+    if executable is None:
+        return _dry_run(plan, opts.output, stdout, logout=True)
+    from runas_async.orchestrate import run_logouts
+
+    auth, seed = _auth_file(opts, env, plan)
+    reporter = reporter or _reporter(opts.output, stdout, env)
+    runner = _client_runner(opts, executable, auth, seed, env, _recorder(opts, env, auth, []))
+
+    async def work(stop: anyio.Event) -> list[LoginResult]:
+        async with runner:
+            return await run_logouts(
+                plan,
+                accounts or _NoAccounts(),
+                runner,
+                reporter,
+                jobs=opts.jobs,
+                login_timeout=opts.timeout,
+                deadline=opts.deadline,
+                stop=stop,
+            )
+
+    return _until_signalled(work, reporter)
+
+
+class _NoAccounts:
+    """For a plan whose every registry is known: no account is ever asked."""
+
+    async def account(self, profile: str, region: str) -> str:
+        raise RuntimeError(f"no account lookup for {profile!r} in {region}")
+
+
+def _expired_plan(opts: RunOptions, env: Mapping[str, str]) -> Plan:
+    """``logout --expired``: the registries whose recorded login has ended."""
+    from runas_async.models import Registry, Target, TokenKey
+    from runas_async.partitions import load_partitions
+    from runas_async.plan import Plan
+    from runas_async.state import Freshness
+
+    targets = [
+        Target(
+            TokenKey(row.record.profile, row.record.region, public=row.record.account is None),
+            Registry(row.host, row.record.account, row.record.region),
+        )
+        for row in _status_rows(opts.client.auth_path(env), env)
+        if row.freshness is Freshness.EXPIRED and row.record is not None
+    ]
+    return Plan(targets=tuple(targets), partitions=load_partitions())
 
 
 def password(command: Password, env: Mapping[str, str], stdout: TextIO) -> Outcome:
@@ -291,6 +359,168 @@ def password(command: Password, env: Mapping[str, str], stdout: TextIO) -> Outco
     return DONE
 
 
+def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """List the auth file's ECR registries and their time left; no AWS call."""
+    from runas_async.report import render_status
+    from runas_async.state import Freshness
+
+    rows = _status_rows(command.client.auth_path(env), env)
+    render_status(rows, command.output.value, stdout)
+    expired = any(row.freshness is Freshness.EXPIRED for row in rows)
+    return Outcome(status=1 if expired else 0)
+
+
+def _status_rows(path: Path, env: Mapping[str, str]) -> list[StatusRow]:
+    import time
+
+    from runas_async.dockerconfig import AuthFile
+    from runas_async.partitions import load_partitions
+    from runas_async.places import state_file
+    from runas_async.state import StateFile, status_rows
+
+    doc = AuthFile(path).document()
+    state = StateFile(state_file(env)).load()
+    return status_rows(doc, path, state, time.time(), load_partitions())
+
+
+# --- --renew-before: what is still fresh, decided before any heavy import -------------------
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """The registries ``--renew-before`` skips, and how many the run has in all."""
+
+    results: list[LoginResult] = field(default_factory=list)
+    hosts: frozenset[str] = frozenset()
+    own: frozenset[TokenKey] = frozenset()
+    """Profiles' own registries (in a region) known from the state file, and fresh."""
+    total: int = 0
+
+    @property
+    def everything(self) -> bool:
+        return self.total > 0 and len(self.results) == self.total
+
+    def remaining(self, plan: Plan) -> Plan:
+        from runas_async.plan import Plan
+
+        def skipped(target: Target) -> bool:
+            if target.registry is None:
+                return target.key in self.own
+            return target.registry.host in self.hosts
+
+        kept = tuple(t for t in plan.targets if not skipped(t))
+        return Plan(targets=kept, partitions=plan.partitions)
+
+
+def _fresh_logins(command: Login, specs: list[LoginSpec], env: Mapping[str, str]) -> _Fresh:
+    """The registries whose recorded login outlives ``--renew-before``; none when unsure.
+
+    From the files alone (AWS config, auth file, state file): a profile's region as
+    botocore would find it, its own registry from the config or from the account the
+    state file remembers for its credentials.
+    """
+    import time
+
+    from runas_async import awsconfig
+    from runas_async.dockerconfig import AuthFile
+    from runas_async.models import LoginResult, Status, Target
+    from runas_async.places import state_file
+    from runas_async.state import StateFile, fresh_seconds
+
+    files = awsconfig.read(env)
+    state = StateFile(state_file(env)).load()
+    try:
+        plan, own_hosts = _plan_from_files(specs, command.targets.region, files, state, env)
+    except RunasError:
+        return _Fresh()  # the full path reports it
+    auth = AuthFile(command.run.client.auth_path(env))
+    doc, now = auth.document(), time.time()
+    renew = command.renew_before or 0.0
+    fresh: list[LoginResult] = []
+    hosts: set[str] = set()
+    own: set[TokenKey] = set()
+    for target in plan.targets:
+        if target.registry is None:
+            continue
+        host = target.registry.host
+        left = fresh_seconds(doc, auth.path, state, host, renew, now)
+        if left is None:
+            continue
+        shown = target
+        if host in own_hosts:
+            shown = Target(key=own_hosts[host], registry=None)
+            own.add(own_hosts[host])
+        else:
+            hosts.add(host)
+        fresh.append(LoginResult(shown, Status.FRESH, target.registry, expires_in=left))
+    return _Fresh(fresh, frozenset(hosts), frozenset(own), len(plan.targets))
+
+
+def _plan_from_files(
+    specs: list[LoginSpec],
+    region: str | None,
+    files: AwsFiles,
+    state: State,
+    env: Mapping[str, str],
+) -> tuple[Plan, dict[str, TokenKey]]:
+    """The plan as far as the files tell it, and which of its hosts are profiles' own."""
+    from runas_async.endpoints import AccountEndpoint, registry_for
+    from runas_async.models import TokenKey
+    from runas_async.partitions import load_partitions
+    from runas_async.places import region_in_force
+    from runas_async.plan import plan_logins
+
+    partitions = load_partitions()
+    identities = _identities(specs, files, env)
+    resolved, own_hosts = [], {}
+    for spec in specs:
+        configured = (files.section(spec.profile) or {}).get("region")
+        spec_region = spec.region or region_in_force(region, env, configured)
+        spec = replace(spec, region=spec_region)
+        account = state.account(spec.profile, identities.get(spec.profile))
+        if not spec.endpoints and account is not None and spec_region is not None:
+            host = registry_for(account, spec_region, partitions).host
+            own_hosts[host] = TokenKey(spec.profile, spec_region)
+            spec = replace(spec, endpoints=(AccountEndpoint(account=account, raw=account),))
+        resolved.append(spec)
+    return plan_logins(resolved, partitions), own_hosts
+
+
+def _identities(
+    specs: list[LoginSpec], files: AwsFiles, env: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Per profile, what identifies its credentials without botocore (see AwsFiles.identity)."""
+    out: dict[str, str | None] = {}
+    for spec in specs:
+        if spec.explicit:
+            out[spec.profile] = files.identity(spec.profile)
+        else:  # the default chain: environment keys first, then the profile
+            out[spec.profile] = env.get("AWS_ACCESS_KEY_ID") or files.identity(spec.profile)
+    return out
+
+
+def _report_fresh(results: list[LoginResult], output: Output, stdout: TextIO) -> Outcome:
+    """Every registry fresh: its lines or JSON, no live display, nothing else imported."""
+    from runas_async.report import JsonReporter, PlainReporter
+
+    reporter = JsonReporter(stdout) if output is Output.JSON else PlainReporter(stdout)
+    for result in results:
+        reporter.update(result)
+    reporter.finish(results)
+    return Outcome(results=results)
+
+
+def _recorder(
+    opts: RunOptions, env: Mapping[str, str], auth: AuthFile, specs: list[LoginSpec]
+) -> Recorder:
+    from runas_async import awsconfig
+    from runas_async.places import state_file
+    from runas_async.state import Recorder, StateFile
+
+    identities = _identities(specs, awsconfig.read(env), env) if specs else {}
+    return Recorder(StateFile(state_file(env)), auth.path, opts.client.name, identities)
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """What is known before the first request: the plan, and a session per profile."""
@@ -301,7 +531,13 @@ class _Prepared:
 
 
 @contextlib.contextmanager
-def _prepared(targets: Targets, env: Mapping[str, str], *, connect: bool) -> Iterator[_Prepared]:
+def _prepared(
+    targets: Targets,
+    env: Mapping[str, str],
+    *,
+    connect: bool,
+    specs: list[LoginSpec] | None = None,
+) -> Iterator[_Prepared]:
     """Everything that can fail before any request: arguments, profiles, files.
 
     With ``connect``, the start-up connections (preconnect.py) are opened first, before
@@ -310,7 +546,7 @@ def _prepared(targets: Targets, env: Mapping[str, str], *, connect: bool) -> Ite
     """
     from runas_async.partitions import load_partitions
 
-    specs = _specs(targets, env)
+    specs = _specs(targets, env) if specs is None else specs
     preconnected = None
     if connect:
         from runas_async import preconnect
@@ -444,7 +680,7 @@ def _sessions_and_plan(
 
 
 def _find_client(opts: RunOptions, env: Mapping[str, str]) -> str:
-    from runas_async.login import find_client
+    from runas_async.places import find_client  # not login.py: it imports anyio
 
     return find_client(opts.client.name, env)
 
@@ -475,11 +711,16 @@ def _auth_file(
 
 
 def _client_runner(
-    opts: RunOptions, executable: str, auth: AuthFile, seed: bytes | None, env: Mapping[str, str]
+    opts: RunOptions,
+    executable: str,
+    auth: AuthFile,
+    seed: bytes | None,
+    env: Mapping[str, str],
+    recorder: Recorder | None = None,
 ) -> ClientRunner:
     from runas_async.login import ClientRunner
 
-    return ClientRunner(opts.client, executable, auth, seed, env)
+    return ClientRunner(opts.client, executable, auth, seed, env, recorder)
 
 
 def _tokens(

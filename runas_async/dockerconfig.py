@@ -118,21 +118,23 @@ class AuthFile:
         finally:
             os.close(fd)
 
-    def merge_auths(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+    def merge_auths(self, entries: Mapping[str, Mapping[str, Any]], after: After = None) -> None:
         """Put ``entries`` into ``auths``, keeping every other key and entry.
 
-        Blocking (takes a file lock): call it from a worker thread.
+        Blocking (takes a file lock): call it from a worker thread. ``after`` is called,
+        still under the lock, with the document as written (state.py's records).
         """
         if entries:
-            self._update(lambda auths: auths.update({h: dict(e) for h, e in entries.items()}))
+            new = {h: dict(e) for h, e in entries.items()}
+            self._update(lambda auths: auths.update(new), after)
 
-    def remove_auths(self, hosts: Iterable[str]) -> None:
+    def remove_auths(self, hosts: Iterable[str], after: After = None) -> None:
         """Drop these hosts from ``auths`` in every spelling docker logout removes
         (``HOST``, ``https://HOST``, ``http://HOST``); everything else stays. Blocking.
         """
         gone = {spelling for host in hosts for spelling in spellings(host)}
         if gone:
-            self._update(lambda auths: [auths.pop(h, None) for h in gone])
+            self._update(lambda auths: [auths.pop(h, None) for h in gone], after)
 
     def set_helpers(self, hosts: Iterable[str], helper: str, *, remove: bool = False) -> None:
         """Send these hosts to ``docker-credential-HELPER`` in ``credHelpers``, or with
@@ -150,7 +152,12 @@ class AuthFile:
         if wanted:
             self._update(change, section="credHelpers")
 
-    def _update(self, change: Callable[[dict[str, Any]], object], section: str = "auths") -> None:
+    def _update(
+        self,
+        change: Callable[[dict[str, Any]], object],
+        after: After = None,
+        section: str = "auths",
+    ) -> None:
         """Re-read under the lock, apply ``change`` to ``auths``, replace atomically.
 
         The lock keeps runas-async processes from losing each other's entries. A plain
@@ -164,7 +171,10 @@ class AuthFile:
             with self._lock():
                 for attempt in range(1, UPDATE_TRIES + 1):
                     checked = attempt < UPDATE_TRIES
-                    if self._try_update(target, change, section, checked=checked):
+                    doc = self._try_update(target, change, section, checked=checked)
+                    if doc is not None:
+                        if after is not None:
+                            after(doc)
                         return
         except OSError as e:
             raise DockerConfigError(f"cannot update {self.path}: {e.strerror or e}") from e
@@ -176,7 +186,7 @@ class AuthFile:
         section: str,
         *,
         checked: bool,
-    ) -> bool:
+    ) -> dict[str, Any] | None:
         before = _identity(target)
         try:
             current = target.read_bytes()
@@ -195,10 +205,13 @@ class AuthFile:
             mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
         data = json.dumps(doc, indent="\t").encode() + b"\n"
         unchanged = (lambda: _identity(target) == before) if checked else None
-        return atomic_write(target, data, mode, owner, unchanged)
+        return doc if atomic_write(target, data, mode, owner, unchanged) else None
 
 
 UPDATE_TRIES = 3
+
+After = Callable[[dict[str, Any]], None] | None
+"""Called under the lock with the document just written."""
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:

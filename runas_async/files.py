@@ -55,12 +55,12 @@ def atomic_write(
     return True
 
 
-def read_trusted(path: Path, max_size: int) -> bytes | None:
-    """The file's bytes if it is ours alone, else None (logged at DEBUG, never raised).
+def read_trusted(path: Path, limit: int, what: str = "file") -> bytes | None:
+    """The file's bytes if it is ours alone, else None (the reason logged at DEBUG, never raised).
 
-    Ours alone: a regular file (not a symlink: opened with O_NOFOLLOW), owned by our uid,
-    with no group or other permission bits, of at most ``max_size`` bytes. Anything else
-    (missing, corrupt elsewhere, planted by someone else) reads as absent.
+    Ours alone: opened without following a symlink, a regular file, owned by our uid, no
+    group or other permission bits, at most ``limit`` bytes. Used for awscli's credentials
+    cache (cache.py) and the state file (state.py).
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -68,7 +68,7 @@ def read_trusted(path: Path, max_size: int) -> bytes | None:
         return None
     except OSError as e:
         why = "a symlink" if e.errno == errno.ELOOP else e.strerror
-        _debug("file %s not used: %s", path, why)
+        _debug("%s %s not used: %s", what, path, why)
         return None
     try:
         st = os.fstat(fd)
@@ -78,15 +78,15 @@ def read_trusted(path: Path, max_size: int) -> bytes | None:
             reason = f"owned by uid {st.st_uid}"
         elif st.st_mode & 0o077:
             reason = f"mode {stat.S_IMODE(st.st_mode):04o} (want 0600)"
-        elif st.st_size > max_size:
+        elif st.st_size > limit:
             reason = f"{st.st_size} bytes"
         else:
             with os.fdopen(os.dup(fd), "rb") as f:
-                return f.read(max_size + 1)
-        _debug("file %s not trusted: %s", path, reason)
+                return f.read(limit + 1)
+        _debug("%s %s not trusted: %s", what, path, reason)
         return None
     except OSError as e:
-        _debug("file %s not readable: %s", path, e)
+        _debug("%s %s not readable: %s", what, path, e)
         return None
     finally:
         os.close(fd)

@@ -34,19 +34,15 @@ from runas_async.dockerconfig import (
 )
 from runas_async.errors import ClientNotFound, LoginError
 from runas_async.models import Registry, Token
+from runas_async.places import find_client
+from runas_async.state import Recorder
 
 _KEEP_OUTPUT = 64 * 1024
 
+__all__ = ["ECR_USERNAME", "ClientRunner", "check_helpers", "find_client", "run_client"]
+
 ECR_USERNAME = "AWS"
 """The username of every ECR and ECR Public token: clients are started with it."""
-
-
-def find_client(name: str, env: Mapping[str, str]) -> str:
-    """The client's executable on PATH, or ClientNotFound naming it."""
-    path = shutil.which(name, path=env.get("PATH", os.defpath))
-    if path is None:
-        raise ClientNotFound(f"{name!r} was not found on PATH; install it or put it on PATH")
-    return path
 
 
 def check_helpers(
@@ -167,8 +163,10 @@ class ClientRunner:
         auth: AuthFile,
         seed: bytes | None,
         env: Mapping[str, str],
+        recorder: Recorder | None = None,
     ) -> None:
         self.client = client
+        self.recorder = recorder
         self.executable = executable
         self.auth = auth
         self._seed = seed
@@ -194,13 +192,22 @@ class ClientRunner:
         with anyio.CancelScope(shield=True):
             try:
                 if self.client.redirect is not Redirect.NONE:
-                    if self.logged_in:
-                        await anyio.to_thread.run_sync(self.auth.merge_auths, self.logged_in)
-                    if self.logged_out:
-                        await anyio.to_thread.run_sync(self.auth.remove_auths, self.logged_out)
+                    await anyio.to_thread.run_sync(self._merge)
             finally:
                 if self._workdir is not None:
                     shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _merge(self) -> None:
+        """The logins into the real file, the logouts out of it; the records with them."""
+        rec = self.recorder
+        if self.logged_in:
+            added = list(self.logged_in)
+            after = None if rec is None else functools.partial(rec.write, added=added)
+            self.auth.merge_auths(self.logged_in, after)
+        if self.logged_out:
+            removed = list(self.logged_out)
+            after = None if rec is None else functools.partial(rec.write, removed=removed)
+            self.auth.remove_auths(self.logged_out, after)
 
     def _private_file(self) -> Path:
         """A fresh 0700 directory with a 0600 copy of the user's auth file."""
@@ -252,6 +259,8 @@ class ClientRunner:
 
             async def password(username: str) -> bytes:
                 got = await token()
+                if self.recorder is not None:
+                    self.recorder.token(registry.host, got.expires_at)
                 if got.username != username:
                     raise _OtherUsername(got)
                 return got.password.encode()

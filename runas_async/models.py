@@ -15,10 +15,16 @@ class Status(enum.Enum):
     LOGIN = "login"
     OK = "ok"
     FAILED = "failed"
+    FRESH = "fresh"
+    """Skipped by --renew-before: the recorded login stays valid long enough."""
 
     @property
     def done(self) -> bool:
-        return self in (Status.OK, Status.FAILED)
+        return self in (Status.OK, Status.FAILED, Status.FRESH)
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (Status.OK, Status.FRESH)
 
 
 @dataclass(frozen=True, order=True)
@@ -86,3 +92,5 @@ class LoginResult:
     registry: Registry | None = None
     error: str | None = None
     seconds: float = 0.0
+    expires_in: float | None = None
+    """For a FRESH registry: seconds its recorded login has left."""

@@ -80,16 +80,30 @@ class Login:
     namespaces: tuple[str, ...] = ()
     job: tuple[str, ...] = ()
     """``-- CMD [ARG ...]``: run CMD with these logins only, in a private auth file."""
+    renew_before: float | None = None
+    """``--renew-before`` in seconds: a registry whose recorded login lasts longer is skipped."""
 
     @property
     def prints_secrets(self) -> bool:
         """The run's output carries every login's secret (no local auth file is written)."""
         return self.run.output is Output.DOCKERCONFIGJSON or self.k8s_secret is not None
 
-    @property
-    def needs_every_token(self) -> bool:
-        """What must carry every registry's credentials: no login may be skipped."""
-        return self.prints_secrets or bool(self.job)
+
+EVERY_TOKEN_OUTPUTS: frozenset[Output] = frozenset({Output.DOCKERCONFIGJSON})
+"""Outputs that must carry every registry's credentials, so --renew-before cannot skip any."""
+
+
+def needs_every_token(login: Login) -> str | None:
+    """What in ``login`` needs every registry's token (named as on the command line), or
+    None: outputs that carry the credentials, and ``-- CMD``, whose private auth file holds
+    only this run's logins."""
+    if login.run.output in EVERY_TOKEN_OUTPUTS:
+        return f"-o {login.run.output.value}"
+    if login.k8s_secret is not None:
+        return "--k8s-secret"
+    if login.job:
+        return "'-- CMD'"
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,16 @@ class Logout:
     targets: Targets
     run: RunOptions
     credentials: CredentialOptions = CredentialOptions()
+    expired: bool = False
+    """``--expired``: the registries whose recorded login has ended, instead of targets."""
+
+
+@dataclass(frozen=True)
+class LoginStatus:
+    """``ecr status``: the ECR registries of a client's auth file and when they expire."""
+
+    client: Client
+    output: Output = Output.TEXT
 
 
 @dataclass(frozen=True)
@@ -138,4 +162,4 @@ class ConfigureDocker:
     remove: bool = False
 
 
-Command = Login | Logout | Password | Env | Exec | ConfigureDocker
+Command = Login | Logout | Password | Env | Exec | LoginStatus | ConfigureDocker

@@ -5,6 +5,7 @@ passes the process environment once; nothing below it reads it itself). One
 lookup each, so that every module agrees:
 
 ==========================  ============================================================
+a login client              its name on ``$PATH``
 HOME                        ``$HOME``, else the user's home from the password database
 AWS config / credentials    ``$AWS_CONFIG_FILE`` / ``$AWS_SHARED_CREDENTIALS_FILE``, else
                             ``~/.aws/config`` / ``~/.aws/credentials`` (``~`` expanded, as
@@ -21,6 +22,8 @@ finch                       ``~/.finch/config.json``
 helper's registry mapping    ``$RUNAS_ASYNC_REGISTRIES``, else
                             ``$XDG_CONFIG_HOME/runas-async/registries.toml``
 helper's token cache        ``$XDG_CACHE_HOME/runas-async/`` (``~/.cache/runas-async/``)
+our state (login expiries)  ``$XDG_STATE_HOME/runas-async/logins.json``, else
+                            ``~/.local/state/runas-async/logins.json``
 region                      ``--region``, ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then the
                             profile's ``region``
 ==========================  ============================================================
@@ -30,8 +33,11 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
+
+from runas_async.errors import ClientNotFound
 
 CONFIG_NAME = "config.json"
 """docker's (and nerdctl's, helm's, finch's) auth file name."""
@@ -68,6 +74,14 @@ def aws_credentials_file(env: Mapping[str, str]) -> Path:
 def cli_cache_dir(env: Mapping[str, str]) -> Path:
     """awscli's credentials cache: ``~/.aws/cli/cache`` (awscli expands ``~`` the same way)."""
     return home(env) / ".aws" / "cli" / "cache"
+
+
+def find_client(name: str, env: Mapping[str, str]) -> str:
+    """The client's executable on ``$PATH``, or ClientNotFound naming it."""
+    path = shutil.which(name, path=env.get("PATH", os.defpath))
+    if path is None:
+        raise ClientNotFound(f"{name!r} was not found on PATH; install it or put it on PATH")
+    return path
 
 
 def docker_config_dir(env: Mapping[str, str]) -> Path:
@@ -120,6 +134,23 @@ def cache_dir(env: Mapping[str, str]) -> Path:
     """runas-async's own cache directory (the credential helper's tokens)."""
     xdg = Path(env.get("XDG_CACHE_HOME") or home(env) / ".cache")
     return xdg / "runas-async"
+
+
+STATE_NAME = "logins.json"
+"""The state file's name in :func:`state_dir`."""
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    """runas-async's state directory: ``$XDG_STATE_HOME/runas-async`` (an absolute path, as
+    the XDG spec requires; a relative one is ignored), else ``~/.local/state/runas-async``."""
+    xdg = env.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else home(env) / ".local" / "state"
+    return base / "runas-async"
+
+
+def state_file(env: Mapping[str, str]) -> Path:
+    """The one state file: each login's expiry, each profile's own account (state.py)."""
+    return state_dir(env) / STATE_NAME
 
 
 def region_in_force(

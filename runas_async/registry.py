@@ -27,6 +27,7 @@ docker hands it over, leaving an empty ``auths`` entry as docker does.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import json
 import logging
@@ -43,6 +44,7 @@ import anyio
 from runas_async.dockerconfig import AuthFile, helper_for, parse_document
 from runas_async.errors import LoginError
 from runas_async.models import Registry, Token
+from runas_async.state import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +237,10 @@ class BuiltinRunner:
         *,
         connections: int,
         keep_secrets: bool = False,
+        recorder: Recorder | None = None,
     ) -> None:
         self.auth = auth
+        self.recorder = recorder
         self._doc = parse_document(seed)
         self._env = dict(env)
         self._connections = connections
@@ -262,16 +266,24 @@ class BuiltinRunner:
         with anyio.CancelScope(shield=True):
             try:
                 if self.auth is not None and self.logged_in:
-                    await anyio.to_thread.run_sync(self.auth.merge_auths, self.logged_in)
+                    await anyio.to_thread.run_sync(self._merge, self.auth)
             finally:
                 if self._session is not None:
                     await self._session.close()
+
+    def _merge(self, auth: AuthFile) -> None:
+        """The logins into the auth file; their records (state.py) with them, under its lock."""
+        rec = self.recorder
+        after = None if rec is None else functools.partial(rec.write, added=list(self.logged_in))
+        auth.merge_auths(self.logged_in, after)
 
     async def login(self, registry: Registry, token: Any) -> None:
         """Check the token with the registry; keep the login. LoginError when refused."""
         if self._session is None:
             raise RuntimeError("use BuiltinRunner as an async context manager")
         got: Token = await token()
+        if self.recorder is not None:
+            self.recorder.token(registry.host, got.expires_at)
         await RegistryCheck(self._session).check(registry.host, got.username, got.password)
         if self._keep:
             self.secrets[registry.host] = (got.username, got.password)

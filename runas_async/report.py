@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.models import LoginResult, Status, Target
+from runas_async.state import StatusRow, time_left
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -33,7 +34,7 @@ def result_record(result: LoginResult) -> dict[str, Any]:
         "status": result.status.value,
         "error": result.error if result.status is Status.FAILED else None,
         "seconds": round(result.seconds, 3),
-    }
+    } | ({} if result.expires_in is None else {"expires_in": round(result.expires_in)})
 
 
 def plan_records(plan: Plan) -> list[dict[str, Any]]:
@@ -94,7 +95,10 @@ class PlainReporter:
         rec = result_record(result)
         where = f"(profile {rec['profile']}, region {rec['region']}, {result.seconds:.2f}s)"
         name = rec["registry"] or result.target.label
-        if result.status is Status.OK:
+        if result.status is Status.FRESH:
+            left = time_left(result.expires_in or 0)
+            self.stream.write(f"fresh   {name} (profile {rec['profile']}, {left} left)\n")
+        elif result.status is Status.OK:
             self.stream.write(f"ok      {name} {where}\n")
         else:
             self.stream.write(f"failed  {name} {where}: {result.error}\n")
@@ -129,6 +133,7 @@ _STATE_STYLE = {
     Status.LOGIN: ("login…", "cyan"),
     Status.OK: ("ok", "bold green"),
     Status.FAILED: ("failed", "bold red"),
+    Status.FRESH: ("fresh", "green"),
 }
 
 
@@ -158,7 +163,7 @@ class LiveTableReporter:
                 target.key.region,
                 f"[{style}]{label}[/]",
                 f"{elapsed:.1f}s",
-                result.error or "",
+                result.error or _left(result),
             )
         return table
 
@@ -180,8 +185,9 @@ class LiveTableReporter:
     def finish(self, results: Sequence[LoginResult]) -> None:
         self.stop()
         ok = sum(r.status is Status.OK for r in results)
-        failed = len(results) - ok
-        summary = f"{ok} logged in"
+        fresh = sum(r.status is Status.FRESH for r in results)
+        failed = len(results) - ok - fresh
+        summary = f"{ok} logged in" + (f", {fresh} fresh" if fresh else "")
         if failed:
             summary += f", [bold red]{failed} failed[/]"
         self.console.print(summary)
@@ -266,3 +272,44 @@ def github_output(results: Sequence[LoginResult]) -> str:
         if result.status is Status.OK and (registry := result.registry or result.target.registry)
     ]
     return f"registries={','.join(hosts)}\n"
+
+
+def _left(result: LoginResult) -> str:
+    return "" if result.expires_in is None else f"{time_left(result.expires_in)} left"
+
+
+def status_record(row: StatusRow) -> dict[str, Any]:
+    """One entry of ``ecr status -o json``."""
+    record = row.record
+    return {
+        "registry": row.host,
+        "where": None if row.place is None else row.place.store,
+        "helper": None if row.place is None else row.place.helper,
+        "ours": record is not None,
+        "profile": None if record is None else record.profile,
+        "client": None if record is None else record.client,
+        "state": row.freshness.value,
+        "expires_at": None if record is None else record.expires_at,
+        "expires_in": None if row.seconds_left is None else round(row.seconds_left),
+    }
+
+
+def render_status(rows: Sequence[StatusRow], output: str, stream: TextIO) -> None:
+    """``ecr status``: one JSON document, or one aligned line per registry."""
+    if output == "json":
+        json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)
+        stream.write("\n")
+    else:
+        lines = [("registry", "where", "logged in by", "state")]
+        for row in rows:
+            who = f"runas-async ({row.record.profile})" if row.record else "(not runas-async)"
+            state = row.freshness.value
+            if row.seconds_left is not None and row.seconds_left > 0:
+                state = f"{time_left(row.seconds_left)} left"
+            where = "(nowhere)" if row.place is None else row.place.shown
+            lines.append((row.host, where, who, state))
+        widths = [max(len(line[i]) for line in lines) for i in range(3)]
+        for line in lines:
+            stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)))
+            stream.write(f"  {line[3]}\n")
+    stream.flush()

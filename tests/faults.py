@@ -2,7 +2,8 @@
 
 * :class:`ApiFaultProxy`: an HTTP proxy in front of moto that answers chosen AWS requests with
   a throttling error, a 5xx, or a reset connection, a given number of times (or forever), then
-  passes them through; it records every request it saw.
+  passes them through; it records every request it saw. With ``expires_in`` it rewrites the
+  ``expiresAt`` of ECR tokens (moto's is fixed in 2015) to that many seconds from now.
 * :class:`SilentServer`: a TCP server that accepts connections and never answers.
 * :func:`map_hosts`: extra lines in the sandbox's hosts file for the duration of a test.
 * :class:`ProcWatcher`: samples ``/proc/*/cmdline`` (and each new process's environment)
@@ -132,20 +133,6 @@ class _State:
             return action
 
 
-def _future_expiry(data: bytes, seconds: float) -> bytes:
-    """A GetAuthorizationToken answer (ecr: a list, ecr-public: one object) whose tokens
-    expire ``seconds`` from now; any other answer unchanged."""
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return data
-    auth = doc.get("authorizationData") if isinstance(doc, dict) else None
-    entries = auth if isinstance(auth, list) else [auth] if isinstance(auth, dict) else []
-    for entry in entries:
-        entry["expiresAt"] = time.time() + seconds
-    return json.dumps(doc).encode() if entries else data
-
-
 def _operation(target: str, body: bytes) -> str:
     if target:
         return target.rpartition(".")[2]
@@ -172,7 +159,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         scope = _SCOPE_RE.search(self.headers.get("Authorization", ""))
         region = scope.group(1) if scope else ""
         state = self.server.state
-        action = state.decide(_operation(self.headers.get("X-Amz-Target", ""), body), region)
+        operation = _operation(self.headers.get("X-Amz-Target", ""), body)
+        action = state.decide(operation, region)
         if action == "reset":
             # RST instead of FIN: the client sees "connection reset by peer".
             rst_on_close(self.connection)
@@ -198,8 +186,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
-            if state.expires_in is not None and response.status == 200:
-                data = _future_expiry(data, state.expires_in)
+            if operation == "GetAuthorizationToken" and state.expires_in is not None:
+                data = _with_expiry(data, time.time() + state.expires_in)
             skip = {"connection", "transfer-encoding", "content-length", "keep-alive"}
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
             self._reply(response.status, kept, data)
@@ -213,6 +201,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _with_expiry(data: bytes, expires_at: float) -> bytes:
+    """A GetAuthorizationToken response with every ``expiresAt`` set to ``expires_at``."""
+    doc = json.loads(data)
+    entries = doc.get("authorizationData")
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if isinstance(entry, dict):
+            entry["expiresAt"] = expires_at
+    return json.dumps(doc).encode()
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -42,6 +42,7 @@ LAYERS = {
     "report": EDGE,
     "preconnect": EDGE,
     "runas": EDGE,
+    "state": EDGE,
     "commands": TOP,
     "credhelper": TOP,
     "cli": TOP,

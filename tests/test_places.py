@@ -88,6 +88,24 @@ Lookup = Callable[[Mapping[str, str]], Path]
             id="helm-registry-config",
         ),
         pytest.param(places.finch_auth_file, {"HOME": "/h"}, "/h/.finch/config.json", id="finch"),
+        pytest.param(
+            places.state_file,
+            {"HOME": "/h"},
+            "/h/.local/state/runas-async/logins.json",
+            id="state",
+        ),
+        pytest.param(
+            places.state_file,
+            {"HOME": "/h", "XDG_STATE_HOME": "/s"},
+            "/s/runas-async/logins.json",
+            id="state-xdg",
+        ),
+        pytest.param(
+            places.state_file,
+            {"HOME": "/h", "XDG_STATE_HOME": "rel"},
+            "/h/.local/state/runas-async/logins.json",
+            id="state-xdg-relative-ignored",
+        ),
     ],
 )
 def test_lookup(lookup: Lookup, env: dict[str, str], expected: str) -> None:
