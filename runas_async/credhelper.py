@@ -167,6 +167,7 @@ class Helper:
 
         self.env = env
         self.clock = clock
+        self._started = clock()
         self.fetch = fetch or fetch_token
         self.partitions = load_partitions()
         self.files = awsconfig.read(env)
@@ -206,6 +207,8 @@ class Helper:
         stamp = route_stamp(self.env)  # before reading what it stands for
         profile = self.profile_for(host)
         token = self.token(profile, region, public)
+        if token.fetched_at >= self._started:
+            self.share_record(host, profile, region, token)
         with self.cache.locked():
             name = key(profile, region, public)
             self.cache.put_route(server_url, name, token.fingerprint, stamp)
@@ -331,6 +334,29 @@ class Helper:
                 )
             self.cache.put(name, token)
             return token
+
+
+    def share_record(
+        self, host: str, profile: str | None, region: str, token: CachedToken
+    ) -> None:
+        """A new token is a login record (state.py) for the docker config's credHelpers
+        entry, so that ``ecr status`` shows the helper's registries with their time left."""
+        from runas_async.state import LoginRecord, StateFile, auth_key
+
+        account = host.split(".", 1)[0] if host[:12].isdigit() else None
+        record = LoginRecord(
+            expires_at=token.expires_at,
+            profile=_session_name(profile, self.env),
+            account=account,
+            region=region,
+            client=PROG,
+            store="credHelpers",
+            helper="runas-async",
+        )
+        auth = auth_key(places.docker_auth_file(self.env))
+        StateFile(places.state_file(self.env)).update(
+            lambda state: state.logins.setdefault(auth, {}).__setitem__(host, record)
+        )
 
 
 def _session_name(profile: str | None, env: Mapping[str, str]) -> str:

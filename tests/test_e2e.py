@@ -261,7 +261,8 @@ def _readme_examples() -> list[str]:
 
 
 def _readme_toml() -> str:
-    (toml,) = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    (toml,) = [b for b in blocks if 'profile = "prod"\nregistries = ["210987654321"' in b]
     return str(toml)
 
 

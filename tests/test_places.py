@@ -150,4 +150,5 @@ def test_every_client_finds_its_auth_file_through_places() -> None:
         "podman": places.podman_auth_file(env),
         "helm": places.helm_auth_file(env),
         "finch": places.finch_auth_file(env),
+        "builtin": places.docker_auth_file(env),
     }
