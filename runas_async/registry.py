@@ -133,9 +133,10 @@ class RegistryCheck:
         if status != 401:
             raise LoginError(_answer(host, status, body))
         challenge = parse_challenge(headers.get("WWW-Authenticate", ""))
-        basic = aiohttp.BasicAuth(username, password)
+        # The header made here: aiohttp's BasicAuth is deprecated (and encodes latin-1).
+        basic = {"Authorization": f"Basic {auth_value(username, password)}"}
         if challenge is None or challenge.scheme == "basic":
-            status, _, body = await self._get(f"{base}/v2/", host, auth=basic)
+            status, _, body = await self._get(f"{base}/v2/", host, headers=basic)
         elif challenge.scheme == "bearer":
             token = await self._bearer_token(host, challenge, basic, username)
             bearer = {"Authorization": f"Bearer {token}"}
@@ -146,7 +147,7 @@ class RegistryCheck:
             raise LoginError(_answer(host, status, body))
 
     async def _bearer_token(
-        self, host: str, challenge: Challenge, basic: aiohttp.BasicAuth, username: str
+        self, host: str, challenge: Challenge, basic: Mapping[str, str], username: str
     ) -> str:
         realm = challenge.params.get("realm", "")
         parts = urllib.parse.urlsplit(realm)
@@ -159,7 +160,7 @@ class RegistryCheck:
         query = {k: v for k, v in challenge.params.items() if k in ("service", "scope")}
         query["account"] = username
         url = realm + ("&" if parts.query else "?") + urllib.parse.urlencode(query)
-        status, _, body = await self._get(url, parts.hostname, auth=basic)
+        status, _, body = await self._get(url, parts.hostname, headers=basic)
         if status != 200:
             raise LoginError(_answer(host, status, body))
         try:
@@ -176,14 +177,13 @@ class RegistryCheck:
         url: str,
         host: str,
         *,
-        auth: aiohttp.BasicAuth | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """GET ``url``; redirects followed only within ``host`` (credentials stay there)."""
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with self._session.get(
-                    url, auth=auth, headers=headers, allow_redirects=False
+                    url, headers=headers, allow_redirects=False
                 ) as response:
                     body = await response.content.read(MAX_BODY)
                     status, answer = response.status, dict(response.headers)

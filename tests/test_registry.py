@@ -1,0 +1,175 @@
+"""registry.py: the built-in login's check against stand-in registries of our own.
+
+A Bearer stand-in (a token endpoint in front of a registry, as ECR Public) and hostile ones
+(tests/registries.py) on loopback; :class:`RegistryCheck` in this process with a real aiohttp
+session that records every request it makes, then the tool end to end in the sandbox with
+the stand-ins behind ECR host names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+
+from runas_async.errors import LoginError
+from runas_async.registry import RegistryCheck, parse_challenge
+from tests.faults import map_hosts
+from tests.registries import BearerRegistry, HostileRegistry, StandIn
+from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
+
+PASSWORD = "the-ecr-token"
+NET = f"127.67.{os.getpid() % 250 + 1}."
+"""Stand-ins of the end-to-end tests, a block of 127/8 per test process (others run too)."""
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme", "params"),
+    [
+        pytest.param(
+            'Basic realm="Registry Realm"', "basic", {"realm": "Registry Realm"}, id="basic"
+        ),
+        pytest.param(
+            'Bearer realm="https://public.ecr.aws/token",service="public.ecr.aws",scope="aws"',
+            "bearer",
+            {"realm": "https://public.ecr.aws/token", "service": "public.ecr.aws", "scope": "aws"},
+            id="ecr-public",
+        ),
+        pytest.param(
+            'Bearer realm="https://a/t",scope="repository:x/y:pull,push"',
+            "bearer",
+            {"realm": "https://a/t", "scope": "repository:x/y:pull,push"},
+            id="comma-in-quotes",
+        ),
+        pytest.param("  BASIC  ", "basic", {}, id="bare-scheme-any-case"),
+        pytest.param("", None, None, id="empty"),
+    ],
+)
+def test_parse_challenge(header: str, scheme: str | None, params: dict[str, str] | None) -> None:
+    """WWW-Authenticate headers as registries send them."""
+    challenge = parse_challenge(header)
+    if scheme is None:
+        assert challenge is None
+    else:
+        assert challenge is not None
+        assert (challenge.scheme, dict(challenge.params)) == (scheme, params)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[tuple[aiohttp.ClientSession, list[str]]]:
+    """A real aiohttp session and the URL of every request it starts."""
+    urls: list[str] = []
+
+    async def on_start(
+        _: aiohttp.ClientSession, __: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        urls.append(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as s:
+        yield s, urls
+
+
+@pytest.fixture
+def bearer() -> Iterator[BearerRegistry]:
+    with BearerRegistry("127.0.0.1", password=PASSWORD) as registry:
+        yield registry
+
+
+async def test_bearer_token_exchanged_at_the_loopback_realm(
+    session: tuple[aiohttp.ClientSession, list[str]], bearer: BearerRegistry
+) -> None:
+    """Bearer challenge: Basic credentials go to the realm with service and scope, the
+    registry token then opens /v2/; the registry itself never sees the password."""
+    await RegistryCheck(session[0]).check(bearer.netloc, "AWS", PASSWORD)
+    token_calls = [r for r in bearer.requests if r.path == "/token"]
+    assert [r.query for r in token_calls] == [
+        {"service": bearer.service, "scope": "aws", "account": "AWS"}
+    ]
+    assert token_calls[0].authorization == bearer.credentials
+    v2 = [r.authorization for r in bearer.requests if r.path == "/v2/"]
+    assert v2 == ["", f"Bearer {bearer.token}"]
+
+
+async def test_bearer_refused_with_the_token_endpoints_message(
+    session: tuple[aiohttp.ClientSession, list[str]], bearer: BearerRegistry
+) -> None:
+    """Wrong password at the realm: the registry's own reason, no second /v2/ request."""
+    with pytest.raises(LoginError) as caught:
+        await RegistryCheck(session[0]).check(bearer.netloc, "AWS", "not-it")
+    assert str(caught.value) == (
+        f"login attempt to {bearer.netloc} failed with status 401: "
+        "Your authorization token is invalid."
+    )
+    assert [r.path for r in bearer.requests if r.path == "/v2/"] == ["/v2/"]
+
+
+async def test_http_realm_on_a_non_loopback_name_gets_no_credentials(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """A realm ``http://example.invalid/token``: refused, saying why, with no request to it."""
+    realm = "http://example.invalid/token"
+    with BearerRegistry("127.0.0.1", password=PASSWORD, realm=realm) as registry:
+        with pytest.raises(LoginError) as caught:
+            await RegistryCheck(session[0]).check(registry.netloc, "AWS", PASSWORD)
+        requests = registry.requests
+    assert str(caught.value) == (
+        f"{registry.netloc} asks for the credentials at {realm}, over plain HTTP: not sent"
+    )
+    assert not [url for url in session[1] if "example.invalid" in url]
+    assert [r.authorization for r in requests] == [""]
+
+
+@pytest.mark.parametrize("mode", ["redirect", "redirect-first"])
+async def test_redirect_to_another_host_sends_it_nothing(
+    session: tuple[aiohttp.ClientSession, list[str]], mode: str
+) -> None:
+    """/v2/ redirected to another host (before or after the challenge): the login fails,
+    saying so, and the other host receives no request at all."""
+    with StandIn("127.0.0.2") as other:
+        location = f"http://{other.netloc}/v2/"
+        with HostileRegistry("127.0.0.1", mode=mode, location=location) as hostile:
+            with pytest.raises(LoginError) as caught:
+                await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+        received = other.requests
+    assert "redirected to another host (127.0.0.2): credentials not sent there" in str(caught.value)
+    assert received == []
+
+
+# --- end to end: the tool, with the stand-ins behind ECR host names ------------------------
+
+
+DEV = "123456789012"
+
+
+@pytest.fixture
+def dev(sb: Sandbox) -> Sandbox:
+    sb.write_aws_config({"dev": {"region": "us-east-1", **STATIC_KEYS}})
+    return sb
+
+
+def _rows(stdout: str) -> dict[str, dict[str, object]]:
+    return {str(r["registry"]): r for r in json.loads(stdout)["results"]}
+
+
+def test_tool_logs_in_through_a_bearer_realm(dev: Sandbox) -> None:
+    """``--client builtin`` against the Bearer stand-in behind an ECR name: logged in, the
+    registry token never written anywhere, the ECR token in config.json."""
+    host = ecr_host(DEV, "ca-central-1")
+    address = f"{NET}1"
+    realm = f"http://{host}/token"
+    with (
+        BearerRegistry(address, 80, password=moto_password(DEV), realm=realm) as registry,
+        map_hosts(dev, {host: address}),
+    ):
+        done = dev.run_tool(["ecr", "login", "dev", host, "-c", "builtin", "-o", "json"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _rows(done.stdout)[host]["status"] == "ok"
+    assert dev.docker_auths() == {host: f"AWS:{moto_password(DEV)}"}
+    assert registry.token not in (dev.docker_config / "config.json").read_text()
+    assert [r.path for r in registry.requests] == ["/v2/", "/token", "/v2/"]
