@@ -166,7 +166,7 @@ class RegistryCheck:
         try:
             doc = json.loads(body)
             token = doc.get("token") or doc.get("access_token")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             token = None
         if not isinstance(token, str) or not token:
             raise LoginError(f"{host}'s token realm gave no token")
@@ -208,7 +208,8 @@ def _answer(host: str, status: int, body: bytes) -> str:
     try:
         errors = json.loads(body).get("errors") or []
         message = str(errors[0].get("message") or errors[0].get("code"))
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
+        # RecursionError: a hostile body nests arrays deeper than json's stack
         message = ""
     text = " ".join(message.split())[:200]
     return f"login attempt to {host} failed with status {status}" + (f": {text}" if text else "")

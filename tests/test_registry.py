@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 
 import aiohttp
+import anyio
 import pytest
 
 from runas_async.errors import LoginError
-from runas_async.registry import RegistryCheck, parse_challenge
+from runas_async.registry import MAX_BODY, RegistryCheck, parse_challenge
 from tests.faults import map_hosts
 from tests.registries import BearerRegistry, HostileRegistry, StandIn
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
@@ -139,6 +141,22 @@ async def test_redirect_to_another_host_sends_it_nothing(
         received = other.requests
     assert "redirected to another host (127.0.0.2): credentials not sent there" in str(caught.value)
     assert received == []
+
+
+async def test_endless_body_is_read_only_up_to_the_limit(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """A 401 whose body never ends: the check ends at once, having let the registry send no
+    more than the limit plus what the sockets buffer (the registry would go on forever)."""
+    with HostileRegistry("127.0.0.1", mode="endless") as hostile:
+        started = time.monotonic()
+        with anyio.fail_after(20), pytest.raises(LoginError):
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+        elapsed = time.monotonic() - started
+        await anyio.sleep(0.2)
+        sent = hostile.sent
+    assert elapsed < 5
+    assert sent < MAX_BODY + 32 * 1024 * 1024  # loopback socket buffers, two requests
 
 
 # --- end to end: the tool, with the stand-ins behind ECR host names ------------------------
