@@ -185,7 +185,7 @@ class RegistryCheck:
                 async with self._session.get(
                     url, headers=headers, allow_redirects=False
                 ) as response:
-                    body = await response.content.read(MAX_BODY)
+                    body = await _read_bounded(response.content)
                     status, answer = response.status, dict(response.headers)
             except (aiohttp.ClientConnectionError, aiohttp.ClientSSLError) as e:
                 raise _Unreachable(str(e) or type(e).__name__) from e
@@ -201,6 +201,20 @@ class RegistryCheck:
                 )
             url = target
         raise LoginError(f"{host} redirected more than {MAX_REDIRECTS} times")
+
+
+async def _read_bounded(content: aiohttp.StreamReader) -> bytes:
+    """The body up to its end or :data:`MAX_BODY` bytes, whichever comes first (one
+    ``read(n)`` returns what has arrived so far: an error document may come in pieces)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY:
+        chunk = await content.read(MAX_BODY - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _answer(host: str, status: int, body: bytes) -> str:

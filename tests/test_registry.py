@@ -159,6 +159,16 @@ async def test_endless_body_is_read_only_up_to_the_limit(
     assert sent < MAX_BODY + 32 * 1024 * 1024  # loopback socket buffers, two requests
 
 
+async def test_error_document_in_pieces_is_read_whole(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """The registry's message arrives in two TCP pieces: still the registry's own message."""
+    with HostileRegistry("127.0.0.1", mode="slow-error") as hostile:
+        with pytest.raises(LoginError) as caught:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+    assert str(caught.value).endswith("status 401: the hostile registry's own reason")
+
+
 # --- end to end: the tool, with the stand-ins behind ECR host names ------------------------
 
 
@@ -191,3 +201,43 @@ def test_tool_logs_in_through_a_bearer_realm(dev: Sandbox) -> None:
     assert dev.docker_auths() == {host: f"AWS:{moto_password(DEV)}"}
     assert registry.token not in (dev.docker_config / "config.json").read_text()
     assert [r.path for r in registry.requests] == ["/v2/", "/token", "/v2/"]
+
+
+def test_tool_refuses_a_redirect_and_bounds_a_stall(dev: Sandbox) -> None:
+    """One registry redirects /v2/ to another host (which gets nothing), one stalls after
+    its headers (failed at --timeout 2), one sends an endless body: the run ends on time."""
+    redirecting, stalling, endless = (
+        ecr_host(DEV, r) for r in ("eu-north-1", "sa-east-1", "me-south-1")
+    )
+    other_host = "elsewhere.example.com"
+    with (
+        StandIn(f"{NET}2", 80) as other,
+        HostileRegistry(f"{NET}3", 80, mode="redirect", location=f"http://{other_host}/v2/"),
+        HostileRegistry(f"{NET}4", 80, mode="stall"),
+        HostileRegistry(f"{NET}5", 80, mode="endless"),
+        map_hosts(
+            dev,
+            {
+                other_host: f"{NET}2",
+                redirecting: f"{NET}3",
+                stalling: f"{NET}4",
+                endless: f"{NET}5",
+            },
+        ),
+    ):
+        started = time.monotonic()
+        done = dev.run_tool(
+            ["ecr", "login", "dev", redirecting, stalling, endless]
+            + ["-c", "builtin", "--timeout", "2", "-o", "json"]
+        )
+        wall = time.monotonic() - started
+        received = other.requests
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = _rows(done.stdout)
+    assert "redirected to another host (elsewhere.example.com)" in str(rows[redirecting]["error"])
+    assert rows[stalling]["error"] == "timed out after 2s"
+    assert rows[endless]["status"] == "failed"
+    assert float(str(rows[endless]["seconds"])) < 2
+    assert received == []
+    assert wall < 10
+    assert dev.docker_auths() == {}
