@@ -21,6 +21,7 @@ from bench.world import PROFILE, REGIONS, ROLE_ACCOUNT, Run, World
 from tests.sandbox import STATIC_KEYS, moto_password
 
 __all__ = [
+    "BUILTIN",
     "TOOLS",
     "ImportTimes",
     "Tool",
@@ -37,7 +38,9 @@ __all__ = [
 RUNAS = "runas-async"
 SERIAL = "serial"
 JOBS1 = "runas-async --jobs 1"
-TOOLS = (RUNAS, SERIAL, JOBS1)
+BUILTIN = "runas-async --client builtin"
+"""The built-in login (issue 13): no client program, one aiohttp pool for the registries."""
+TOOLS = (RUNAS, SERIAL, JOBS1, BUILTIN)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ def tool_command(world: World, tool: str, hosts: Sequence[str], aws: Path) -> To
         return Tool(tool, argv, world.env())
     if tool == JOBS1:
         argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts, "--jobs", "1")
+        return Tool(tool, argv, world.env())
+    if tool == BUILTIN:
+        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts, "--client", "builtin")
         return Tool(tool, argv, world.env())
     if tool == SERIAL:
         env = world.env(PATH=f"{aws.parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}")

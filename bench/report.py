@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.measure import JOBS1, RUNAS, SERIAL, region_of
+from bench.measure import BUILTIN, JOBS1, RUNAS, SERIAL, region_of
 from bench.world import hosts_for
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 
 TARGET_SCALING = 1.3
+TARGET_BUILTIN_50 = 1.2
+TARGET_BUILTIN_200 = 2.0
 TARGET_SPEEDUP = 15.0
 TARGET_FLOOR = 1.6
 TARGET_HELP_MS = 150.0
@@ -156,6 +158,7 @@ def _targets(s: Summary) -> list[Target]:
                 ratio <= TARGET_SCALING,
             )
         )
+    targets.extend(_builtin_targets(s))
     serial = s.get(SERIAL, 20)
     if serial and twenty:
         ratio = serial.median / twenty.median
@@ -190,6 +193,24 @@ def _targets(s: Summary) -> list[Target]:
                 s.first_call_ms <= TARGET_FIRST_CALL_MS,
             )
         )
+    return targets
+
+
+def _builtin_targets(s: Summary) -> list[Target]:
+    """Issue 13: builtin at N=50 within 1.2x and at N=200 within 2x of its own N=1 time."""
+    targets: list[Target] = []
+    one = s.get(BUILTIN, 1)
+    for n, bound in ((50, TARGET_BUILTIN_50), (200, TARGET_BUILTIN_200)):
+        cell = s.get(BUILTIN, n)
+        if one and cell:
+            ratio = cell.median / one.median
+            targets.append(
+                Target(
+                    f"builtin at N={n} within {bound:g}x of its N=1 time",
+                    f"{ratio:.2f}x ({cell.median:.2f} s / {one.median:.2f} s)",
+                    ratio <= bound,
+                )
+            )
     return targets
 
 
@@ -434,7 +455,12 @@ def write_chart(s: Summary, path: Path) -> str | None:
         )
     except ImportError:
         return None
-    styles = {RUNAS: ("tab:blue", "o"), SERIAL: ("tab:red", "s"), JOBS1: ("tab:orange", "^")}
+    styles = {
+        RUNAS: ("tab:blue", "o"),
+        SERIAL: ("tab:red", "s"),
+        JOBS1: ("tab:orange", "^"),
+        BUILTIN: ("tab:green", "D"),
+    }
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
     for ax, tools, log in ((left, s.tools, True), (right, [RUNAS], False)):
         for tool in tools:

@@ -16,9 +16,9 @@ from pathlib import Path
 from runas_async import places
 
 CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
+"""The environment variable naming the default client."""
 BUILTIN = "builtin"
 """The built-in login: no client program (registry.py)."""
-"""The environment variable naming the default client."""
 
 
 class Redirect(enum.Enum):

@@ -135,9 +135,10 @@ class RegistryCheck:
         if status != 401:
             raise LoginError(_answer(host, status, body))
         challenge = parse_challenge(headers.get("WWW-Authenticate", ""))
-        basic = aiohttp.BasicAuth(username, password)
+        # The header made here: aiohttp's BasicAuth is deprecated (and encodes latin-1).
+        basic = {"Authorization": f"Basic {auth_value(username, password)}"}
         if challenge is None or challenge.scheme == "basic":
-            status, _, body = await self._get(f"{base}/v2/", host, auth=basic)
+            status, _, body = await self._get(f"{base}/v2/", host, headers=basic)
         elif challenge.scheme == "bearer":
             token = await self._bearer_token(host, challenge, basic, username)
             bearer = {"Authorization": f"Bearer {token}"}
@@ -148,7 +149,7 @@ class RegistryCheck:
             raise LoginError(_answer(host, status, body))
 
     async def _bearer_token(
-        self, host: str, challenge: Challenge, basic: aiohttp.BasicAuth, username: str
+        self, host: str, challenge: Challenge, basic: Mapping[str, str], username: str
     ) -> str:
         realm = challenge.params.get("realm", "")
         parts = urllib.parse.urlsplit(realm)
@@ -161,13 +162,13 @@ class RegistryCheck:
         query = {k: v for k, v in challenge.params.items() if k in ("service", "scope")}
         query["account"] = username
         url = realm + ("&" if parts.query else "?") + urllib.parse.urlencode(query)
-        status, _, body = await self._get(url, parts.hostname, auth=basic)
+        status, _, body = await self._get(url, parts.hostname, headers=basic)
         if status != 200:
             raise LoginError(_answer(host, status, body))
         try:
             doc = json.loads(body)
             token = doc.get("token") or doc.get("access_token")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             token = None
         if not isinstance(token, str) or not token:
             raise LoginError(f"{host}'s token realm gave no token")
@@ -178,16 +179,15 @@ class RegistryCheck:
         url: str,
         host: str,
         *,
-        auth: aiohttp.BasicAuth | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """GET ``url``; redirects followed only within ``host`` (credentials stay there)."""
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with self._session.get(
-                    url, auth=auth, headers=headers, allow_redirects=False
+                    url, headers=headers, allow_redirects=False
                 ) as response:
-                    body = await response.content.read(MAX_BODY)
+                    body = await _read_bounded(response.content)
                     status, answer = response.status, dict(response.headers)
             except (aiohttp.ClientConnectionError, aiohttp.ClientSSLError) as e:
                 raise _Unreachable(str(e) or type(e).__name__) from e
@@ -205,12 +205,27 @@ class RegistryCheck:
         raise LoginError(f"{host} redirected more than {MAX_REDIRECTS} times")
 
 
+async def _read_bounded(content: aiohttp.StreamReader) -> bytes:
+    """The body up to its end or :data:`MAX_BODY` bytes, whichever comes first (one
+    ``read(n)`` returns what has arrived so far: an error document may come in pieces)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY:
+        chunk = await content.read(MAX_BODY - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _answer(host: str, status: int, body: bytes) -> str:
     """The registry's own reason: its first error message, else the HTTP status."""
     try:
         errors = json.loads(body).get("errors") or []
         message = str(errors[0].get("message") or errors[0].get("code"))
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
+        # RecursionError: a hostile body nests arrays deeper than json's stack
         message = ""
     text = " ".join(message.split())[:200]
     return f"login attempt to {host} failed with status {status}" + (f": {text}" if text else "")

@@ -1,0 +1,243 @@
+"""registry.py: the built-in login's check against stand-in registries of our own.
+
+A Bearer stand-in (a token endpoint in front of a registry, as ECR Public) and hostile ones
+(tests/registries.py) on loopback; :class:`RegistryCheck` in this process with a real aiohttp
+session that records every request it makes, then the tool end to end in the sandbox with
+the stand-ins behind ECR host names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+
+import aiohttp
+import anyio
+import pytest
+
+from runas_async.errors import LoginError
+from runas_async.registry import MAX_BODY, RegistryCheck, parse_challenge
+from tests.faults import map_hosts
+from tests.registries import BearerRegistry, HostileRegistry, StandIn
+from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
+
+PASSWORD = "the-ecr-token"
+NET = f"127.67.{os.getpid() % 250 + 1}."
+"""Stand-ins of the end-to-end tests, a block of 127/8 per test process (others run too)."""
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme", "params"),
+    [
+        pytest.param(
+            'Basic realm="Registry Realm"', "basic", {"realm": "Registry Realm"}, id="basic"
+        ),
+        pytest.param(
+            'Bearer realm="https://public.ecr.aws/token",service="public.ecr.aws",scope="aws"',
+            "bearer",
+            {"realm": "https://public.ecr.aws/token", "service": "public.ecr.aws", "scope": "aws"},
+            id="ecr-public",
+        ),
+        pytest.param(
+            'Bearer realm="https://a/t",scope="repository:x/y:pull,push"',
+            "bearer",
+            {"realm": "https://a/t", "scope": "repository:x/y:pull,push"},
+            id="comma-in-quotes",
+        ),
+        pytest.param("  BASIC  ", "basic", {}, id="bare-scheme-any-case"),
+        pytest.param("", None, None, id="empty"),
+    ],
+)
+def test_parse_challenge(header: str, scheme: str | None, params: dict[str, str] | None) -> None:
+    """WWW-Authenticate headers as registries send them."""
+    challenge = parse_challenge(header)
+    if scheme is None:
+        assert challenge is None
+    else:
+        assert challenge is not None
+        assert (challenge.scheme, dict(challenge.params)) == (scheme, params)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[tuple[aiohttp.ClientSession, list[str]]]:
+    """A real aiohttp session and the URL of every request it starts."""
+    urls: list[str] = []
+
+    async def on_start(
+        _: aiohttp.ClientSession, __: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        urls.append(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as s:
+        yield s, urls
+
+
+@pytest.fixture
+def bearer() -> Iterator[BearerRegistry]:
+    with BearerRegistry("127.0.0.1", password=PASSWORD) as registry:
+        yield registry
+
+
+async def test_bearer_token_exchanged_at_the_loopback_realm(
+    session: tuple[aiohttp.ClientSession, list[str]], bearer: BearerRegistry
+) -> None:
+    """Bearer challenge: Basic credentials go to the realm with service and scope, the
+    registry token then opens /v2/; the registry itself never sees the password."""
+    await RegistryCheck(session[0]).check(bearer.netloc, "AWS", PASSWORD)
+    token_calls = [r for r in bearer.requests if r.path == "/token"]
+    assert [r.query for r in token_calls] == [
+        {"service": bearer.service, "scope": "aws", "account": "AWS"}
+    ]
+    assert token_calls[0].authorization == bearer.credentials
+    v2 = [r.authorization for r in bearer.requests if r.path == "/v2/"]
+    assert v2 == ["", f"Bearer {bearer.token}"]
+
+
+async def test_bearer_refused_with_the_token_endpoints_message(
+    session: tuple[aiohttp.ClientSession, list[str]], bearer: BearerRegistry
+) -> None:
+    """Wrong password at the realm: the registry's own reason, no second /v2/ request."""
+    with pytest.raises(LoginError) as caught:
+        await RegistryCheck(session[0]).check(bearer.netloc, "AWS", "not-it")
+    assert str(caught.value) == (
+        f"login attempt to {bearer.netloc} failed with status 401: "
+        "Your authorization token is invalid."
+    )
+    assert [r.path for r in bearer.requests if r.path == "/v2/"] == ["/v2/"]
+
+
+async def test_http_realm_on_a_non_loopback_name_gets_no_credentials(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """A realm ``http://example.invalid/token``: refused, saying why, with no request to it."""
+    realm = "http://example.invalid/token"
+    with BearerRegistry("127.0.0.1", password=PASSWORD, realm=realm) as registry:
+        with pytest.raises(LoginError) as caught:
+            await RegistryCheck(session[0]).check(registry.netloc, "AWS", PASSWORD)
+        requests = registry.requests
+    assert str(caught.value) == (
+        f"{registry.netloc} asks for the credentials at {realm}, over plain HTTP: not sent"
+    )
+    assert not [url for url in session[1] if "example.invalid" in url]
+    assert [r.authorization for r in requests] == [""]
+
+
+@pytest.mark.parametrize("mode", ["redirect", "redirect-first"])
+async def test_redirect_to_another_host_sends_it_nothing(
+    session: tuple[aiohttp.ClientSession, list[str]], mode: str
+) -> None:
+    """/v2/ redirected to another host (before or after the challenge): the login fails,
+    saying so, and the other host receives no request at all."""
+    with StandIn("127.0.0.2") as other:
+        location = f"http://{other.netloc}/v2/"
+        with HostileRegistry("127.0.0.1", mode=mode, location=location) as hostile:
+            with pytest.raises(LoginError) as caught:
+                await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+        received = other.requests
+    assert "redirected to another host (127.0.0.2): credentials not sent there" in str(caught.value)
+    assert received == []
+
+
+async def test_endless_body_is_read_only_up_to_the_limit(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """A 401 whose body never ends: the check ends at once, having let the registry send no
+    more than the limit plus what the sockets buffer (the registry would go on forever)."""
+    with HostileRegistry("127.0.0.1", mode="endless") as hostile:
+        started = time.monotonic()
+        with anyio.fail_after(20), pytest.raises(LoginError):
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+        elapsed = time.monotonic() - started
+        await anyio.sleep(0.2)
+        sent = hostile.sent
+    assert elapsed < 5
+    assert sent < MAX_BODY + 32 * 1024 * 1024  # loopback socket buffers, two requests
+
+
+async def test_error_document_in_pieces_is_read_whole(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """The registry's message arrives in two TCP pieces: still the registry's own message."""
+    with HostileRegistry("127.0.0.1", mode="slow-error") as hostile:
+        with pytest.raises(LoginError) as caught:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+    assert str(caught.value).endswith("status 401: the hostile registry's own reason")
+
+
+# --- end to end: the tool, with the stand-ins behind ECR host names ------------------------
+
+
+DEV = "123456789012"
+
+
+@pytest.fixture
+def dev(sb: Sandbox) -> Sandbox:
+    sb.write_aws_config({"dev": {"region": "us-east-1", **STATIC_KEYS}})
+    return sb
+
+
+def _rows(stdout: str) -> dict[str, dict[str, object]]:
+    return {str(r["registry"]): r for r in json.loads(stdout)["results"]}
+
+
+def test_tool_logs_in_through_a_bearer_realm(dev: Sandbox) -> None:
+    """``--client builtin`` against the Bearer stand-in behind an ECR name: logged in, the
+    registry token never written anywhere, the ECR token in config.json."""
+    host = ecr_host(DEV, "ca-central-1")
+    address = f"{NET}1"
+    realm = f"http://{host}/token"
+    with (
+        BearerRegistry(address, 80, password=moto_password(DEV), realm=realm) as registry,
+        map_hosts(dev, {host: address}),
+    ):
+        done = dev.run_tool(["ecr", "login", "dev", host, "-c", "builtin", "-o", "json"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _rows(done.stdout)[host]["status"] == "ok"
+    assert dev.docker_auths() == {host: f"AWS:{moto_password(DEV)}"}
+    assert registry.token not in (dev.docker_config / "config.json").read_text()
+    assert [r.path for r in registry.requests] == ["/v2/", "/token", "/v2/"]
+
+
+def test_tool_refuses_a_redirect_and_bounds_a_stall(dev: Sandbox) -> None:
+    """One registry redirects /v2/ to another host (which gets nothing), one stalls after
+    its headers (failed at --timeout 2), one sends an endless body: the run ends on time."""
+    redirecting, stalling, endless = (
+        ecr_host(DEV, r) for r in ("eu-north-1", "sa-east-1", "me-south-1")
+    )
+    other_host = "elsewhere.example.com"
+    with (
+        StandIn(f"{NET}2", 80) as other,
+        HostileRegistry(f"{NET}3", 80, mode="redirect", location=f"http://{other_host}/v2/"),
+        HostileRegistry(f"{NET}4", 80, mode="stall"),
+        HostileRegistry(f"{NET}5", 80, mode="endless"),
+        map_hosts(
+            dev,
+            {
+                other_host: f"{NET}2",
+                redirecting: f"{NET}3",
+                stalling: f"{NET}4",
+                endless: f"{NET}5",
+            },
+        ),
+    ):
+        started = time.monotonic()
+        done = dev.run_tool(
+            ["ecr", "login", "dev", redirecting, stalling, endless]
+            + ["-c", "builtin", "--timeout", "2", "-o", "json"]
+        )
+        wall = time.monotonic() - started
+        received = other.requests
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = _rows(done.stdout)
+    assert "redirected to another host (elsewhere.example.com)" in str(rows[redirecting]["error"])
+    assert rows[stalling]["error"] == "timed out after 2s"
+    assert rows[endless]["status"] == "failed"
+    assert float(str(rows[endless]["seconds"])) < 2
+    assert received == []
+    assert wall < 10
+    assert dev.docker_auths() == {}
