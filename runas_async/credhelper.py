@@ -335,10 +335,7 @@ class Helper:
             self.cache.put(name, token)
             return token
 
-
-    def share_record(
-        self, host: str, profile: str | None, region: str, token: CachedToken
-    ) -> None:
+    def share_record(self, host: str, profile: str | None, region: str, token: CachedToken) -> None:
         """A new token is a login record (state.py) for the docker config's credHelpers
         entry, so that ``ecr status`` shows the helper's registries with their time left."""
         from runas_async.state import LoginRecord, StateFile, auth_key

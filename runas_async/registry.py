@@ -195,14 +195,22 @@ class RegistryCheck:
                 raise LoginError(f"{host}: {e}") from e
             if status not in (301, 302, 303, 307, 308):
                 return status, answer, body
-            target = urllib.parse.urljoin(url, answer.get("Location", ""))
-            if urllib.parse.urlsplit(target).hostname != urllib.parse.urlsplit(url).hostname:
-                raise LoginError(
-                    f"{host} redirected to another host "
-                    f"({urllib.parse.urlsplit(target).hostname}): credentials not sent there"
-                )
-            url = target
+            url = _same_host_redirect(host, url, answer.get("Location", ""))
         raise LoginError(f"{host} redirected more than {MAX_REDIRECTS} times")
+
+
+def _same_host_redirect(host: str, url: str, location: str) -> str:
+    """Where a redirect from ``url`` goes, if credentials may follow it: the same host, and
+    never from HTTPS down to plain HTTP. LoginError otherwise."""
+    target = urllib.parse.urljoin(url, location)
+    was, goes = urllib.parse.urlsplit(url), urllib.parse.urlsplit(target)
+    if goes.hostname != was.hostname:
+        raise LoginError(
+            f"{host} redirected to another host ({goes.hostname}): credentials not sent there"
+        )
+    if was.scheme == "https" and goes.scheme != "https":
+        raise LoginError(f"{host} redirected from HTTPS to {goes.scheme}: credentials not sent")
+    return target
 
 
 async def _read_bounded(content: aiohttp.StreamReader) -> bytes:

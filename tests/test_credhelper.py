@@ -426,3 +426,21 @@ def test_skopeo_uses_the_helper_with_a_profile_per_registry(sb: Sandbox, tmp_pat
         )
         assert back.returncode == 0, back.stdout + back.stderr
     assert "auths" not in json.loads((sb.docker_config / "config.json").read_text())
+
+
+def test_helper_tokens_show_in_ecr_status(world: dict[str, str], moto: Moto) -> None:
+    """A token the helper fetched is a login record: `ecr status` lists its registry with
+    the helper, the profile and the time left."""
+    host = ecr_host(PROD, "eu-west-1")
+    run = [sys.executable, "-m", "runas_async", "ecr"]
+    configured = subprocess.run(
+        [*run, "configure-docker", "prod", PROD], env=world, capture_output=True, text=True
+    )
+    assert configured.returncode == 0, configured.stderr
+    assert _helper("get", host, world).returncode == 0
+    done = subprocess.run([*run, "status", "-o", "json"], env=world, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["registries"]
+    assert (row["registry"], row["helper"], row["profile"]) == (host, "runas-async", "prod")
+    assert row["ours"] is True
+    assert 11 * HOUR < row["expires_in"] <= 12 * HOUR

@@ -241,3 +241,25 @@ def test_tool_refuses_a_redirect_and_bounds_a_stall(dev: Sandbox) -> None:
     assert received == []
     assert wall < 10
     assert dev.docker_auths() == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "location", "expected"),
+    [
+        pytest.param("https://h/v2/", "/v2/x", "https://h/v2/x", id="same-host-path"),
+        pytest.param("http://h/v2/", "https://h/v2/", "https://h/v2/", id="upgrade"),
+        pytest.param("https://h/v2/", "http://h/v2/", None, id="https-to-http"),
+        pytest.param("https://h/v2/", "https://evil/v2/", None, id="other-host"),
+        pytest.param("https://h/v2/", "//evil/v2/", None, id="scheme-relative-other-host"),
+    ],
+)
+def test_redirects_credentials_may_follow(url: str, location: str, expected: str | None) -> None:
+    """Credentials follow a redirect only to the same host, never down from HTTPS."""
+    from runas_async.errors import LoginError
+    from runas_async.registry import _same_host_redirect
+
+    if expected is None:
+        with pytest.raises(LoginError, match="not sent"):
+            _same_host_redirect("h", url, location)
+    else:
+        assert _same_host_redirect("h", url, location) == expected
