@@ -16,8 +16,22 @@
     │   └── TokenError          GetAuthorizationToken failed (per token request)
     └── LoginError              the login client failed (per registry)
 
-Every message reads well alone on one line and names the input that caused it.
-Secrets never appear in a message.
+Every message reads well alone on one line and names the input that caused it, and says
+what to do where there is something to do. Secrets never appear in a message.
+
+Where a failure stops (the boundary the engine and ``cli.exit_status`` keep):
+
+* **Known before any request: exit 2, nothing tried.** UsageError and ConfigError
+  (arguments, a config file that does not parse, a broken ``source_profile`` chain, an
+  unusable auth file, a missing client or credential helper), ProfileNotFound, NoRegion.
+* **Known only at run time: the registries that needed it fail, every other registry is
+  still tried, exit 1.** CredentialsError (a denied role, an expired SSO session, a refused
+  or missing MFA code, a failing ``credential_process``, no credentials found anywhere,
+  rejected keys), TokenError (throttling past the retries, a refused token request) and
+  LoginError (one registry refused the login). Each becomes that registry's result, never
+  an exception that cancels the others.
+
+botocore's and aiobotocore's exceptions become these at one boundary: awserrors.py.
 """
 
 from __future__ import annotations
