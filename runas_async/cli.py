@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 from runas_async.clients import BUILTIN, CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client, Redirect
 from runas_async.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
 from runas_async.options import (
+    BUILTIN_JOBS,
     DEFAULT_DEADLINE,
     DEFAULT_JOBS,
     DEFAULT_TIMEOUT,
@@ -165,8 +166,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "-j",
         "--jobs",
         type=_positive_int,
-        default=DEFAULT_JOBS,
-        help=f"at most this many clients at once (default: {DEFAULT_JOBS})",
+        default=None,
+        help=f"at most this many logins at once (default: {DEFAULT_JOBS}; "
+        f"{BUILTIN_JOBS} with --client builtin, which starts no processes)",
     )
     p.add_argument(
         "-t",
@@ -412,9 +414,10 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
     if name == "password":
         return Password(targets, credentials)
+    client = _client(args.client, env)
     run = RunOptions(
-        client=_client(args.client, env),
-        jobs=args.jobs,
+        client=client,
+        jobs=_jobs(args.jobs, client),
         timeout=args.timeout,
         deadline=args.deadline,
         output=args.output,
@@ -458,7 +461,10 @@ def _login(
             )
         if job:
             raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
-        command = replace(command, run=replace(run, client=CLIENTS[BUILTIN]))
+        builtin = CLIENTS[BUILTIN]
+        command = replace(
+            command, run=replace(run, client=builtin, jobs=_jobs(args.jobs, builtin))
+        )
     if job and command.run.client.redirect is Redirect.NONE and command.run.client.program:
         raise UsageError(
             f"--client {command.run.client.name} cannot be pointed at a private auth file, "
@@ -483,6 +489,13 @@ def _targets(args: argparse.Namespace, env: Mapping[str, str], name: str) -> Tar
         file=file,
         region=args.region,
     )
+
+
+def _jobs(given: int | None, client: Client) -> int:
+    """``--jobs``, else the default for the client: processes cost CPU, requests do not."""
+    if given is not None:
+        return given
+    return DEFAULT_JOBS if client.program else BUILTIN_JOBS
 
 
 def _client(given: str | None, env: Mapping[str, str]) -> Client:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from runas_async.clients import Client
 
 DEFAULT_JOBS = 64
+BUILTIN_JOBS = 256
+"""--client builtin starts no process per login: only connections, which are cheap."""
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 300.0
 

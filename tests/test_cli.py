@@ -249,3 +249,19 @@ def test_version_is_fast_path() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("[]")
     assert re.match(r"runas-async \d+\.\d+", out.stdout)
+
+
+@pytest.mark.parametrize(
+    ("argv", "jobs"),
+    [
+        pytest.param(["ecr", "login", "p"], 64, id="docker"),
+        pytest.param(["ecr", "login", "p", "-c", "builtin"], 256, id="builtin"),
+        pytest.param(["ecr", "login", "p", "-o", "dockerconfigjson"], 256, id="secrets-imply-it"),
+        pytest.param(["ecr", "login", "p", "-c", "builtin", "-j", "5"], 5, id="given"),
+    ],
+)
+def test_jobs_default_follows_the_client(argv: list[str], jobs: int) -> None:
+    """--jobs defaults to 64 clients, or 256 logins for the built-in one (no processes)."""
+    command = parse(argv, {})
+    assert isinstance(command, Login)
+    assert command.run.jobs == jobs
