@@ -26,6 +26,7 @@ from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
 from runas_async import _transport
+from runas_async.awsconfig import did_you_mean
 from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.credentials import CredentialResolver
 from runas_async.endpoints import show
@@ -99,7 +100,7 @@ def new_session(profile: str | None) -> AioSession:
         where = "" if profile else " (from AWS_PROFILE)"
         raise ProfileNotFound(
             f"profile {show(named)}{where} is not in the AWS config files "
-            f"({_config_files(session)})"
+            f"({_config_files(session)}){did_you_mean(named, known)}"
         )
     return session
 

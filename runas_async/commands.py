@@ -93,13 +93,13 @@ def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
 def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     """Log the client into every registry of the plan."""
     opts = command.run
-    executable = None if opts.dry_run else _find_client(opts, env)
+    executable = _find_client(opts, env)
     with _prepared(command.targets, env, connect=not opts.dry_run) as prepared:
-        if executable is None:
+        auth, seed = _auth_file(opts, env, prepared.plan)
+        if opts.dry_run:
             return _dry_run(prepared.plan, opts.output, stdout, logout=False)
         from runas_async.orchestrate import run_plan
 
-        auth, seed = _auth_file(opts, env, prepared.plan)
         reporter = _reporter(opts.output, stdout, env)
         runner = _client_runner(opts, executable, auth, seed, env)
         tokens = _tokens(prepared, command.credentials, env, reporter)
@@ -126,13 +126,13 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
 def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     """Log the client out of every registry of the plan (no tokens fetched)."""
     opts = command.run
-    executable = None if opts.dry_run else _find_client(opts, env)
+    executable = _find_client(opts, env)
     with _prepared(command.targets, env, connect=False) as prepared:
-        if executable is None:
+        auth, seed = _auth_file(opts, env, prepared.plan)
+        if opts.dry_run:
             return _dry_run(prepared.plan, opts.output, stdout, logout=True)
         from runas_async.orchestrate import run_logouts
 
-        auth, seed = _auth_file(opts, env, prepared.plan)
         reporter = _reporter(opts.output, stdout, env)
         runner = _client_runner(opts, executable, auth, seed, env)
         accounts = _tokens(prepared, command.credentials, env, reporter)

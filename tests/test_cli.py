@@ -134,6 +134,13 @@ def _aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> N
         pytest.param(
             "[profile a\nregion=", ["ecr", "login", "a"], "cannot parse", id="broken-config"
         ),
+        pytest.param(
+            "[profile a]\nregion = us-east-1\nrole_arn = arn:aws:iam::111111111111:role/x\n"
+            "source_profile = bsae\n[profile base]\naws_access_key_id = A\n",
+            ["ecr", "login", "a"],
+            "source_profile 'bsae', which is not in the AWS config files; did you mean 'base'?",
+            id="misspelt-source-profile",
+        ),
     ],
 )
 def test_configuration_errors_exit_2(
@@ -150,6 +157,38 @@ def test_configuration_errors_exit_2(
     _, err = capsys.readouterr()
     assert needle in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        pytest.param("prd", "did you mean 'prod'?", id="one-letter-missing"),
+        pytest.param("porduction", "did you mean 'production'?", id="transposed"),
+        pytest.param("stagingg", "did you mean 'staging' or 'staging-eu'?", id="two-close"),
+        pytest.param("zzz", "AWS config files (", id="nothing-close"),
+    ],
+)
+def test_misspelt_profile_gets_the_nearest_names(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    typed: str,
+    hint: str,
+) -> None:
+    """A profile that is not in the config files: exit 2, the closest names offered."""
+    config = "".join(
+        f"[profile {name}]\nregion = us-east-1\n"
+        for name in ("prod", "production", "staging", "staging-eu", "dev")
+    )
+    _aws_config(tmp_path, monkeypatch, config)
+    _fake_clients(tmp_path, monkeypatch, "docker")
+    assert main(["ecr", "login", typed]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert f"profile {typed!r} is not in the AWS config files" in err
+    assert hint in err
+    if typed == "zzz":
+        assert "did you mean" not in err
 
 
 def test_missing_docker_exits_2_before_aws(
@@ -182,12 +221,22 @@ def test_invalid_docker_config_exits_2_untouched(
     assert cfg.read_bytes() == b'{"auths": {'
 
 
-def test_dry_run_needs_neither_aws_nor_docker(
+def _fake_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """PATH holds only these clients, each a program that fails if it is ever run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in names:
+        (bin_dir / name).write_text("#!/bin/sh\nexit 99\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_dry_run_needs_no_aws(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--dry-run prints the plan with the AWS endpoint dead and docker off PATH."""
+    """--dry-run prints the plan with the AWS endpoint dead; docker is found, never run."""
     _aws_config(tmp_path, monkeypatch, "[profile a]\nregion = us-east-2\n")
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    _fake_clients(tmp_path, monkeypatch, "docker")
     argv = [
         "ecr",
         "login",
@@ -200,6 +249,35 @@ def test_dry_run_needs_neither_aws_nor_docker(
     out, _ = capsys.readouterr()
     assert out.count("planned 111111111111.dkr.ecr.us-east-2.amazonaws.com") == 1
     assert "1 registry, 1 token request" in out
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry-run"])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        pytest.param(["-c", "nerdctl"], "'nerdctl' was not found on PATH", id="client-missing"),
+        pytest.param(["--output", "json"], "config.json", id="auth-file-corrupt"),
+    ],
+)
+def test_dry_run_checks_what_the_real_run_checks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    needle: str,
+    dry_run: bool,
+) -> None:
+    """A client missing or an auth file unreadable: exit 2 with the same line, -n or not."""
+    _aws_config(tmp_path, monkeypatch, "[profile dev]\nregion = us-east-2\n")
+    _fake_clients(tmp_path, monkeypatch, "docker")
+    if "json" in argv:
+        cfg = tmp_path / "docker" / "config.json"
+        cfg.parent.mkdir()
+        cfg.write_bytes(b'{"auths": {')
+    assert main(["ecr", "login", "dev", *argv, *(["-n"] if dry_run else [])]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert needle in err
 
 
 def test_readme_help_matches_real_output() -> None:
