@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.errors import AwsError, ConfigError, UsageError
 from runas_async.options import (
     Command,
+    Completion,
     CredentialOptions,
     Env,
     EnvFormat,
     Exec,
+    ListProfiles,
     Login,
     Logout,
     Output,
@@ -85,6 +87,31 @@ def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return print_env(command, env, stdout)
         case Exec():
             return exec_(command, env)
+        case Completion():
+            return completion(command, stdout)
+        case ListProfiles():
+            return list_profiles(env, stdout)
+
+
+# --- completion ---------------------------------------------------------------------------
+
+
+def completion(command: Completion, stdout: TextIO) -> Outcome:
+    """Print the shell's completion script."""
+    from runas_async.completion import script
+
+    stdout.write(script(command.shell.value, command.prog, command.specs))
+    stdout.flush()
+    return DONE
+
+
+def list_profiles(env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Print the profile names of the AWS config files, one a line (for the scripts)."""
+    from runas_async import awsconfig
+
+    stdout.writelines(f"{name}\n" for name in sorted(awsconfig.read(env).names))
+    stdout.flush()
+    return DONE
 
 
 # --- ecr login / logout / password --------------------------------------------------------

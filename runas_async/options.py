@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from runas_async.clients import Client
+from runas_async.completion import CommandSpec
 
 DEFAULT_JOBS = 64
 DEFAULT_TIMEOUT = 30.0
@@ -112,4 +113,26 @@ class Exec:
     credentials: CredentialOptions = CredentialOptions()
 
 
-Command = Login | Logout | Password | Env | Exec
+class Shell(enum.StrEnum):
+    """The shells ``completion`` writes a script for."""
+
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """``completion SHELL``: the shell's completion script for every command of ``specs``."""
+
+    shell: Shell
+    prog: str
+    specs: tuple[CommandSpec, ...]
+
+
+@dataclass(frozen=True)
+class ListProfiles:
+    """``completion --profiles`` (hidden): the profile names, one a line, for the scripts."""
+
+
+Command = Login | Logout | Password | Env | Exec | Completion | ListProfiles

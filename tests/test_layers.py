@@ -25,6 +25,7 @@ LAYERS = {
     "plan": GROUND,
     "loginfile": GROUND,
     "options": GROUND,
+    "completion": GROUND,
     "orchestrate": ENGINE,
     "files": EDGE,
     "awserrors": EDGE,
