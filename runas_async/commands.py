@@ -426,7 +426,9 @@ def _reporter(output: Output, stream: TextIO, env: Mapping[str, str]) -> Reporte
 
         from runas_async.report import LiveTableReporter
 
-        return LiveTableReporter(Console(file=stream, stderr=False))
+        # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
+        no_color = bool(env.get("NO_COLOR"))
+        return LiveTableReporter(Console(file=stream, stderr=False, no_color=no_color))
     return PlainReporter(stream)
 
 
