@@ -399,6 +399,7 @@ def _tokens(
         resolver=_resolver(credentials, env, reporter),
         preconnected=prepared.preconnected,
         env=env,
+        notify=getattr(reporter, "note", None),
     )
 
 
@@ -413,6 +414,7 @@ def _resolver(
         mfa_code=credentials.mfa_code,
         refresh=credentials.refresh,
         pause=getattr(reporter, "paused", None),
+        waiting=getattr(reporter, "note", None),
     )
 
 

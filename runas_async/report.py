@@ -261,13 +261,14 @@ class LiveTableReporter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._rows: dict[Target, LoginResult] = {}
-        self._notes: dict[TokenKey, str] = {}
+        self._notes: dict[TokenKey | str, str] = {}
         self._live: Live | None = None
         self._t0 = time.monotonic()
 
-    def note(self, key: TokenKey, text: str | None) -> None:
-        """What the token request of ``key`` is waiting for now ("waiting for MFA code",
-        "retrying 2/5"); shown instead of "waiting for token" on its rows. None clears it."""
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        """What the token request of ``key`` (or every one of a profile, by its name) is
+        waiting for now ("retrying 2/5", "waiting for MFA code"): shown instead of "waiting
+        for token" on its rows. None clears it."""
         if text is None:
             self._notes.pop(key, None)
         else:
@@ -280,7 +281,7 @@ class LiveTableReporter:
         for target, result in self._rows.items():
             label, style = _STATE_STYLE[result.status]
             if result.status is Status.TOKEN:
-                label = self._notes.get(target.key, label)
+                label = self._notes.get(target.key, self._notes.get(target.key.profile, label))
             registry = result.registry or target.registry
             elapsed = result.seconds if result.status.done else now
             host = registry.host if registry else target.label

@@ -253,3 +253,80 @@ def test_stand_in_docker_is_executable(tmp_path: Path) -> None:
     script = tmp_path / "docker"
     script.write_text(DOCKER.format(python=sys.executable, refused=REFUSED, reason=REASON))
     compile(script.read_text(), str(script), "exec")
+
+
+# ---------------------------------------------------------------------------------------------
+# What a row waits for
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_token_request_tells_each_retry(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two throttled GetAuthorizationToken calls: the provider says "retrying 2/5", then
+    "retrying 3/5", then that the wait is over."""
+    from runas_async import aws
+    from runas_async.models import TokenKey
+    from tests.faults import ApiFaultProxy, Rule
+
+    moto.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+    notes: list[tuple[TokenKey, str | None]] = []
+    key = TokenKey("dev", "us-east-2")
+    with ApiFaultProxy(
+        moto.moto_url, [Rule("GetAuthorizationToken", "throttle", times=2)]
+    ) as proxy:
+        for name, value in moto.env(AWS_ENDPOINT_URL=proxy.url, AWS_MAX_ATTEMPTS="5").items():
+            if name.startswith(("AWS_", "HOME")):
+                monkeypatch.setenv(name, value)
+        provider = aws.AwsTokenProvider(
+            {"dev": aws.new_session("dev")},
+            env=dict(os.environ),
+            notify=lambda k, text: notes.append((k, text)),
+        )
+        await provider.token(key)
+    assert notes == [(key, "retrying 2/5"), (key, "retrying 3/5"), (key, None)]
+
+
+def test_a_retrying_row_says_so_on_the_terminal(moto: Moto) -> None:
+    """While its token request is throttled, the row on the terminal reads "retrying 2/5"."""
+    from tests.faults import ApiFaultProxy, Rule
+
+    env, hosts = _setup(moto)
+    argv = [sys.executable, "-m", "runas_async", "ecr", "login", "production-admin", hosts[0]]
+    rules = [Rule("GetAuthorizationToken", "throttle", times=2)]
+    with ApiFaultProxy(moto.moto_url, rules) as proxy:
+        env = {**env, "AWS_ENDPOINT_URL": proxy.url, "AWS_MAX_ATTEMPTS": "5"}
+        code, output = run_on_pty(argv, env, 100)
+    assert code == 0, output
+    assert b"retrying 2/5" in output
+    assert final_screen(output, 100)[-1] == "1 logged in"
+
+
+async def test_mfa_prompt_says_who_waits_for_a_code() -> None:
+    """While a profile waits for its MFA code the table is told so, and told when it has it."""
+    import anyio
+
+    from runas_async.mfa import MfaChallenge, TerminalPrompt
+
+    main, secondary = pty.openpty()
+    told: list[tuple[str, str | None]] = []
+    prompt = TerminalPrompt(
+        tty=os.ttyname(secondary), waiting=lambda profile, text: told.append((profile, text))
+    )
+
+    async def answer() -> None:
+        seen = b""
+        while b"Enter MFA code" not in seen:
+            await anyio.wait_readable(main)
+            seen += os.read(main, 1024)
+        assert told == [("prod", "waiting for MFA code")]
+        os.write(main, b"123456\n")
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(answer)
+            with anyio.fail_after(10):
+                code = await prompt(MfaChallenge("prod", "base", "arn:aws:iam::1:mfa/me"))
+    finally:
+        os.close(main)
+        os.close(secondary)
+    assert code == "123456"
+    assert told == [("prod", "waiting for MFA code"), ("prod", None)]
