@@ -340,6 +340,24 @@ def test_readme_help_matches_real_output() -> None:
     assert m.group(1) == real
 
 
+def test_readme_first_screen_is_the_first_five_minutes() -> None:
+    """README's first 24 lines say what the tool is, then install from a clone, `make demo`
+    and a first real `ecr login`, in that order; the benchmark comes after the usage."""
+    readme = README.read_text()
+    screen = "\n".join(readme.splitlines()[:24])
+    assert "ECR" in screen.split("```")[0]  # what it is, before any command
+    install = screen.index("pip install .")
+    assert "uv tool install ." in screen
+    assert "clone" in screen[:install]
+    demo = screen.index("make demo", install)
+    login = re.search(r"^runas-async ecr login \w+", screen[demo:], re.M)
+    assert login is not None, screen
+    assert readme.index("## How fast") > readme.index("### Exit status") > readme.index("## Usage")
+    fast = readme[readme.index("## How fast") : readme.index("## Retries and deadlines")]
+    floors = [s for s in re.split(r"(?<=\.)\s", " ".join(fast.split())) if "floor" in s]
+    assert len(floors) == 1, floors  # the floor is explained, in one sentence
+
+
 def test_readme_lists_every_flag() -> None:
     """Every long option of every `ecr` command appears in the README."""
     from runas_async.cli import build_parser
