@@ -160,7 +160,7 @@ def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return _dry_run(prepared.plan, opts.output, stdout, logout=True)
         from runas_async.orchestrate import run_logouts
 
-        reporter = _reporter(opts.output, stdout, env)
+        reporter = _reporter(opts.output, stdout, env, logout=True)
         runner = _client_runner(opts, executable, auth, seed, env)
         accounts = _tokens(prepared, command.credentials, env, reporter)
 
@@ -418,7 +418,9 @@ def _resolver(
     )
 
 
-def _reporter(output: Output, stream: TextIO, env: Mapping[str, str]) -> Reporter:
+def _reporter(
+    output: Output, stream: TextIO, env: Mapping[str, str], *, logout: bool = False
+) -> Reporter:
     from runas_async.report import JsonReporter, PlainReporter
 
     if output is Output.JSON:
@@ -430,7 +432,8 @@ def _reporter(output: Output, stream: TextIO, env: Mapping[str, str]) -> Reporte
 
         # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
         no_color = bool(env.get("NO_COLOR"))
-        return LiveTableReporter(Console(file=stream, stderr=False, no_color=no_color))
+        console = Console(file=stream, stderr=False, no_color=no_color)
+        return LiveTableReporter(console, logout=logout)
     return PlainReporter(stream)
 
 

@@ -258,8 +258,9 @@ class LiveTableReporter:
     under it with its full host and its full reason.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, logout: bool = False) -> None:
         self.console = console
+        self.logout = logout
         self._rows: dict[Target, LoginResult] = {}
         self._notes: dict[TokenKey | str, str] = {}
         self._live: Live | None = None
@@ -280,6 +281,8 @@ class LiveTableReporter:
         rows = []
         for target, result in self._rows.items():
             label, style = _STATE_STYLE[result.status]
+            if result.status is Status.LOGIN and self.logout:
+                label = "logging out"
             if result.status is Status.TOKEN:
                 label = self._notes.get(target.key, self._notes.get(target.key.profile, label))
             registry = result.registry or target.registry
@@ -325,7 +328,7 @@ class LiveTableReporter:
             reason = Text(result.error or "unknown error", overflow="fold")
             self.console.print(Padding(reason, (0, 0, 0, len(INDENT))))
         ok = sum(r.status is Status.OK for r in results)
-        summary = Text(f"{ok} logged in")
+        summary = Text(f"{ok} logged {'out' if self.logout else 'in'}")
         if failures:
             summary.append(", ").append(f"{len(failures)} failed", "bold red")
         self.console.print(summary)

@@ -332,6 +332,21 @@ def test_live_table_says_what_a_row_waits_for(status: Status, note: str | None, 
     assert row_cells(row)[:3] == [H1, "dev", shown]
 
 
+def test_live_table_of_a_logout_speaks_of_logging_out() -> None:
+    """`ecr logout`'s table says "logging out" while it runs and "N logged out" at the end."""
+    console, stream = new_console()
+    reporter = LiveTableReporter(console, logout=True)
+
+    reporter.start(plan_of(OK_TARGET, BAD_TARGET))
+    reporter.update(LoginResult(target=OK_TARGET, status=Status.LOGIN))
+    reporter.update(ok(BAD_TARGET))
+    running = reporter.rows()
+    reporter.finish([ok(OK_TARGET), ok(BAD_TARGET)])
+
+    assert [(r.host, r.state) for r in running] == [(H1, "logging out"), (H2, "ok")]
+    assert final_frame(stream.getvalue())[-1] == "2 logged out"
+
+
 def test_live_table_stop_is_idempotent_and_ends_the_refresh_thread() -> None:
     """stop() can be called before start, after finish and twice; it leaves no thread running."""
     console, stream = new_console()
