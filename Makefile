@@ -1,4 +1,5 @@
 # Every target installs what it needs: uv (from PyPI) and the locked virtualenv.
+# Targets are quiet unless something fails: no command echo, no uv or apt chatter.
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
@@ -7,6 +8,9 @@ endif
 export UV_PYTHON_DOWNLOADS := never
 # Byte-compile at install, as pip does: start-up is measured against it.
 export UV_COMPILE_BYTECODE := 1
+# `venv` has synced the environment (quietly); `uv run` must not sync, and so
+# byte-compile and report it, again.
+RUN := $(UV) run --frozen --no-sync --quiet
 
 .PHONY: venv test test-lowest lint fmt demo bench system-packages awscli
 
@@ -22,23 +26,25 @@ awscli: venv
 	@UV="$(UV)" PYTHON="$(PYTHON)" bash .ci/awscli
 
 test: venv system-packages awscli
-	PATH="$$($(UV) tool dir --bin):$$PATH" $(UV) run --frozen pytest
+	@PATH="$$($(UV) tool dir --bin):$$PATH" $(RUN) pytest
 
 # The fast tests against the lowest dependency versions pyproject.toml allows (.ci/lowest).
 test-lowest: venv
 	@UV="$(UV)" PYTHON="$(PYTHON)" bash .ci/lowest
 
 lint: venv
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy
+	@$(RUN) ruff check --quiet .
+	@$(RUN) ruff format --check --quiet .
+	@$(RUN) mypy --no-error-summary
 
 fmt: venv
-	$(UV) run --frozen ruff format .
-	$(UV) run --frozen ruff check --fix .
+	@$(RUN) ruff format --quiet .
+	@$(RUN) ruff check --fix --quiet .
 
-demo: venv system-packages
-	$(UV) run --frozen python -m tests.demo
+demo: venv
+	@bash .ci/system-packages demo
+	@$(RUN) python -m tests.demo
 
 bench: venv system-packages
-	$(UV) run --frozen --group bench python -m bench
+	@$(UV) sync --frozen --group bench --quiet
+	@$(RUN) python -m bench

@@ -26,6 +26,7 @@ from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 
 from runas_async import _transport
+from runas_async.awsconfig import did_you_mean
 from runas_async.awserrors import Doing, map_aws_errors
 from runas_async.credentials import CredentialResolver
 from runas_async.endpoints import show
@@ -99,7 +100,7 @@ def new_session(profile: str | None) -> AioSession:
         where = "" if profile else " (from AWS_PROFILE)"
         raise ProfileNotFound(
             f"profile {show(named)}{where} is not in the AWS config files "
-            f"({_config_files(session)})"
+            f"({_config_files(session)}){did_you_mean(named, known)}"
         )
     return session
 
@@ -139,8 +140,10 @@ class AwsTokenProvider:
         *,
         env: Mapping[str, str],
         preconnected: Preconnected | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self._sessions = dict(sessions)
+        self._notify = notify
         http = _transport.session_class(self._connecting, preconnected)
         self._configs = {name: client_config(s, env, http) for name, s in sessions.items()}
         for name, session in self._sessions.items():
@@ -259,8 +262,14 @@ class AwsTokenProvider:
 
     async def _fetch_token(self, key: TokenKey, ready: _Ready) -> Token:
         what = f"{'ecr-public' if key.public else 'ecr'} GetAuthorizationToken in {key.region}"
-        with map_aws_errors(profile=key.profile, what=what):
-            resp = await ready.call("get_authorization_token")
+        notify = self._notify
+        on_retry = None if notify is None else functools.partial(notify, key)
+        try:
+            with map_aws_errors(profile=key.profile, what=what):
+                resp = await ready.call("get_authorization_token", on_retry)
+        finally:
+            if notify is not None:
+                notify(key, None)
         data = resp.get("authorizationData")
         # ecr answers a list of one entry, ecr-public a single object.
         return decode_token([data] if isinstance(data, dict) else data, what)
@@ -346,21 +355,48 @@ class _Ready:
     early: _EarlyClient
     plain: Callable[[], AbstractAsyncContextManager[Any]]
 
-    async def call(self, operation: str) -> Any:
+    async def call(self, operation: str, on_retry: Callable[[str], None] | None = None) -> Any:
         """Call ``operation`` (no arguments); raises the error that prevented making the client.
 
         Through the client made early; should its signer not take the late credentials,
-        through a client made with them (the plain path).
+        through a client made with them (the plain path). ``on_retry`` is told "retrying 2/5"
+        as each retry is sent.
         """
         if self.early.error is not None:
             raise self.early.error
         if self.early.client is not None:
             try:
+                _watch_retries(self.early.client, on_retry)
                 return await getattr(self.early.client, operation)()
             except _transport.LateCredentialsUnused as e:
                 log.debug("%s: a client made with the credentials instead", e)
         async with self.plain() as client:
+            _watch_retries(client, on_retry)
             return await getattr(client, operation)()
+
+
+Notify = Callable[[TokenKey, "str | None"], None]
+"""Told what a token request is waiting for ("retrying 2/5"), and None once it is done."""
+
+
+def _watch_retries(client: Any, on_retry: Callable[[str], None] | None) -> None:
+    """Tell ``on_retry`` of each retry the client sends: "retrying 2/5" (attempt 2 of 5).
+
+    botocore's ``before-send`` event comes once per attempt, with the attempt number in
+    the request's context; the most attempts are in the client's retry settings.
+    """
+    if on_retry is None:
+        return
+    retries = getattr(client.meta.config, "retries", None) or {}
+    most = retries.get("total_max_attempts")
+
+    def before_send(request: Any, **_: Any) -> None:
+        context = getattr(request, "context", None) or {}
+        attempt = context.get("retries", {}).get("attempt", 1)
+        if isinstance(attempt, int) and attempt > 1:
+            on_retry(f"retrying {attempt}/{most}" if most else f"retrying ({attempt})")
+
+    client.meta.events.register("before-send", before_send)
 
 
 def decode_token(data: Any, what: str) -> Token:

@@ -11,8 +11,9 @@ botocore reports it properly when the session is made.
 from __future__ import annotations
 
 import configparser
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from runas_async.places import aws_config_file, aws_credentials_file
@@ -79,7 +80,7 @@ class AwsFiles:
             if source not in self.names:
                 return (
                     f"profile {name!r} names source_profile {source!r}, which is not in the "
-                    "AWS config files"
+                    f"AWS config files{did_you_mean(source, self.names)}"
                 )
             if source == name and self._has_keys(name):
                 return None  # a role assumed with the profile's own keys
@@ -93,6 +94,17 @@ class AwsFiles:
             "aws_access_key_id" in sections.get(name, {})
             for sections in (self.config, self.credentials)
         )
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """``"; did you mean 'prod'?"`` naming the profiles closest to a misspelt ``name``
+    (at most three), or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    quoted = [repr(c) for c in close]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"; did you mean {listed}?"
 
 
 def read(env: Mapping[str, str]) -> AwsFiles:

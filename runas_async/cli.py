@@ -17,9 +17,10 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, NoReturn, TextIO, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from runas_async.clients import BUILTIN, CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client, Redirect
+from runas_async.completion import PROFILES_FLAG, CommandSpec, OptionSpec, Value
 from runas_async.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
 from runas_async.options import (
     BUILTIN_JOBS,
@@ -27,17 +28,20 @@ from runas_async.options import (
     DEFAULT_JOBS,
     DEFAULT_TIMEOUT,
     Command,
+    Completion,
     ConfigureDocker,
     CredentialOptions,
     Env,
     EnvFormat,
     Exec,
+    ListProfiles,
     Login,
     LoginStatus,
     Logout,
     Output,
     Password,
     RunOptions,
+    Shell,
     Targets,
     needs_every_token,
 )
@@ -57,8 +61,26 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals give 128 + their number
 log = logging.getLogger("runas_async")
 
 
+HELP_WIDTH = 80
+"""Help is wrapped to the terminal, and never wider than this."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, at most :data:`HELP_WIDTH` columns wide."""
+
+    def __init__(self, prog: str) -> None:
+        import shutil
+
+        width = min(shutil.get_terminal_size().columns, HELP_WIDTH) - 2
+        super().__init__(prog, width=max(width, 40))
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors."""
+    """argparse with one-line errors and help at most 80 columns wide."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
@@ -191,6 +213,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         type=Output,
         choices=tuple(Output),
         default=Output.TEXT,
+        metavar="FORMAT",
         help="text: live table on a terminal, one line per registry otherwise; json: one "
         'document; dockerconfigjson (login): the logins\' {"auths": ...} with secrets',
     )
@@ -198,7 +221,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "-n",
         "--dry-run",
         action="store_true",
-        help="print the plan without calling AWS or the client",
+        help="check what a real run checks, then print the plan without calling AWS or the client",
     )
 
 
@@ -342,8 +365,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     _add_debug(env_cmd)
     exec_cmd = commands.add_parser(
         "exec",
-        usage=f"{PROG} exec [-h] [-r REGION] [--mfa-code CODE] [--refresh] [--debug] "
-        "[PROFILE] -- CMD [ARG ...]",
+        usage=f"{PROG} exec [-h] [-r REGION] [--mfa-code CODE] [--refresh] [--debug]\n"
+        f"{' ' * len(f'usage: {PROG} exec ')}[PROFILE] -- CMD [ARG ...]",
         help="run a command with a profile's credentials in its environment",
         description=(
             "Run CMD with the profile's credentials and region in its environment; "
@@ -376,6 +399,25 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "--remove", action="store_true", help="take the entries out again (and the mapping)"
     )
     _add_debug(configure)
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell's completion script",
+        description=(
+            "Print a completion script for bash, zsh or fish: it completes commands, "
+            "options, client names, and profile names from the AWS config files. "
+            f"bash: source <({PROG} completion bash); zsh (after compinit): "
+            f"source <({PROG} completion zsh); fish: {PROG} completion fish | source"
+        ),
+    )
+    completion.add_argument(
+        "shell",
+        nargs="?",
+        type=Shell,
+        choices=tuple(Shell),
+        metavar="SHELL",
+        help="bash, zsh or fish",
+    )
+    completion.add_argument(PROFILES_FLAG, action="store_true", help=argparse.SUPPRESS)
     return parser, {
         "configure-docker": configure,
         "login": login,
@@ -384,7 +426,70 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "status": status,
         "env": env_cmd,
         "exec": exec_cmd,
+        "completion": completion,
     }
+
+
+def _value_of(action: argparse.Action) -> Value | None:
+    """What an option's value completes to; None for a flag."""
+    if action.nargs == 0:
+        return None
+    if action.dest in ("profile", "profiles"):
+        return Value.PROFILE
+    if action.dest == "file":
+        return Value.FILE
+    if action.choices is not None:
+        return Value.CHOICE
+    return Value.NONE
+
+
+def completion_specs() -> tuple[CommandSpec, ...]:
+    """Every command as the completion scripts see it, read from the parsers themselves."""
+    parser, subs = build_parser()
+    specs = [
+        CommandSpec(
+            (),
+            subcommands=("ecr", "env", "exec", "completion"),
+            options=(OptionSpec(("-h", "--help")), OptionSpec(("--version",))),
+        )
+    ]
+    specs.append(
+        CommandSpec(
+            ("ecr",),
+            subcommands=("login", "logout", "password"),
+            options=(OptionSpec(("-h", "--help")),),
+        )
+    )
+    paths = {
+        "login": ("ecr", "login"),
+        "logout": ("ecr", "logout"),
+        "password": ("ecr", "password"),
+    }
+    for name, sub in subs.items():
+        options = []
+        positional = Value.NONE
+        choices: tuple[str, ...] = ()
+        for action in sub._actions:
+            if action.help == argparse.SUPPRESS:
+                continue
+            if action.option_strings:
+                value = _value_of(action)
+                listed = tuple(str(c) for c in action.choices or ()) if value else ()
+                options.append(OptionSpec(tuple(action.option_strings), value, listed))
+            elif positional is Value.NONE:
+                if action.dest == "profile":
+                    positional = Value.PROFILE
+                elif action.choices is not None:
+                    positional, choices = Value.CHOICE, tuple(str(c) for c in action.choices)
+        specs.append(
+            CommandSpec(
+                paths.get(name, (name,)),
+                options=tuple(options),
+                positional=positional,
+                positional_choices=choices,
+            )
+        )
+    return tuple(specs)
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
@@ -393,6 +498,8 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     argv = list(argv)
     if argv and argv[0] in ("env", "exec"):
         return _parse_runas(argv, env, subs[argv[0]])
+    if argv and argv[0] == "completion":
+        return _parse_completion(argv[1:], subs["completion"])
     if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
         parser.parse_args(argv)  # prints help or version, or raises UsageError
         raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
@@ -462,9 +569,7 @@ def _login(
         if job:
             raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
         builtin = CLIENTS[BUILTIN]
-        command = replace(
-            command, run=replace(run, client=builtin, jobs=_jobs(args.jobs, builtin))
-        )
+        command = replace(command, run=replace(run, client=builtin, jobs=_jobs(args.jobs, builtin)))
     if job and command.run.client.redirect is Redirect.NONE and command.run.client.program:
         raise UsageError(
             f"--client {command.run.client.name} cannot be pointed at a private auth file, "
@@ -521,6 +626,18 @@ def _parse_runas(argv: list[str], env: Mapping[str, str], sub: argparse.Argument
     if not run:
         raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
     return Exec(args.profile, tuple(run), args.region, credentials)
+
+
+def _parse_completion(argv: list[str], sub: argparse.ArgumentParser) -> Command:
+    """``completion SHELL``, or the scripts' hidden ``completion --profiles``."""
+    args = sub.parse_args(argv)
+    if args.profiles:
+        return ListProfiles()
+    if args.shell is None:
+        raise UsageError(
+            f"completion needs a SHELL: bash, zsh or fish (see '{PROG} completion --help')"
+        )
+    return Completion(args.shell, PROG, completion_specs())
 
 
 def exit_status(

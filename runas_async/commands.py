@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.errors import AwsError, ConfigError, RunasError, UsageError
 from runas_async.options import (
     Command,
+    Completion,
     ConfigureDocker,
     CredentialOptions,
     Env,
     EnvFormat,
     Exec,
+    ListProfiles,
     Login,
     LoginStatus,
     Logout,
@@ -95,6 +97,31 @@ def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return exec_(command, env)
         case ConfigureDocker():
             return configure_docker(command, env, stdout)
+        case Completion():
+            return completion(command, stdout)
+        case ListProfiles():
+            return list_profiles(env, stdout)
+
+
+# --- completion ---------------------------------------------------------------------------
+
+
+def completion(command: Completion, stdout: TextIO) -> Outcome:
+    """Print the shell's completion script."""
+    from runas_async.completion import script
+
+    stdout.write(script(command.shell.value, command.prog, command.specs))
+    stdout.flush()
+    return DONE
+
+
+def list_profiles(env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Print the profile names of the AWS config files, one a line (for the scripts)."""
+    from runas_async import awsconfig
+
+    stdout.writelines(f"{name}\n" for name in sorted(awsconfig.read(env).names))
+    stdout.flush()
+    return DONE
 
 
 # --- ecr login / logout / password --------------------------------------------------------
@@ -104,7 +131,7 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     """Log the client into every registry of the plan; then, as asked, print the logins
     (``-o dockerconfigjson``, ``--k8s-secret``) or run ``-- CMD`` with them."""
     opts = command.run
-    executable = _find_client(opts, env) if opts.client.program and not opts.dry_run else None
+    executable = _find_client(opts, env) if opts.client.program else None
     specs = _specs(command.targets, env)
     fresh = _Fresh()
     if command.renew_before is not None and not opts.dry_run:
@@ -113,6 +140,8 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             return _report_fresh(fresh.results, opts.output, stdout)
     with _prepared(command.targets, env, connect=not opts.dry_run, specs=specs) as prepared:
         if opts.dry_run:
+            if not command.prints_secrets:  # checked as the real run checks it
+                _auth_file(opts, env, prepared.plan)
             return _dry_run(prepared.plan, opts.output, stdout, logout=False)
         with _job_environment(command, env) as run_env:
             outcome, secrets = _run_logins(
@@ -274,13 +303,17 @@ def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
 def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     """Log the client out of every registry of the plan (no tokens fetched)."""
     opts = command.run
-    executable = None if opts.dry_run else _find_client(opts, env)
+    executable = _find_client(opts, env) if opts.client.program else None
     if command.expired:
-        return _logout_plan(_expired_plan(opts, env), None, executable, opts, env, stdout)
+        plan = _expired_plan(opts, env)
+        if opts.dry_run:
+            return _dry_run(plan, opts.output, stdout, logout=True)
+        return _logout_plan(plan, None, executable, opts, env, stdout)
     with _prepared(command.targets, env, connect=False) as prepared:
-        if executable is None:
+        _auth_file(opts, env, prepared.plan)  # before anything, dry run or not
+        if opts.dry_run:
             return _dry_run(prepared.plan, opts.output, stdout, logout=True)
-        reporter = _reporter(opts.output, stdout, env)
+        reporter = _reporter(opts.output, stdout, env, logout=True)
         accounts = _tokens(prepared, command.credentials, env, reporter)
         return _logout_plan(prepared.plan, accounts, executable, opts, env, stdout, reporter)
 
@@ -295,13 +328,17 @@ def _logout_plan(
     reporter: Reporter | None = None,
 ) -> Outcome:
     """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any)."""
-    if executable is None:
-        return _dry_run(plan, opts.output, stdout, logout=True)
     from runas_async.orchestrate import run_logouts
+    from runas_async.registry import BuiltinRunner
 
     auth, seed = _auth_file(opts, env, plan)
-    reporter = reporter or _reporter(opts.output, stdout, env)
-    runner = _client_runner(opts, executable, auth, seed, env, _recorder(opts, env, auth, []))
+    reporter = reporter or _reporter(opts.output, stdout, env, logout=True)
+    recorder = _recorder(opts, env, auth, [])
+    runner: ClientRunner | BuiltinRunner = (
+        BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
+        if executable is None
+        else _client_runner(opts, executable, auth, seed, env, recorder)
+    )
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
         async with runner:
@@ -736,6 +773,7 @@ def _tokens(
         resolver=_resolver(credentials, env, reporter),
         preconnected=prepared.preconnected,
         env=env,
+        notify=getattr(reporter, "note", None),
     )
 
 
@@ -750,10 +788,13 @@ def _resolver(
         mfa_code=credentials.mfa_code,
         refresh=credentials.refresh,
         pause=getattr(reporter, "paused", None),
+        waiting=getattr(reporter, "note", None),
     )
 
 
-def _reporter(output: Output, stream: TextIO, env: Mapping[str, str]) -> Reporter:
+def _reporter(
+    output: Output, stream: TextIO, env: Mapping[str, str], *, logout: bool = False
+) -> Reporter:
     from runas_async.report import JsonReporter, PlainReporter
 
     if output is Output.JSON:
@@ -763,7 +804,10 @@ def _reporter(output: Output, stream: TextIO, env: Mapping[str, str]) -> Reporte
 
         from runas_async.report import LiveTableReporter
 
-        return LiveTableReporter(Console(file=stream, stderr=False))
+        # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
+        no_color = bool(env.get("NO_COLOR"))
+        console = Console(file=stream, stderr=False, no_color=no_color)
+        return LiveTableReporter(console, logout=logout)
     return PlainReporter(stream)
 
 

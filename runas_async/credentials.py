@@ -39,7 +39,7 @@ from runas_async.errors import (
     CredentialsError,
     ProfileNotFound,
 )
-from runas_async.mfa import MfaChallenge, MfaPrompt, Pause, TerminalPrompt
+from runas_async.mfa import MfaChallenge, MfaPrompt, Pause, TerminalPrompt, Waiting
 from runas_async.places import cli_cache_dir
 
 if TYPE_CHECKING:
@@ -402,6 +402,7 @@ def default_resolver(
     mfa_code: str | None = None,
     refresh: bool = False,
     pause: Pause | None = None,
+    waiting: Waiting | None = None,
 ) -> CredentialResolver:
     """What the command line uses: awscli's cache under ``$HOME`` and the terminal prompt.
 
@@ -410,6 +411,6 @@ def default_resolver(
     """
     return CredentialResolver(
         cache=CredentialCache(cli_cache_dir(env), refresh=refresh),
-        prompt=TerminalPrompt(code=mfa_code or env.get("MFA_CODE"), pause=pause),
+        prompt=TerminalPrompt(code=mfa_code or env.get("MFA_CODE"), pause=pause, waiting=waiting),
         environment_keys=bool(env.get("AWS_ACCESS_KEY_ID")),
     )

@@ -17,6 +17,7 @@ optionally written as ``https://HOST``, ``HOST/`` or a pasted image reference
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -24,12 +25,11 @@ from runas_async.errors import NoRegion, UsageError
 from runas_async.models import Registry
 from runas_async.partitions import Partition, partition_for_region
 
-ACCEPTED_FORMS = (
-    "a 12-digit account number (012345678901) or an ECR registry host "
-    "(ACCOUNT.dkr.ecr.REGION.amazonaws.com and its .com.cn, .eu, ISO, "
-    "dkr.ecr-fips and dual-stack dkr-ecr.REGION.on.aws forms, or public.ecr.aws; "
-    "https:// and /repo:tag are allowed)"
-)
+ACCEPTED_FORMS = "a 12-digit account or ACCOUNT.dkr.ecr.REGION.amazonaws.com"
+"""What an error says is expected when no closer form can be told from the input."""
+
+MAX_MESSAGE = 160
+"""An endpoint error is one line of at most this many characters."""
 
 CHINA = "aws-cn"
 """China's dual-stack registries are written both ``dkr-ecr`` and ``dkr.ecr`` before
@@ -48,7 +48,10 @@ _HOST = re.compile(
     r"\.(?P<suffix>[a-z0-9.-]+)"
 )
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
-_MAX_SHOWN = 120
+_SOME_ACCOUNT = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+_SOME_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
+MAX_SHOWN = 60
+"""A value longer than this is shortened, with an ellipsis, when a message quotes it."""
 
 
 @dataclass(frozen=True)
@@ -78,17 +81,56 @@ class PublicEndpoint:
 Endpoint = AccountEndpoint | HostEndpoint | PublicEndpoint
 
 
-def _shorten(value: str) -> str:
-    return value[:_MAX_SHOWN] + "..." if len(value) > _MAX_SHOWN else value
+def _shorten(value: str, width: int = MAX_SHOWN) -> str:
+    return value[: width - 1] + "…" if len(value) > width else value
 
 
-def show(value: str) -> str:
-    """Quote a user-supplied value for a one-line message, escaped and shortened."""
-    return repr(_shorten(value))
+def show(value: str, width: int = MAX_SHOWN) -> str:
+    """Quote a user-supplied value for a one-line message, escaped and shortened.
+
+    At most ``width`` characters between the quotes, escapes counted.
+    """
+    keep = width
+    quoted = repr(_shorten(value, keep))
+    while len(quoted) > width + 2 and keep > 2:
+        keep -= 1
+        quoted = repr(_shorten(value, keep))
+    return quoted
 
 
-def _reject(raw: str, reason: str) -> UsageError:
-    return UsageError(f"invalid endpoint {show(raw)}: {reason}; expected {ACCEPTED_FORMS}")
+def _reject(
+    raw: str, reason: str, nearest: str | None = None, expected: str = ACCEPTED_FORMS
+) -> UsageError:
+    """One line naming the value, why it is not an endpoint and the nearest valid form.
+
+    The value is quoted shorter still when the whole would pass :data:`MAX_MESSAGE`.
+    """
+    tail = f"did you mean {nearest}?" if nearest else f"expected {expected}"
+    message = ""
+    for width in (MAX_SHOWN, 40, 24, 12, 6):
+        message = f"invalid endpoint {show(raw, width)}: {reason}; {tail}"
+        if len(message) <= MAX_MESSAGE:
+            break
+    return UsageError(message)
+
+
+def _nearest_host(text: str, partitions: tuple[Partition, ...]) -> str | None:
+    """The registry host ``text`` most likely meant, from the account and region in it.
+
+    None when it names neither: the message then lists the accepted forms.
+    """
+    account = _SOME_ACCOUNT.search(text)
+    known = [r for p in partitions for r in sorted(p.regions)]
+    region = next((r for r in sorted(known, key=len, reverse=True) if r in text), None)
+    if region is None:
+        typed = [m.group() for m in _SOME_REGION.finditer(text)]
+        close = [c for t in typed for c in difflib.get_close_matches(t, known, n=1, cutoff=0.75)]
+        region = close[0] if close else None
+    if account is None and region is None:
+        return None
+    partition = partition_for_region(region, partitions) if region else None
+    suffix = partition.dns_suffix if partition else "amazonaws.com"
+    return f"{account.group() if account else 'ACCOUNT'}.dkr.ecr.{region or 'REGION'}.{suffix}"
 
 
 def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
@@ -97,7 +139,7 @@ def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
     if not text:
         raise _reject(raw, "it is empty")
     if not _PRINTABLE.fullmatch(text):
-        raise _reject(raw, "it contains spaces, control or non-ASCII characters")
+        raise _reject(raw, "it has spaces, control or non-ASCII characters")
     if _DIGITS.fullmatch(text):
         if not _ACCOUNT.fullmatch(text):
             raise _reject(raw, f"an account number has 12 digits, this has {len(text)}")
@@ -107,7 +149,11 @@ def parse_endpoint(raw: str, partitions: tuple[Partition, ...]) -> Endpoint:
     if "://" in lowered:
         scheme, _, lowered = lowered.partition("://")
         if scheme != "https":
-            raise _reject(raw, f"the scheme must be https, not {show(scheme)}")
+            raise _reject(
+                raw,
+                f"the scheme must be https, not {show(scheme, 12)}",
+                expected="https://HOST or the HOST alone",
+            )
     host, _, _path = lowered.partition("/")
     if not host:
         raise _reject(raw, "it has no host")
@@ -124,11 +170,16 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
         raise _reject(raw, "the host is longer than DNS allows")
     m = _HOST.fullmatch(host)
     if m is None:
-        raise _reject(raw, f"{show(host)} is not an ECR registry host")
+        what = "it" if host == raw.strip().lower() else show(host, 24)
+        raise _reject(raw, f"{what} is not an ECR registry host", _nearest_host(host, partitions))
     region = m["region"]
     partition = partition_for_region(region, partitions)
     if partition is None:
-        raise _reject(raw, f"{show(region)} is not a region of any AWS partition")
+        raise _reject(
+            raw,
+            f"{show(region, 24)} is not a region of any AWS partition",
+            _nearest_host(host, partitions),
+        )
     dualstack = m["kind"].startswith("dkr-ecr")
     expected = partition.ecr_dualstack_suffix if dualstack else partition.dns_suffix
     china_dualstack = (
@@ -137,7 +188,8 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
         and m["suffix"] == partition.ecr_dualstack_suffix
     )
     if m["suffix"] != expected and not china_dualstack:
-        raise _reject(raw, f"registries in {region} end in .{expected}, not .{m['suffix']}")
+        suggestion = f"{m['account']}.{m['kind']}.{region}.{expected}"
+        raise _reject(raw, f"{region} needs .{expected}", suggestion)
     return HostEndpoint(registry=Registry(host=host, account=m["account"], region=region), raw=raw)
 
 

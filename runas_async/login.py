@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import anyio
-from anyio.abc import ByteReceiveStream
+from anyio.abc import ByteReceiveStream, Process
 
 from runas_async.clients import Client, Redirect
 from runas_async.dockerconfig import (
@@ -90,6 +91,23 @@ def failure_reason(stderr: bytes, stdout: bytes, returncode: int, secret: str) -
     return f"exited with status {returncode}"
 
 
+async def _kill_and_wait(proc: Process) -> None:
+    """Kill the child and wait for the event loop's child watcher to report its exit.
+
+    Never through ``proc.kill()`` or a closed transport: both call ``Popen.poll()`` first
+    (a waitpid), which reaps a child that has exited but whose exit the watcher has not
+    reported yet; the watcher then finds nothing and asyncio logs "exit status already
+    read: will report returncode 255". Only the watcher reaps, and it reports the exit
+    within one turn of the loop; pids are handed out in sequence, so in that turn the pid
+    cannot belong to another process and ``os.kill`` only ever reaches this child.
+    """
+    with anyio.CancelScope(shield=True):
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
 Stdin = bytes | Callable[[], Awaitable[bytes]] | None
 """What a client reads: nothing, bytes, or bytes that come later (the client starts first)."""
 
@@ -108,7 +126,8 @@ async def run_client(
     If the wait fails or is cancelled, the child is killed before its stdin is
     closed (it never sees an empty password). What the client reads is its
     secret: it is redacted from the error. Output is captured (never
-    interleaved with ours); on cancellation the child is killed.
+    interleaved with ours); on cancellation or any error the child is killed and
+    waited for (:func:`_kill_and_wait`).
 
     ``spawning``, shared by many calls, starts their children one at a time: the event
     loop then answers the network between two spawns instead of after dozens of them.
@@ -118,23 +137,23 @@ async def run_client(
     async with spawning or contextlib.nullcontext():
         proc = await anyio.open_process(argv, stdin=PIPE, stdout=PIPE, stderr=PIPE, env=dict(env))
     async with proc:
-        if callable(stdin):
-            try:
+        try:
+            if callable(stdin):
                 data = await stdin()
-            except BaseException:
-                proc.kill()
-                raise
-        elif stdin is not None:
-            data = stdin
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_drain, proc.stdout, stdout)
-            tg.start_soon(_drain, proc.stderr, stderr)
-            if proc.stdin is not None:
-                if data:
-                    with contextlib.suppress(anyio.BrokenResourceError, OSError):
-                        await proc.stdin.send(data)
-                await proc.stdin.aclose()
-        returncode = await proc.wait()
+            elif stdin is not None:
+                data = stdin
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_drain, proc.stdout, stdout)
+                tg.start_soon(_drain, proc.stderr, stderr)
+                if proc.stdin is not None:
+                    if data:
+                        with contextlib.suppress(anyio.BrokenResourceError, OSError):
+                            await proc.stdin.send(data)
+                    await proc.stdin.aclose()
+            returncode = await proc.wait()
+        except BaseException:
+            await _kill_and_wait(proc)
+            raise
     if returncode != 0:
         secret = data.decode("utf-8", "replace")
         raise LoginError(failure_reason(bytes(stderr), bytes(stdout), returncode, secret))

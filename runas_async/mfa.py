@@ -42,6 +42,10 @@ MfaPrompt = Callable[[MfaChallenge], Awaitable[str]]
 Pause = Callable[[], AbstractContextManager[object]]
 """Entered around a prompt: takes a live display off the terminal and puts it back."""
 
+Waiting = Callable[[str, "str | None"], None]
+"""Told ``(profile, "waiting for MFA code")`` while a profile waits for its code, and
+``(profile, None)`` once it has one (the live table shows it on the profile's rows)."""
+
 
 def _no_pause() -> AbstractContextManager[object]:
     return contextlib.nullcontext()
@@ -63,10 +67,12 @@ class TerminalPrompt:
         code: str | None = None,
         tty: str = "/dev/tty",
         pause: Pause | None = None,
+        waiting: Waiting | None = None,
     ) -> None:
         self._code = code.strip() if code else None
         self._tty = tty
         self._pause = pause or _no_pause
+        self._waiting = waiting
         self._lock: anyio.Lock | None = None
 
     async def __call__(self, challenge: MfaChallenge) -> str:
@@ -74,7 +80,16 @@ class TerminalPrompt:
             return self._code
         if self._lock is None:
             self._lock = anyio.Lock()
-        async with self._lock:
+        if self._waiting is not None:
+            self._waiting(challenge.profile, "waiting for MFA code")
+        try:
+            return await self._ask(challenge, self._lock)
+        finally:
+            if self._waiting is not None:
+                self._waiting(challenge.profile, None)
+
+    async def _ask(self, challenge: MfaChallenge, lock: anyio.Lock) -> str:
+        async with lock:
             try:
                 fd = os.open(self._tty, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
             except OSError as e:

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from runas_async.clients import Client
+from runas_async.completion import CommandSpec
 
 DEFAULT_JOBS = 64
 BUILTIN_JOBS = 256
@@ -164,4 +165,36 @@ class ConfigureDocker:
     remove: bool = False
 
 
-Command = Login | Logout | Password | Env | Exec | LoginStatus | ConfigureDocker
+class Shell(enum.StrEnum):
+    """The shells ``completion`` writes a script for."""
+
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """``completion SHELL``: the shell's completion script for every command of ``specs``."""
+
+    shell: Shell
+    prog: str
+    specs: tuple[CommandSpec, ...]
+
+
+@dataclass(frozen=True)
+class ListProfiles:
+    """``completion --profiles`` (hidden): the profile names, one a line, for the scripts."""
+
+
+Command = (
+    Login
+    | Logout
+    | Password
+    | Env
+    | Exec
+    | LoginStatus
+    | ConfigureDocker
+    | Completion
+    | ListProfiles
+)

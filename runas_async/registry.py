@@ -43,7 +43,12 @@ from typing import Any, Self
 import aiohttp
 import anyio
 
-from runas_async.dockerconfig import AuthFile, helper_for, parse_document
+from runas_async.dockerconfig import (
+    SELF_SERVING_HELPERS,
+    AuthFile,
+    helper_for,
+    parse_document,
+)
 from runas_async.errors import LoginError
 from runas_async.models import Registry, Token
 from runas_async.state import Recorder
@@ -283,6 +288,7 @@ class BuiltinRunner:
         self._keep = keep_secrets
         self._session: aiohttp.ClientSession | None = None
         self.logged_in: dict[str, dict[str, Any]] = {}
+        self.logged_out: set[str] = set()
         self.secrets: dict[str, tuple[str, str]] = {}
 
     async def __aenter__(self) -> Self:
@@ -301,7 +307,7 @@ class BuiltinRunner:
     ) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                if self.auth is not None and self.logged_in:
+                if self.auth is not None and (self.logged_in or self.logged_out):
                     await anyio.to_thread.run_sync(self._merge, self.auth)
             finally:
                 if self._session is not None:
@@ -310,13 +316,39 @@ class BuiltinRunner:
     def _merge(self, auth: AuthFile) -> None:
         """The logins into the auth file; their records (state.py) with them, under its lock."""
         rec = self.recorder
-        after = None if rec is None else functools.partial(rec.write, added=list(self.logged_in))
-        auth.merge_auths(self.logged_in, after)
+        if self.logged_in:
+            added = list(self.logged_in)
+            after = None if rec is None else functools.partial(rec.write, added=added)
+            auth.merge_auths(self.logged_in, after)
+        if self.logged_out:
+            removed = list(self.logged_out)
+            after = None if rec is None else functools.partial(rec.write, removed=removed)
+            auth.remove_auths(self.logged_out, after)
+
+    async def logout(self, host: str) -> None:
+        """Forget one registry: its store's secret (the helper's ``erase``), then, on the
+        way out, its entries in the auth file, every spelling."""
+        helper = helper_for(self._doc, host)
+        if helper == "runas-async":
+            raise LoginError(
+                f"docker-credential-runas-async serves {host}: there is no login to remove; "
+                "`runas-async ecr configure-docker --remove` stops docker using it"
+            )
+        if helper is not None and helper not in SELF_SERVING_HELPERS:
+            await _run_helper(helper, "erase", host.encode(), self._env, secret=None)
+        self.logged_out.add(host)
 
     async def login(self, registry: Registry, token: Any) -> None:
         """Check the token with the registry; keep the login. LoginError when refused."""
         if self._session is None:
             raise RuntimeError("use BuiltinRunner as an async context manager")
+        helper = None if self.auth is None else helper_for(self._doc, registry.host)
+        if helper in SELF_SERVING_HELPERS:
+            raise LoginError(
+                f"docker-credential-{helper} already serves {registry.host} (credHelpers in "
+                f"{self.auth.path if self.auth else 'the auth file'}); to log in with "
+                "runas-async instead, remove that entry"
+            )
         got: Token = await token()
         if self.recorder is not None:
             self.recorder.token(registry.host, got.expires_at)
@@ -327,7 +359,6 @@ class BuiltinRunner:
             self.secrets[registry.host] = (got.username, got.password)
         if self.auth is None:
             return
-        helper = helper_for(self._doc, registry.host)
         if helper is None:
             self.logged_in[registry.host] = {"auth": auth_value(got.username, got.password)}
             return
@@ -338,19 +369,24 @@ class BuiltinRunner:
 async def store_with_helper(helper: str, host: str, token: Token, env: Mapping[str, str]) -> None:
     """``docker-credential-HELPER store`` with the credentials as JSON on stdin, as docker."""
     payload = json.dumps({"ServerURL": host, "Username": token.username, "Secret": token.password})
+    await _run_helper(helper, "store", payload.encode(), env, secret=token.password)
+
+
+async def _run_helper(
+    helper: str, verb: str, payload: bytes, env: Mapping[str, str], *, secret: str | None
+) -> None:
+    """``docker-credential-HELPER VERB`` with ``payload`` on stdin; LoginError if it fails
+    (its last line, the secret redacted)."""
     program = f"docker-credential-{helper}"
     try:
         process = await anyio.run_process(
-            [program, "store"],
-            input=payload.encode(),
-            stdout=PIPE,
-            stderr=PIPE,
-            env=dict(env),
-            check=False,
+            [program, verb], input=payload, stdout=PIPE, stderr=PIPE, env=dict(env), check=False
         )
     except OSError as e:
         raise LoginError(f"cannot run {program}: {e.strerror or e}") from e
     if process.returncode != 0:
         out = (process.stderr or process.stdout or b"").decode("utf-8", "replace").strip()
         reason = out.splitlines()[-1] if out else f"exited with status {process.returncode}"
-        raise LoginError(f"{program} store failed: {reason.replace(token.password, '<redacted>')}")
+        if secret:
+            reason = reason.replace(secret, "<redacted>")
+        raise LoginError(f"{program} {verb} failed: {reason}")

@@ -9,9 +9,12 @@ through the real docker CLI, then removes everything.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
+from typing import TextIO
 
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password, sandbox_missing
 
@@ -29,8 +32,16 @@ PROFILES = {
 }
 
 
+def bold(text: str, stream: TextIO, env: Mapping[str, str]) -> str:
+    """``text`` in bold on a terminal (NO_COLOR keeps bold, as rich does); as it is in a
+    pipe or on TERM=dumb, which get no escape codes at all."""
+    if stream.isatty() and env.get("TERM") != "dumb":
+        return f"\033[1m{text}\033[0m"
+    return text
+
+
 def _say(text: str) -> None:
-    sys.stdout.write(f"\n\033[1m{text}\033[0m\n")
+    sys.stdout.write(f"\n{bold(text, sys.stdout, os.environ)}\n")
     sys.stdout.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runas_async.cli import exit_status, main, parse
+from runas_async.clients import CLIENTS
 from runas_async.errors import ConfigError, TokenError, UsageError
 from runas_async.models import LoginResult, Status, Target, TokenKey
 from runas_async.options import Login
@@ -134,6 +136,13 @@ def _aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> N
         pytest.param(
             "[profile a\nregion=", ["ecr", "login", "a"], "cannot parse", id="broken-config"
         ),
+        pytest.param(
+            "[profile a]\nregion = us-east-1\nrole_arn = arn:aws:iam::111111111111:role/x\n"
+            "source_profile = bsae\n[profile base]\naws_access_key_id = A\n",
+            ["ecr", "login", "a"],
+            "source_profile 'bsae', which is not in the AWS config files; did you mean 'base'?",
+            id="misspelt-source-profile",
+        ),
     ],
 )
 def test_configuration_errors_exit_2(
@@ -150,6 +159,38 @@ def test_configuration_errors_exit_2(
     _, err = capsys.readouterr()
     assert needle in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        pytest.param("prd", "did you mean 'prod'?", id="one-letter-missing"),
+        pytest.param("porduction", "did you mean 'production'?", id="transposed"),
+        pytest.param("stagingg", "did you mean 'staging' or 'staging-eu'?", id="two-close"),
+        pytest.param("zzz", "AWS config files (", id="nothing-close"),
+    ],
+)
+def test_misspelt_profile_gets_the_nearest_names(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    typed: str,
+    hint: str,
+) -> None:
+    """A profile that is not in the config files: exit 2, the closest names offered."""
+    config = "".join(
+        f"[profile {name}]\nregion = us-east-1\n"
+        for name in ("prod", "production", "staging", "staging-eu", "dev")
+    )
+    _aws_config(tmp_path, monkeypatch, config)
+    _fake_clients(tmp_path, monkeypatch, "docker")
+    assert main(["ecr", "login", typed]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert f"profile {typed!r} is not in the AWS config files" in err
+    assert hint in err
+    if typed == "zzz":
+        assert "did you mean" not in err
 
 
 def test_missing_docker_exits_2_before_aws(
@@ -182,12 +223,22 @@ def test_invalid_docker_config_exits_2_untouched(
     assert cfg.read_bytes() == b'{"auths": {'
 
 
-def test_dry_run_needs_neither_aws_nor_docker(
+def _fake_clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """PATH holds only these clients, each a program that fails if it is ever run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in names:
+        (bin_dir / name).write_text("#!/bin/sh\nexit 99\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_dry_run_needs_no_aws(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--dry-run prints the plan with the AWS endpoint dead and docker off PATH."""
+    """--dry-run prints the plan with the AWS endpoint dead; docker is found, never run."""
     _aws_config(tmp_path, monkeypatch, "[profile a]\nregion = us-east-2\n")
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    _fake_clients(tmp_path, monkeypatch, "docker")
     argv = [
         "ecr",
         "login",
@@ -200,6 +251,76 @@ def test_dry_run_needs_neither_aws_nor_docker(
     out, _ = capsys.readouterr()
     assert out.count("planned 111111111111.dkr.ecr.us-east-2.amazonaws.com") == 1
     assert "1 registry, 1 token request" in out
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry-run"])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        pytest.param(["-c", "nerdctl"], "'nerdctl' was not found on PATH", id="client-missing"),
+        pytest.param(["--output", "json"], "config.json", id="auth-file-corrupt"),
+    ],
+)
+def test_dry_run_checks_what_the_real_run_checks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    needle: str,
+    dry_run: bool,
+) -> None:
+    """A client missing or an auth file unreadable: exit 2 with the same line, -n or not."""
+    _aws_config(tmp_path, monkeypatch, "[profile dev]\nregion = us-east-2\n")
+    _fake_clients(tmp_path, monkeypatch, "docker")
+    if "json" in argv:
+        cfg = tmp_path / "docker" / "config.json"
+        cfg.parent.mkdir()
+        cfg.write_bytes(b'{"auths": {')
+    assert main(["ecr", "login", "dev", *argv, *(["-n"] if dry_run else [])]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert needle in err
+
+
+HELP_COMMANDS = [
+    [],
+    ["ecr"],
+    ["ecr", "login"],
+    ["ecr", "logout"],
+    ["ecr", "password"],
+    ["env"],
+    ["exec"],
+    ["completion"],
+]
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "200"])
+@pytest.mark.parametrize("words", HELP_COMMANDS, ids=lambda w: " ".join(w) or "top")
+def test_every_help_fits_80_columns(words: list[str], columns: str) -> None:
+    """Every --help fits 80 columns (and a narrower terminal) whatever $COLUMNS says."""
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async", *words, "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": columns},
+        check=True,
+    )
+    widest = max(len(line) for line in done.stdout.splitlines())
+    assert widest <= min(80, int(columns)) or words == ["exec"] and widest <= 80, done.stdout
+
+
+def test_help_is_true() -> None:
+    """What --help promises: every client named, logout's -p logs out, dry runs check first."""
+    from runas_async.cli import build_parser
+
+    parser, commands = build_parser()
+    login = commands["login"].format_help()
+    logout = commands["logout"].format_help()
+    assert all(name in login for name in CLIENTS)
+    assert "also log out of this profile's own registry" in logout
+    assert "log into" not in logout
+    assert "check what a real run checks" in " ".join(login.split())
+    assert "completion" in parser.format_help()
 
 
 def test_readme_help_matches_real_output() -> None:
@@ -219,6 +340,24 @@ def test_readme_help_matches_real_output() -> None:
     assert m.group(1) == real
 
 
+def test_readme_first_screen_is_the_first_five_minutes() -> None:
+    """README's first 24 lines say what the tool is, then install from a clone, `make demo`
+    and a first real `ecr login`, in that order; the benchmark comes after the usage."""
+    readme = README.read_text()
+    screen = "\n".join(readme.splitlines()[:24])
+    assert "ECR" in screen.split("```")[0]  # what it is, before any command
+    install = screen.index("pip install .")
+    assert "uv tool install ." in screen
+    assert "clone" in screen[:install]
+    demo = screen.index("make demo", install)
+    login = re.search(r"^runas-async ecr login \w+", screen[demo:], re.M)
+    assert login is not None, screen
+    assert readme.index("## How fast") > readme.index("### Exit status") > readme.index("## Usage")
+    fast = readme[readme.index("## How fast") : readme.index("## Retries and deadlines")]
+    floors = [s for s in re.split(r"(?<=\.)\s", " ".join(fast.split())) if "floor" in s]
+    assert len(floors) == 1, floors  # the floor is explained, in one sentence
+
+
 def test_readme_lists_every_flag() -> None:
     """Every long option of every `ecr` command appears in the README."""
     from runas_async.cli import build_parser
@@ -231,7 +370,7 @@ def test_readme_lists_every_flag() -> None:
         for parser in commands.values()
         for a in parser._actions
         for o in a.option_strings
-        if o.startswith("--")
+        if o.startswith("--") and a.help != argparse.SUPPRESS
     }
     assert "--client" in flags
     for flag in flags:

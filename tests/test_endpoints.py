@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable
 from importlib.resources import files
@@ -27,13 +28,12 @@ PARTITIONS = load_partitions()
 ACCOUNT = "123456789012"
 STD = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
-ACCEPTED_FORMS_WORDS = "12-digit account number"
-SHOWN_PREFIX = 120
-"""How much of a long input a message quotes (``endpoints.show``)."""
-MAX_MESSAGE_CHARS = 600
-"""A rejection message must not grow with its input. The longest bounded message today is 530
-characters: the input's first 120 characters quoted twice (as the argument and as the host) plus
-~250 characters of accepted forms."""
+NEAREST_FORM = re.compile(r"; (expected .+|did you mean \S+\?)$")
+"""Every rejection ends with the nearest valid form: a corrected host, or the accepted forms."""
+SHOWN_PREFIX = 6
+"""How much of a long input a message quotes at the least, escapes aside (``endpoints._reject``)."""
+MAX_MESSAGE_CHARS = 160
+"""A rejection message is one line of at most 160 characters, whatever the input."""
 
 ALL_SUFFIXES = frozenset(
     suffix for p in PARTITIONS for suffix in (p.dns_suffix, p.ecr_dualstack_suffix)
@@ -51,11 +51,9 @@ def rejection(raw: str) -> str:
     return str(info.value)
 
 
-def quoted_prefix(raw: str) -> str:
-    """``repr`` of the input, or of its first characters without the closing quote."""
-    if len(raw) <= SHOWN_PREFIX:
-        return repr(raw)
-    return repr(raw[:SHOWN_PREFIX])[:-1]
+def quoted_prefix(raw: str, shown: int = SHOWN_PREFIX) -> str:
+    """``repr`` of the input's first characters without the closing quote."""
+    return repr(raw[: shown - 1])[:-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +164,7 @@ def test_accepts_ecr_public(raw: str, host: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 NOT_ECR = "is not an ECR registry host"
-CONTROL = "contains spaces, control or non-ASCII characters"
+CONTROL = "has spaces, control or non-ASCII characters"
 
 REJECTED = [
     # not a private ECR registry
@@ -176,51 +174,53 @@ REJECTED = [
     pytest.param("x.public.ecr.aws", NOT_ECR, id="subdomain-of-ecr-public"),
     pytest.param("public.ecr.aws:443", NOT_ECR, id="ecr-public-with-port"),
     pytest.param("http://public.ecr.aws", "not 'http'", id="ecr-public-over-http"),
-    pytest.param(f"{STD}.evil.com", "not .amazonaws.com.evil.com", id="ecr-host-as-subdomain"),
+    pytest.param(f"{STD}.evil.com", f"did you mean {STD}?", id="ecr-host-as-subdomain"),
     pytest.param(f"evil.com/{STD}", "'evil.com' is not", id="ecr-host-in-path"),
-    pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.co", "not .amazonaws.co", id="typo-tld"),
+    pytest.param(
+        f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.co", f"did you mean {STD}?", id="typo-tld"
+    ),
     pytest.param(
         f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com",
-        "cn-north-1 end in .amazonaws.com.cn, not .amazonaws.com",
+        f"needs .amazonaws.com.cn; did you mean {ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn?",
         id="china-region-global-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.cn",
-        "us-east-1 end in .amazonaws.com, not .amazonaws.com.cn",
+        f"us-east-1 needs .amazonaws.com; did you mean {STD}?",
         id="global-region-china-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr.ecr.us-iso-east-1.amazonaws.com",
-        "end in .c2s.ic.gov",
+        f"did you mean {ACCOUNT}.dkr.ecr.us-iso-east-1.c2s.ic.gov?",
         id="iso-region-global-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr.ecr.eusc-de-east-1.amazonaws.com",
-        "end in .amazonaws.eu",
+        "eusc-de-east-1 needs .amazonaws.eu;",
         id="eusc-region-global-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr-ecr.us-east-1.amazonaws.com",
-        "end in .on.aws, not .amazonaws.com",
+        f"did you mean {ACCOUNT}.dkr-ecr.us-east-1.on.aws?",
         id="dualstack-label-plain-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr.ecr.us-east-1.on.aws",
-        "end in .amazonaws.com, not .on.aws",
+        f"did you mean {STD}?",
         id="plain-label-dualstack-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr-ecr.cn-north-1.on.aws",
-        "end in .on.amazonwebservices.com.cn",
+        f"did you mean {ACCOUNT}.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn?",
         id="china-dualstack-global-suffix",
     ),
     pytest.param(
         f"{ACCOUNT}.dkr.ecr.us-east-1.on.amazonwebservices.com.cn",
-        "end in .amazonaws.com, not .on.amazonwebservices.com.cn",
+        f"us-east-1 needs .amazonaws.com; did you mean {STD}?",
         id="dotted-china-dualstack-suffix-outside-china",
     ),
     pytest.param(f"{ACCOUNT}.ecr.us-east-1.amazonaws.com", NOT_ECR, id="missing-dkr-label"),
-    pytest.param(f"{STD}.", "not .amazonaws.com.", id="trailing-dot"),
+    pytest.param(f"{STD}.", f"did you mean {STD}?", id="trailing-dot"),
     # wrong number of digits
     pytest.param("12345678901", "12 digits, this has 11", id="11-digits"),
     pytest.param("1234567890123", "12 digits, this has 13", id="13-digits"),
@@ -271,9 +271,10 @@ def test_rejects_with_usage_error_naming_the_input(raw: str, reason: str) -> Non
     """A bad ENDPOINT raises UsageError quoting it, saying why and listing the accepted forms."""
     message = rejection(raw)
 
-    assert message.startswith(f"invalid endpoint {repr(raw)}: ")
+    assert message.startswith(f"invalid endpoint {quoted_prefix(raw)}")
     assert reason in message
-    assert ACCEPTED_FORMS_WORDS in message
+    assert NEAREST_FORM.search(message), message
+    assert len(message) <= MAX_MESSAGE_CHARS, len(message)
 
 
 @pytest.mark.parametrize(("raw", "reason"), REJECTED)
@@ -315,7 +316,50 @@ def test_long_input_gives_short_one_line_message(raw: str) -> None:
     assert len(message) <= MAX_MESSAGE_CHARS, len(message)
     assert "\n" not in message
     assert quoted_prefix(raw) in message
-    assert ACCEPTED_FORMS_WORDS in message
+    assert NEAREST_FORM.search(message), message
+    assert len(message) <= MAX_MESSAGE_CHARS, len(message)
+
+
+@pytest.mark.parametrize(
+    ("raw", "nearest"),
+    [
+        pytest.param(f"{ACCOUNT}.ecr.us-east-1.amazonaws.com", STD, id="missing-dkr"),
+        pytest.param(f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.co", STD, id="typo-tld"),
+        pytest.param(
+            f"https://{ACCOUNT}.dkr.ecr.eu-west-1.aws.com/x",
+            f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com",
+            id="short-suffix",
+        ),
+        pytest.param(
+            "dkr.ecr.eu-west-1.amazonaws.com",
+            "ACCOUNT.dkr.ecr.eu-west-1.amazonaws.com",
+            id="no-account",
+        ),
+        pytest.param(
+            f"{ACCOUNT}.dkr.ecr.xx-nowhere-1.amazonaws.com",
+            f"{ACCOUNT}.dkr.ecr.REGION.amazonaws.com",
+            id="unknown-region",
+        ),
+        pytest.param(
+            f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com",
+            f"{ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn",
+            id="china-suffix",
+        ),
+    ],
+)
+def test_rejection_names_the_nearest_valid_host(raw: str, nearest: str) -> None:
+    """A near miss is answered with the host it most likely meant, account and region kept."""
+    assert rejection(raw).endswith(f"; did you mean {nearest}?")
+
+
+def test_value_over_60_characters_is_quoted_shortened_with_an_ellipsis() -> None:
+    """A long value is quoted by its start (59 characters at most) and an ellipsis."""
+    raw = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.example.org/very/long/repository/name:tag"
+    message = rejection(raw)
+    m = re.match(r"invalid endpoint '(.{12,59})…': ", message)
+    assert m is not None, message
+    assert raw.startswith(m.group(1))
+    assert len(message) <= MAX_MESSAGE_CHARS
 
 
 def test_long_image_path_is_ignored_but_host_still_checked() -> None:
@@ -462,8 +506,9 @@ def check_rejected(raw: str, message: str) -> None:
     """What every rejection message must satisfy."""
     assert len(message.splitlines()) == 1, message
     assert "\n" not in message
-    assert quoted_prefix(raw) in message
-    assert ACCEPTED_FORMS_WORDS in message
+    assert quoted_prefix(raw, 2) in message
+    assert NEAREST_FORM.search(message), message
+    assert len(message) <= MAX_MESSAGE_CHARS, len(message)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -695,7 +695,8 @@ def test_hostile_endpoints_exit_2_naming_the_value_without_any_call(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("runas-async: error: ")
-    assert show(raw) in err
+    assert show(raw, 6)[1:-2] in err  # its start at least: long values are shortened to fit
+    assert len(err.removeprefix("runas-async: error: ").rstrip("\n")) <= 160
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody connected to the AWS endpoint
     assert not (root / "docker-called").exists()

@@ -26,6 +26,7 @@ LAYERS = {
     "loginfile": GROUND,
     "options": GROUND,
     "mapping": GROUND,
+    "completion": GROUND,
     "orchestrate": ENGINE,
     "files": EDGE,
     "awserrors": EDGE,

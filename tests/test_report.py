@@ -267,18 +267,19 @@ def new_console() -> tuple[Console, io.StringIO]:
 
 
 def final_frame(output: str) -> list[str]:
-    """The rows of the last table drawn, without colours or cursor movement."""
-    plain = ANSI.sub("", output)
-    rule = plain.rindex("━\n")
-    return plain[rule + 2 :].splitlines()
+    """The lines after the header of the last table drawn, without colours or cursor moves."""
+    plain = ANSI.sub("", output).replace("\r", "")
+    header = [m.end() for m in re.finditer(r"(?m)^registry .*$", plain)][-1]
+    return [line.rstrip() for line in plain[header + 1 :].splitlines()]
 
 
 def row_cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.split("│")]
+    return re.split(r"\s{2,}", line.strip())
 
 
-def test_live_table_shows_a_row_per_registry_with_state_and_error() -> None:
-    """The table left on screen has one row per registry: its profile, region, state and error."""
+def test_live_table_shows_a_row_per_registry_then_the_failures_in_full() -> None:
+    """The table left on screen has one row per registry (host, profile, state, time); each
+    failure is then listed with its full host and reason, then the summary."""
     console, stream = new_console()
     reporter = LiveTableReporter(console)
     error = "GetAuthorizationToken failed: AccessDenied"
@@ -294,26 +295,56 @@ def test_live_table_shows_a_row_per_registry_with_state_and_error() -> None:
 
     lines = final_frame(stream.getvalue())
     assert [row_cells(line) for line in lines[:3]] == [
-        [H1, "dev", "us-east-1", "ok", "0.5s", ""],
-        [H2, "dev", "eu-west-1", "failed", "1.2s", error],
-        ["ops's own registry in us-east-2", "ops", "us-east-2", "failed", "1.2s", "no credentials"],
+        [H1, "dev", "ok", "0.5s"],
+        [H2, "dev", "failed", "1.2s"],
+        ["ops's own registry in us-east-2", "ops", "failed", "1.2s"],
     ]
-    assert lines[3:] == ["1 logged in, 2 failed"]
+    assert lines[3:] == [
+        "",
+        f"failed  {H2}",
+        f"    {error}",
+        "failed  ops's own registry in us-east-2",
+        "    no credentials",
+        "1 logged in, 2 failed",
+    ]
 
 
-def test_live_table_shows_intermediate_states_while_running() -> None:
-    """Before finishing, a row shows the state it is in (login…) rather than a result."""
+@pytest.mark.parametrize(
+    ("status", "note", "shown"),
+    [
+        pytest.param(Status.TOKEN, None, "waiting for token", id="token"),
+        pytest.param(Status.TOKEN, "waiting for MFA code", "waiting for MFA code", id="mfa"),
+        pytest.param(Status.TOKEN, "retrying 2/5", "retrying 2/5", id="retrying"),
+        pytest.param(Status.LOGIN, "retrying 2/5", "logging in", id="note-only-while-token"),
+    ],
+)
+def test_live_table_says_what_a_row_waits_for(status: Status, note: str | None, shown: str) -> None:
+    """Before finishing, a row says what it waits for: its token, an MFA code, a retry."""
     console, stream = new_console()
     reporter = LiveTableReporter(console)
 
     reporter.start(plan_of(OK_TARGET))
-    reporter.update(LoginResult(target=OK_TARGET, status=Status.LOGIN))
+    reporter.update(LoginResult(target=OK_TARGET, status=status))
+    reporter.note(OK_TARGET.key, note)
     reporter.stop()
 
     (row,) = final_frame(stream.getvalue())
-    cells = row_cells(row)
-    assert cells[:4] == [H1, "dev", "us-east-1", "login…"]
-    assert cells[5] == ""
+    assert row_cells(row)[:3] == [H1, "dev", shown]
+
+
+def test_live_table_of_a_logout_speaks_of_logging_out() -> None:
+    """`ecr logout`'s table says "logging out" while it runs and "N logged out" at the end."""
+    console, stream = new_console()
+    reporter = LiveTableReporter(console, logout=True)
+
+    reporter.start(plan_of(OK_TARGET, BAD_TARGET))
+    reporter.update(LoginResult(target=OK_TARGET, status=Status.LOGIN))
+    reporter.update(ok(BAD_TARGET))
+    running = reporter.rows()
+    reporter.finish([ok(OK_TARGET), ok(BAD_TARGET)])
+
+    assert [(r.host, r.state) for r in running] == [(H1, "logging out"), (H2, "ok")]
+    assert final_frame(stream.getvalue())[-1] == "2 logged out"
 
 
 def test_live_table_stop_is_idempotent_and_ends_the_refresh_thread() -> None:
@@ -353,8 +384,8 @@ async def test_live_table_after_a_real_run() -> None:
         reporter.stop()
 
     lines = final_frame(stream.getvalue())
-    rows = [row_cells(line) for line in lines if "│" in line]
-    assert sorted((cells[0], cells[3]) for cells in rows) == sorted(
+    rows = [row_cells(line) for line in lines[:-1]]
+    assert sorted((cells[0], cells[2]) for cells in rows) == sorted(
         (h, "ok") for h in hosts(plan.targets)
     )
     assert lines[-1] == "3 logged in"
