@@ -48,3 +48,4 @@ demo: venv
 bench: venv system-packages
 	@$(UV) sync --frozen --group bench --quiet
 	@$(RUN) python -m bench
+	@$(RUN) python -m bench.helper

@@ -444,3 +444,32 @@ def test_helper_tokens_show_in_ecr_status(world: dict[str, str], moto: Moto) -> 
     assert (row["registry"], row["helper"], row["profile"]) == (host, "runas-async", "prod")
     assert row["ours"] is True
     assert 11 * HOUR < row["expires_in"] <= 12 * HOUR
+
+
+def test_configure_docker_for_podman_writes_containers_auth_json(
+    world: dict[str, str], moto: Moto
+) -> None:
+    """--client podman: the credHelpers entry goes into containers' auth.json (as podman,
+    buildah and skopeo read it), not docker's config.json."""
+    auth = moto.workdir / "containers-auth.json"
+    env = {**world, "REGISTRY_AUTH_FILE": str(auth)}
+    host = ecr_host(PROD, "eu-west-1")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runas_async",
+            "ecr",
+            "configure-docker",
+            "prod",
+            PROD,
+            "-c",
+            "podman",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(auth.read_text()) == {"credHelpers": {host: "runas-async"}}
+    assert not (moto.docker_config / "config.json").exists()
