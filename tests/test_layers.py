@@ -161,3 +161,12 @@ def test_no_environment_reads_below_the_command_line() -> None:
         )
     ]
     assert readers == []
+
+
+@pytest.mark.parametrize(
+    "module", [m for m in _modules() if m.startswith("commands.") and m != "commands._shared"]
+)
+def test_a_command_imports_no_other_command(module: str) -> None:
+    """Each command has one home: what two commands use lives in commands/_shared.py."""
+    ours = [_layer_of(n)[0] for n in _imports(module) if n.startswith("runas_async.commands")]
+    assert set(ours) <= {"commands._shared"}, f"{module} imports {ours}"
