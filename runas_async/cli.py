@@ -1,4 +1,4 @@
-"""Command line: argv -> a typed command (options.py) -> commands.py -> exit status.
+"""Command line: argv -> a typed command (options.py) -> commands/ -> exit status.
 
 The only place that reads the process environment, exits, or picks exit codes
 (:func:`exit_status`). Imports stay light until a command runs: ``--help`` and

@@ -1,6 +1,6 @@
 """The typed commands the command line parses argv into. Pure data: no I/O.
 
-cli.py builds one of :data:`Command` from argv and the environment; commands.py runs it.
+cli.py builds one of :data:`Command` from argv and the environment; commands/ runs it.
 Every choice is an enum or a :class:`~runas_async.clients.Client`, never a bare string.
 """
 
@@ -43,7 +43,7 @@ class Targets:
     profile: str | None
     """PROFILE, or None for the default credentials (botocore's chain, which reads
     ``$AWS_PROFILE`` itself). A PROFILE that names no profile but is an ENDPOINT is an
-    ENDPOINT (commands.py decides, with the config files at hand)."""
+    ENDPOINT (commands/_shared.py decides, with the config files at hand)."""
     endpoints: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
     file: str | None = None
