@@ -140,6 +140,10 @@ class RegistryCheck:
             except _Unreachable as e:
                 reason = str(e)
                 log.debug("%s unreachable: %s", base, reason)
+            except LoginError as e:  # a registry's own words may quote what it was sent
+                raise LoginError(
+                    _redact(str(e), password, auth_value(username, password))
+                ) from None
         raise LoginError(f"cannot reach {host}: {reason}")
 
     async def _check(
@@ -243,6 +247,14 @@ async def _read_bounded(content: aiohttp.StreamReader) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def _redact(text: str, *secrets: str) -> str:
+    """``text`` without any of ``secrets`` (the token, and the Basic header's value)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
 
 
 def _answer(host: str, status: int, body: bytes) -> str:

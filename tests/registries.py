@@ -187,11 +187,13 @@ class HostileRegistry(StandIn):
     * ``redirect-first``: ``/v2/`` is sent on to ``location`` before any challenge;
     * ``endless``: the 401 challenge comes with a body that never ends;
     * ``stall``: the 401 headers promise a body that never comes;
-    * ``slow-error``: the 401's error document arrives in two pieces, 0.2 s apart.
+    * ``slow-error``: the 401's error document arrives in two pieces, 0.2 s apart;
+    * ``echo``: the 401's error message quotes the Authorization header it got, and the
+      password decoded from it.
     """
 
     def __init__(self, address: str, port: int = 0, *, mode: str, location: str = "") -> None:
-        if mode not in ("redirect", "redirect-first", "endless", "stall", "slow-error"):
+        if mode not in ("redirect", "redirect-first", "endless", "stall", "slow-error", "echo"):
             raise ValueError(mode)
         super().__init__(address, port)
         self.mode = mode
@@ -206,6 +208,11 @@ class HostileRegistry(StandIn):
         if self.mode == "redirect":
             return await self.respond(writer, "401 Unauthorized", b"", challenge)
         head = 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="hostile"\r\n'
+        if self.mode == "echo":
+            sent = request.authorization.removeprefix("Basic ")
+            decoded = base64.b64decode(sent).decode() if sent else ""
+            body = _errors("UNAUTHORIZED", f"bad credentials {sent} ({decoded})")
+            return await self.respond(writer, "401 Unauthorized", body, challenge)
         if self.mode == "slow-error":
             body = _errors("UNAUTHORIZED", "the hostile registry's own reason")
             await self._write(writer, f"{head}Content-Length: {len(body)}\r\n\r\n".encode())

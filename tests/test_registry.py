@@ -8,6 +8,7 @@ the stand-ins behind ECR host names.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -263,3 +264,17 @@ def test_redirects_credentials_may_follow(url: str, location: str, expected: str
             _same_host_redirect("h", url, location)
     else:
         assert _same_host_redirect("h", url, location) == expected
+
+
+async def test_a_registry_quoting_the_credentials_back_gets_them_redacted(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """A registry whose error quotes the Authorization header (and the password in it):
+    the registry's message is kept, the secret is not."""
+    with HostileRegistry("127.0.0.1", mode="echo") as hostile:
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+    message = str(info.value)
+    assert "bad credentials" in message
+    assert PASSWORD not in message
+    assert base64.b64encode(f"AWS:{PASSWORD}".encode()).decode() not in message
