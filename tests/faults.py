@@ -87,13 +87,15 @@ _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/[^/]+/([^/]+)/([^/]+)/")
 class Rule:
     """Answer ``times`` requests for ``operation`` (in ``region``, if given) with ``fault``.
 
-    ``times=None`` means every such request, forever.
+    ``times=None`` means every such request, forever. ``delay`` seconds pass before each
+    such answer (a slow service: what happens meanwhile can be seen).
     """
 
     operation: str
     fault: str
     times: int | None = 1
     region: str | None = None
+    delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.fault not in (*FAULTS, "reset"):
@@ -118,19 +120,19 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     seen: list[Seen] = field(default_factory=list)
 
-    def decide(self, operation: str, region: str) -> str:
+    def decide(self, operation: str, region: str) -> tuple[str, float]:
         with self.lock:
-            action = "pass"
+            action, delay = "pass", 0.0
             for rule in self.rules:
                 if rule.operation != operation or rule.region not in (None, region):
                     continue
                 if rule.times is None or rule.times > 0:
                     if rule.times is not None:
                         rule.times -= 1
-                    action = rule.fault
+                    action, delay = rule.fault, rule.delay
                     break
             self.seen.append(Seen(operation, region, action))
-            return action
+            return action, delay
 
 
 def _operation(target: str, body: bytes) -> str:
@@ -160,7 +162,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         region = scope.group(1) if scope else ""
         state = self.server.state
         operation = _operation(self.headers.get("X-Amz-Target", ""), body)
-        action = state.decide(operation, region)
+        action, delay = state.decide(operation, region)
+        time.sleep(delay)  # this request's own thread
         if action == "reset":
             # RST instead of FIN: the client sees "connection reset by peer".
             rst_on_close(self.connection)

@@ -291,7 +291,9 @@ def test_a_retrying_row_says_so_on_the_terminal(moto: Moto) -> None:
 
     env, hosts = _setup(moto)
     argv = [sys.executable, "-m", "runas_async", "ecr", "login", "production-admin", hosts[0]]
-    rules = [Rule("GetAuthorizationToken", "throttle", times=2)]
+    # Each throttled answer takes 0.4 s: the retry's row is on screen for several frames,
+    # however short botocore's jittered back-off happens to be.
+    rules = [Rule("GetAuthorizationToken", "throttle", times=2, delay=0.4)]
     with ApiFaultProxy(moto.moto_url, rules) as proxy:
         env = {**env, "AWS_ENDPOINT_URL": proxy.url, "AWS_MAX_ATTEMPTS": "5"}
         code, output = run_on_pty(argv, env, 100)
