@@ -80,14 +80,14 @@ def test_a_denied_role_among_three_fails_only_its_registry(
     [
         pytest.param(
             ["ecr", "password", "src"],
-            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"},
             1,
             "check the network",
             id="connection-refused",
         ),
         pytest.param(
             ["ecr", "password", "src"],
-            {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""},
+            {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "AWS_MAX_ATTEMPTS": "1"},
             1,
             "HTTPS_PROXY",
             id="proxy-refused",
