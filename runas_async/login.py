@@ -167,6 +167,24 @@ class _OtherUsername(Exception):
         self.token = token
 
 
+def settle(
+    auth: AuthFile,
+    logged_in: Mapping[str, Mapping[str, Any]],
+    logged_out: Iterable[str],
+    recorder: Recorder | None,
+) -> None:
+    """The logins into the real auth file, the logouts out of it, and their records
+    (state.py) written under the same lock. Blocking: a worker thread's job."""
+    if logged_in:
+        added = list(logged_in)
+        after = None if recorder is None else functools.partial(recorder.write, added=added)
+        auth.merge_auths(logged_in, after)
+    removed = list(logged_out)
+    if removed:
+        after = None if recorder is None else functools.partial(recorder.write, removed=removed)
+        auth.remove_auths(removed, after)
+
+
 class ClientRunner:
     """Logs registries in (or out) with one client, never losing an entry.
 
@@ -217,16 +235,7 @@ class ClientRunner:
                     shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _merge(self) -> None:
-        """The logins into the real file, the logouts out of it; the records with them."""
-        rec = self.recorder
-        if self.logged_in:
-            added = list(self.logged_in)
-            after = None if rec is None else functools.partial(rec.write, added=added)
-            self.auth.merge_auths(self.logged_in, after)
-        if self.logged_out:
-            removed = list(self.logged_out)
-            after = None if rec is None else functools.partial(rec.write, removed=removed)
-            self.auth.remove_auths(self.logged_out, after)
+        settle(self.auth, self.logged_in, self.logged_out, self.recorder)
 
     def _private_file(self) -> Path:
         """A fresh 0700 directory with a 0600 copy of the user's auth file."""

@@ -29,7 +29,6 @@ docker hands it over, leaving an empty ``auths`` entry as docker does.
 from __future__ import annotations
 
 import base64
-import functools
 import ipaddress
 import json
 import logging
@@ -50,6 +49,7 @@ from runas_async.dockerconfig import (
     parse_document,
 )
 from runas_async.errors import LoginError
+from runas_async.login import settle
 from runas_async.models import Registry, Token
 from runas_async.state import Recorder
 
@@ -326,16 +326,7 @@ class BuiltinRunner:
                     await self._session.close()
 
     def _merge(self, auth: AuthFile) -> None:
-        """The logins into the auth file; their records (state.py) with them, under its lock."""
-        rec = self.recorder
-        if self.logged_in:
-            added = list(self.logged_in)
-            after = None if rec is None else functools.partial(rec.write, added=added)
-            auth.merge_auths(self.logged_in, after)
-        if self.logged_out:
-            removed = list(self.logged_out)
-            after = None if rec is None else functools.partial(rec.write, removed=removed)
-            auth.remove_auths(self.logged_out, after)
+        settle(auth, self.logged_in, self.logged_out, self.recorder)
 
     async def logout(self, host: str) -> None:
         """Forget one registry: its store's secret (the helper's ``erase``), then, on the
