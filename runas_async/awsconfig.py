@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from runas_async.places import aws_config_file, aws_credentials_file
+from runas_async.places import aws_config_file, aws_credentials_file, region_in_force
 
 _ARN_ACCOUNT = re.compile(r"arn:[a-z0-9-]+:iam::([0-9]{12}):role/.+")
 _ACCOUNT = re.compile(r"[0-9]{12}")
@@ -33,6 +33,15 @@ class AwsFiles:
     @property
     def names(self) -> frozenset[str]:
         return frozenset(self.config) | frozenset(self.credentials)
+
+    def region(
+        self, profile: str, env: Mapping[str, str], override: str | None = None
+    ) -> str | None:
+        """The region the profile's calls use, from the files alone: ``override``
+        (``--region``), then the environment, then the profile's ``region``
+        (:func:`places.region_in_force`)."""
+        configured = (self.section(profile) or {}).get("region")
+        return region_in_force(override, env, configured)
 
     def section(self, profile: str) -> Mapping[str, str] | None:
         """The profile's settings from the config file, or None when it has none there."""

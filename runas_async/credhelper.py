@@ -275,8 +275,7 @@ class Helper:
         return None
 
     def _region_of(self, profile: str) -> str | None:
-        section = self.files.section(profile) or {}
-        return places.region_in_force(None, self.env, section.get("region"))
+        return self.files.region(profile, self.env)
 
     def _account_of(self, profile: str) -> str | None:
         """From the config (a role's or SSO account), the cache, or STS (a cold lookup)."""

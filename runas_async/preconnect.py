@@ -32,7 +32,6 @@ from runas_async import awsconfig
 from runas_async.awsconfig import AwsFiles
 from runas_async.endpoints import AccountEndpoint, HostEndpoint
 from runas_async.partitions import Partition, partition_for_region
-from runas_async.places import region_in_force
 
 if TYPE_CHECKING:
     from runas_async.plan import LoginSpec
@@ -121,10 +120,11 @@ def start(
     env: Mapping[str, str],
     partitions: tuple[Partition, ...],
     region: str | None = None,
+    files: AwsFiles | None = None,
 ) -> Preconnected:
     """Start connecting to each of :func:`targets`."""
     pre = Preconnected()
-    for target in targets(specs, env, partitions, region):
+    for target in targets(specs, env, partitions, region, files):
         pre.open(*target)
     return pre
 
@@ -134,16 +134,18 @@ def targets(
     env: Mapping[str, str],
     partitions: tuple[Partition, ...],
     region: str | None = None,
+    files: AwsFiles | None = None,
 ) -> list[tuple[str, int]]:
     """The STS and ECR endpoints the run will call first, where they can be known for sure.
 
     One per call: each profile's AssumeRole, each (profile, region)'s token (several may
     share a host and port, as behind one endpoint URL). ``region`` is ``--region``: the
-    region of the profiles' own registries and accounts.
+    region of the profiles' own registries and accounts. ``files``: the AWS config files
+    as the caller read them (read here when not given).
     """
     if any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES):
         return []
-    config = awsconfig.read(env)
+    config = awsconfig.read(env) if files is None else files
     if not config.config:
         return []
     found: dict[tuple[str, str], tuple[str, int]] = {}
@@ -232,10 +234,9 @@ def _profile_region(
     aws_region: bool = True,
 ) -> str | None:
     """AWS_REGION (ours, not botocore's), AWS_DEFAULT_REGION, then the profile's region."""
-    section = config.section(profile) or {}
     if not aws_region:  # botocore's own clients: AWS_REGION is not botocore's
         env = {k: v for k, v in env.items() if k != "AWS_REGION"}
-    return region_in_force(None, env, section.get("region"))
+    return config.region(profile, env)
 
 
 def _url_target(url: str) -> tuple[str, int] | None:

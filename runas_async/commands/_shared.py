@@ -66,6 +66,8 @@ class _Prepared:
 
     plan: Plan
     sessions: dict[str, AioSession]
+    files: AwsFiles
+    """The AWS config files, as read once for the whole command."""
     preconnected: Preconnected | None = None
 
 
@@ -76,36 +78,41 @@ def _prepared(
     *,
     connect: bool,
     specs: list[LoginSpec] | None = None,
+    files: AwsFiles | None = None,
 ) -> Iterator[_Prepared]:
     """Everything that can fail before any request: arguments, profiles, files.
+
+    ``files`` and ``specs``: the AWS config files and the targets as the caller has them
+    already (read and made here when not given): the files are read once per command.
 
     With ``connect``, the start-up connections (preconnect.py) are opened first, before
     the heavy imports, so that they connect while those run; they are closed on the way
     out, used or not.
     """
+    from runas_async import awsconfig
     from runas_async.partitions import load_partitions
 
-    specs = _specs(targets, env) if specs is None else specs
+    files = awsconfig.read(env) if files is None else files
+    specs = _specs(targets, env, files) if specs is None else specs
     preconnected = None
     if connect:
         from runas_async import preconnect
 
-        preconnected = preconnect.start(specs, env, load_partitions(), targets.region)
+        preconnected = preconnect.start(specs, env, load_partitions(), targets.region, files)
         log.debug("connecting at start-up to %s", preconnected.targets or "nothing")
     try:
-        yield _sessions_and_plan(specs, targets.region, env, preconnected)
+        yield _sessions_and_plan(specs, targets.region, env, preconnected, files)
     finally:
         if preconnected is not None:
             preconnected.close()
 
 
-def _specs(targets: Targets, env: Mapping[str, str]) -> list[LoginSpec]:
+def _specs(targets: Targets, env: Mapping[str, str], files: AwsFiles) -> list[LoginSpec]:
     """The profiles and registries asked for, from --file, -p, or [PROFILE] [ENDPOINT ...]."""
-    from runas_async import awsconfig
     from runas_async.partitions import load_partitions
 
     text = None if targets.file is None else _read_file(targets.file)
-    return specs_for(targets, text, awsconfig.read(env), env, load_partitions())
+    return specs_for(targets, text, files, env, load_partitions())
 
 
 def specs_for(
@@ -190,6 +197,7 @@ def _sessions_and_plan(
     region: str | None,
     env: Mapping[str, str],
     preconnected: Preconnected | None,
+    files: AwsFiles,
 ) -> _Prepared:
     from runas_async.aws import new_session, profile_region
     from runas_async.partitions import load_partitions
@@ -215,7 +223,7 @@ def _sessions_and_plan(
         len(plan.keys),
         ", ".join(repr(p) for p in sessions),
     )
-    return _Prepared(plan=plan, sessions=sessions, preconnected=preconnected)
+    return _Prepared(plan=plan, sessions=sessions, files=files, preconnected=preconnected)
 
 
 def _find_client(opts: RunOptions, env: Mapping[str, str]) -> str:
@@ -391,13 +399,17 @@ def _identities(
 
 
 def _recorder(
-    opts: RunOptions, env: Mapping[str, str], auth: AuthFile, specs: list[LoginSpec]
+    opts: RunOptions,
+    env: Mapping[str, str],
+    auth: AuthFile,
+    specs: list[LoginSpec],
+    files: AwsFiles | None = None,
 ) -> Recorder:
-    from runas_async import awsconfig
+    """The login records' writer; ``files`` are needed when there are ``specs``."""
     from runas_async.places import state_file
     from runas_async.state import Recorder, StateFile
 
-    identities = _identities(specs, awsconfig.read(env), env) if specs else {}
+    identities = _identities(specs, files, env) if specs and files is not None else {}
     return Recorder(StateFile(state_file(env)), auth.path, opts.client.name, identities)
 
 

@@ -27,7 +27,7 @@ def configure_docker(command: ConfigureDocker, env: Mapping[str, str], stdout: T
     from runas_async.partitions import load_partitions
 
     files = awsconfig.read(env)
-    specs = _specs(command.targets, env)
+    specs = _specs(command.targets, env, files)
     served = _hosts_by_profile(specs, files, command.targets.region, env)
     hosts = [host for _, group in served for host in group]
     auth = AuthFile(command.client.auth_path(env))
@@ -46,7 +46,6 @@ def _hosts_by_profile(
     """Each spec's concrete registry hosts (None: the default credentials)."""
     from runas_async.endpoints import AccountEndpoint, registry_for
     from runas_async.partitions import load_partitions
-    from runas_async.places import region_in_force
 
     partitions = load_partitions()
     out: list[tuple[str | None, list[str]]] = []
@@ -56,8 +55,7 @@ def _hosts_by_profile(
                 f"name the registries of profile {spec.profile!r} (ACCOUNT or HOST): its "
                 "account is not in the config files, and docker needs concrete hosts"
             )
-        section = files.section(spec.profile) or {}
-        in_force = spec.region or region_in_force(region, env, section.get("region"))
+        in_force = spec.region or files.region(spec.profile, env, region)
         hosts = []
         for ep in spec.endpoints:
             if isinstance(ep, AccountEndpoint):

@@ -50,13 +50,18 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     (``-o dockerconfigjson``, ``--k8s-secret``) or run ``-- CMD`` with them."""
     opts = command.run
     executable = _find_client(opts, env) if opts.client.program else None
-    specs = _specs(command.targets, env)
+    from runas_async import awsconfig
+
+    files = awsconfig.read(env)  # once: the specs, the fresh check, preconnect, the records
+    specs = _specs(command.targets, env, files)
     fresh = _Fresh()
     if command.renew_before is not None and not opts.dry_run:
-        fresh = _fresh_logins(command, specs, env)
+        fresh = _fresh_logins(command, specs, env, files)
         if fresh.everything:
             return _report_fresh(fresh.results, opts.output, stdout)
-    with _prepared(command.targets, env, connect=not opts.dry_run, specs=specs) as prepared:
+    with _prepared(
+        command.targets, env, connect=not opts.dry_run, specs=specs, files=files
+    ) as prepared:
         if opts.dry_run:
             if not command.prints_secrets:  # checked as the real run checks it
                 _auth_file(opts, env, prepared.plan)
@@ -91,7 +96,7 @@ def _run_logins(
     plan = fresh.remaining(prepared.plan)
     report_to = sys.stderr if command.prints_secrets else stdout
     output = Output.TEXT if command.prints_secrets else opts.output
-    runner, recorder = _login_runner(command, plan, specs, executable, env)
+    runner, recorder = _login_runner(command, plan, specs, prepared.files, executable, env)
     reporter = Recording(_reporter(output, report_to, env), recorder, fresh.results)
     tokens = _tokens(prepared, command.credentials, env, reporter)
 
@@ -119,6 +124,7 @@ def _login_runner(
     command: Login,
     plan: Plan,
     specs: list[LoginSpec],
+    files: AwsFiles,
     executable: str | None,
     env: Mapping[str, str],
 ) -> tuple[ClientRunner | BuiltinRunner, Recorder | None]:
@@ -133,7 +139,7 @@ def _login_runner(
     if command.prints_secrets:
         return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True), None
     auth, seed = _auth_file(opts, env, plan)
-    recorder = None if command.job else _recorder(opts, env, auth, specs)
+    recorder = None if command.job else _recorder(opts, env, auth, specs, files)
     if executable is None:
         runner = BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
         return runner, recorder
@@ -247,7 +253,9 @@ class _Fresh:
         return Plan(targets=kept, partitions=plan.partitions)
 
 
-def _fresh_logins(command: Login, specs: list[LoginSpec], env: Mapping[str, str]) -> _Fresh:
+def _fresh_logins(
+    command: Login, specs: list[LoginSpec], env: Mapping[str, str], files: AwsFiles
+) -> _Fresh:
     """The registries whose recorded login outlives ``--renew-before``; none when unsure.
 
     From the files alone (AWS config, auth file, state file): a profile's region as
@@ -256,13 +264,11 @@ def _fresh_logins(command: Login, specs: list[LoginSpec], env: Mapping[str, str]
     """
     import time
 
-    from runas_async import awsconfig
     from runas_async.dockerconfig import AuthFile
     from runas_async.models import LoginResult, Status, Target
     from runas_async.places import state_file
     from runas_async.state import StateFile, fresh_seconds
 
-    files = awsconfig.read(env)
     state = StateFile(state_file(env)).load()
     try:
         plan, own_hosts = _plan_from_files(specs, command.targets.region, files, state, env)
@@ -302,15 +308,13 @@ def _plan_from_files(
     from runas_async.endpoints import AccountEndpoint, registry_for
     from runas_async.models import TokenKey
     from runas_async.partitions import load_partitions
-    from runas_async.places import region_in_force
     from runas_async.plan import plan_logins
 
     partitions = load_partitions()
     identities = _identities(specs, files, env)
     resolved, own_hosts = [], {}
     for spec in specs:
-        configured = (files.section(spec.profile) or {}).get("region")
-        spec_region = spec.region or region_in_force(region, env, configured)
+        spec_region = spec.region or files.region(spec.profile, env, region)
         spec = replace(spec, region=spec_region)
         account = state.account(spec.profile, identities.get(spec.profile))
         if not spec.endpoints and account is not None and spec_region is not None:
