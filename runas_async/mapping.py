@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,9 +34,9 @@ from runas_async.endpoints import (
     show,
 )
 from runas_async.errors import UsageError
+from runas_async.loginfile import parse_tables
 from runas_async.partitions import Partition, partition_for_region
 
-_KEYS = frozenset({"profile", "registries", "region"})
 _LABEL = re.compile(r"[a-z0-9-]+|\*")
 
 
@@ -116,48 +115,10 @@ def concrete_hosts(
 
 
 def parse_mapping(text: str, name: str, partitions: tuple[Partition, ...]) -> list[Rule]:
-    """Every ``[[login]]`` table, checked; an error names the file, the entry and the value."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{name}: not valid TOML: {e}") from e
-    unknown = sorted(set(doc) - {"login"})
-    if unknown:
-        raise UsageError(f"{name}: unknown top-level key {unknown[0]!r}; expected [[login]] tables")
-    entries = doc.get("login", [])
-    if not isinstance(entries, list):
-        raise UsageError(f"{name}: 'login' must be [[login]] tables")
-    return [_rule(entry, f"{name}: login[{i}]", partitions) for i, entry in enumerate(entries, 1)]
-
-
-def _rule(entry: object, where: str, partitions: tuple[Partition, ...]) -> Rule:
-    if not isinstance(entry, dict):
-        raise UsageError(f"{where}: expected a table")
-    extra = sorted(set(entry) - _KEYS)
-    if extra:
-        raise UsageError(f"{where}: unknown key {extra[0]!r}; expected profile, registries, region")
-    profile = entry.get("profile")
-    if not isinstance(profile, str) or not profile.strip():
-        raise UsageError(f"{where}: 'profile' must be a non-empty string")
-    region = entry.get("region")
-    if region is not None and (
-        not isinstance(region, str) or partition_for_region(region, partitions) is None
-    ):
-        raise UsageError(f"{where}: region {show(str(region))} is not a region of any partition")
-    raw = entry.get("registries", [])
-    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
-        raise UsageError(f"{where}: 'registries' must be a list of strings")
-    endpoints: list[Endpoint] = []
-    patterns: list[str] = []
-    for j, value in enumerate(raw, start=1):
-        try:
-            if "*" in value:
-                patterns.append(check_pattern(value))
-            else:
-                endpoints.append(parse_endpoint(value, partitions))
-        except UsageError as e:
-            raise UsageError(f"{where} registries[{j}]: {e}") from e
-    return Rule(profile, region, tuple(endpoints), tuple(patterns), where)
+    """Every ``[[login]]`` table, checked as ``--file``'s are (loginfile.py), patterns
+    allowed; an error names the file, the entry and the value. No tables: no rules."""
+    tables = parse_tables(text, name, partitions, pattern=check_pattern, required=False)
+    return [Rule(t.profile, t.region, t.endpoints, t.patterns, t.origin) for t in tables]
 
 
 def check_pattern(value: str) -> str:

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -473,3 +474,28 @@ def test_configure_docker_for_podman_writes_containers_auth_json(
     assert done.returncode == 0, done.stderr
     assert json.loads(auth.read_text()) == {"credHelpers": {host: "runas-async"}}
     assert not (moto.docker_config / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        pytest.param(
+            '[[login]]\nprofile = "p"\nregistries = ["a*b.dkr.ecr.x"]',
+            "registries[1]",
+            id="pattern",
+        ),
+        pytest.param('[[login]]\nprofile = "p"\nroles = []', "unknown key 'roles'", id="key"),
+        pytest.param(
+            '[[login]]\nprofile = "p"\nregion = "xx-nowhere-1"', "'xx-nowhere-1'", id="region"
+        ),
+    ],
+)
+def test_mapping_is_checked_as_login_files_are(text: str, needle: str) -> None:
+    """registries.toml gets --file's checks (loginfile.py), with patterns allowed."""
+    from runas_async.errors import UsageError
+    from runas_async.mapping import parse_mapping
+    from runas_async.partitions import load_partitions
+
+    with pytest.raises(UsageError, match=re.escape(needle)):
+        parse_mapping(text, "registries.toml", load_partitions())
+    assert parse_mapping("", "registries.toml", load_partitions()) == []
