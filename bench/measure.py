@@ -168,7 +168,7 @@ def floor_docker(world: World, host: str) -> float:
 # main() itself and reports before exiting.
 _RSS_WRAPPER = """
 import os, resource, sys
-from runas_async.cli import main
+from runas_async.cli.main import main
 code = main(sys.argv[1:])
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -22,7 +22,7 @@ import sys
 from pyinstrument import Profiler
 profiler = Profiler(interval={interval})
 profiler.start()
-from runas_async import cli
+from runas_async.cli import main as cli
 code = cli.main(sys.argv[1:])
 profiler.stop()
 with open({out!r}, "w", encoding="utf-8") as f:

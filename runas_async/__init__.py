@@ -6,7 +6,7 @@ The layers and where each concern lives: ARCHITECTURE.md.
 from __future__ import annotations
 
 from runas_async._version import __version__
-from runas_async.errors import (
+from runas_async.core.errors import (
     AwsError,
     ClientNotFound,
     CommandNotFound,

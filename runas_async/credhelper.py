@@ -31,14 +31,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from runas_async import places
-from runas_async.errors import MfaCodeRequired, RunasError, UsageError
-from runas_async.tokencache import CachedToken, TokenCache, key
+from runas_async.auth.helpercache import CachedToken, TokenCache, key
+from runas_async.core import places
+from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
 
 if TYPE_CHECKING:
-    from runas_async.aws import AwsTokenProvider
-    from runas_async.mapping import Rule
-    from runas_async.models import Token
+    from runas_async.aws.tokens import AwsTokenProvider
+    from runas_async.core.mapping import Rule
+    from runas_async.core.models import Token
 
 PROG = "docker-credential-runas-async"
 NOT_FOUND = "credentials not found in native keychain"
@@ -162,8 +162,8 @@ class Helper:
         clock: Callable[[], float] = time.time,
         fetch: Fetch | None = None,
     ) -> None:
-        from runas_async import awsconfig
-        from runas_async.partitions import load_partitions
+        from runas_async.aws import config as awsconfig
+        from runas_async.core.partitions import load_partitions
 
         self.env = env
         self.clock = clock
@@ -235,7 +235,7 @@ class Helper:
         return 0  # ours: tokens are fetched on each get, nothing to keep or forget
 
     def listed(self) -> list[str]:
-        from runas_async.mapping import concrete_hosts
+        from runas_async.core.mapping import concrete_hosts
 
         return concrete_hosts(self.rules(), self.partitions, self._region_of)
 
@@ -243,7 +243,7 @@ class Helper:
 
     def _registry(self, server_url: str) -> tuple[str, str, bool]:
         """Host, region and private/public of an ECR registry; NotServed for anything else."""
-        from runas_async.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
+        from runas_async.core.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
 
         try:
             ep = parse_endpoint(server_url, self.partitions)
@@ -254,7 +254,7 @@ class Helper:
         return ep.registry.host, ep.registry.region, isinstance(ep, PublicEndpoint)
 
     def rules(self) -> list[Rule]:
-        from runas_async.mapping import parse_mapping
+        from runas_async.core.mapping import parse_mapping
 
         path = places.registries_file(self.env)
         try:
@@ -267,7 +267,7 @@ class Helper:
 
     def profile_for(self, host: str) -> str | None:
         """The first table that serves ``host``, else None (the default credentials)."""
-        from runas_async.mapping import matches
+        from runas_async.core.mapping import matches
 
         for rule in self.rules():
             if matches(rule, host, self.partitions, self._region_of, self._account_of):
@@ -337,7 +337,7 @@ class Helper:
     def share_record(self, host: str, profile: str | None, region: str, token: CachedToken) -> None:
         """A new token is a login record (state.py) for the docker config's credHelpers
         entry, so that ``ecr status`` shows the helper's registries with their time left."""
-        from runas_async.state import LoginRecord, StateFile, auth_key
+        from runas_async.auth.state import LoginRecord, StateFile, auth_key
 
         account = host.split(".", 1)[0] if host[:12].isdigit() else None
         record = LoginRecord(
@@ -368,9 +368,9 @@ async def _no_prompt(challenge: object) -> str:
 
 
 def _provider(profile: str | None, env: Mapping[str, str]) -> tuple[AwsTokenProvider, str]:
-    from runas_async.aws import AwsTokenProvider, new_session
-    from runas_async.cache import CredentialCache
-    from runas_async.credentials import CredentialResolver
+    from runas_async.aws.clicache import CredentialCache
+    from runas_async.aws.credentials import CredentialResolver
+    from runas_async.aws.tokens import AwsTokenProvider, new_session
 
     _quiet_libraries()
     name = _session_name(profile, env)
@@ -386,7 +386,7 @@ def fetch_token(profile: str | None, region: str, public: bool, env: Mapping[str
     """One GetAuthorizationToken (plus what the credentials need, e.g. AssumeRole)."""
     import anyio
 
-    from runas_async.models import TokenKey
+    from runas_async.core.models import TokenKey
 
     provider, name = _provider(profile, env)
     token: Token = anyio.run(provider.token, TokenKey(name, region, public))

@@ -23,12 +23,13 @@ from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # typ
 from aiobotocore.session import AioSession
 from aiobotocore.signers import AioRequestSigner
 
-from runas_async import _transport, aws
-from runas_async.awserrors import Doing, map_aws_errors
-from runas_async.credentials import CredentialResolver, ResolvedCredentials
-from runas_async.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
-from runas_async.models import TokenKey
-from runas_async.preconnect import Preconnected
+from runas_async.aws import _transport
+from runas_async.aws import tokens as aws
+from runas_async.aws.boundary import Doing, map_aws_errors
+from runas_async.aws.credentials import CredentialResolver, ResolvedCredentials
+from runas_async.aws.preconnect import Preconnected
+from runas_async.core.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
+from runas_async.core.models import TokenKey
 from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
 from tests.faults import wait_until
 from tests.relay import TcpRelay
@@ -325,7 +326,7 @@ async def test_failed_warm_up_changes_nothing(
         return await original(self, refused)
 
     monkeypatch.setattr(_transport.SharedTLSSession, "warm", failing)
-    caplog.set_level(logging.DEBUG, logger="runas_async._transport")
+    caplog.set_level(logging.DEBUG, logger="runas_async.aws._transport")
     token = await provider.token(TokenKey("dev", "us-west-2"))
     assert token.password == moto_password(DEFAULT_ACCOUNT)
     assert tried == [moto.moto_url]
@@ -491,7 +492,7 @@ _ABSENT = object()
 def _hide_from_transport(
     monkeypatch: pytest.MonkeyPatch, owner: type, name: str, seen_as: object = _ABSENT
 ) -> None:
-    """``owner.name`` as after a rename: missing (or ``seen_as``) for runas_async._transport.
+    """``owner.name`` as after a rename: missing (or ``seen_as``) for runas_async.aws._transport.
 
     The library's own code (any other module) still finds the attribute, class or instance
     level, so its plain path works; only the hook's own lookups meet the change.

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from runas_async.cli import exit_status, main, parse
-from runas_async.clients import CLIENTS
-from runas_async.errors import ConfigError, TokenError, UsageError
-from runas_async.models import LoginResult, Status, Target, TokenKey
-from runas_async.options import Login
+from runas_async.cli.main import exit_status, main, parse
+from runas_async.core.clients import CLIENTS
+from runas_async.core.errors import ConfigError, TokenError, UsageError
+from runas_async.core.models import LoginResult, Status, Target, TokenKey
+from runas_async.core.options import Login
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -311,7 +311,7 @@ def test_every_help_fits_80_columns(words: list[str], columns: str) -> None:
 
 def test_help_is_true() -> None:
     """What --help promises: every client named, logout's -p logs out, dry runs check first."""
-    from runas_async.cli import build_parser
+    from runas_async.cli.main import build_parser
 
     parser, commands = build_parser()
     login = commands["login"].format_help()
@@ -360,7 +360,7 @@ def test_readme_first_screen_is_the_first_five_minutes() -> None:
 
 def test_readme_lists_every_flag() -> None:
     """Every long option of every `ecr` command appears in the README."""
-    from runas_async.cli import build_parser
+    from runas_async.cli.main import build_parser
 
     _, commands = build_parser()
     readme = README.read_text()
@@ -380,7 +380,7 @@ def test_readme_lists_every_flag() -> None:
 def test_version_is_fast_path() -> None:
     """--version prints the version without importing aiobotocore or rich."""
     code = (
-        "import sys, runas_async.cli as c\n"
+        "import sys, runas_async.cli.main as c\n"
         "try:\n    c.main(['--version'])\nexcept SystemExit:\n    pass\n"
         "heavy = ('aiobotocore', 'rich', 'botocore', 'aiohttp')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 
 import pytest
 
-from runas_async.awsconfig import AwsFiles
-from runas_async.clients import DEFAULT_CLIENT
-from runas_async.commands import specs_for
-from runas_async.endpoints import AccountEndpoint, HostEndpoint
-from runas_async.errors import ConfigError
-from runas_async.options import Targets
-from runas_async.partitions import load_partitions
+from runas_async.aws.config import AwsFiles
+from runas_async.cli.commands import specs_for
+from runas_async.core.clients import DEFAULT_CLIENT
+from runas_async.core.endpoints import AccountEndpoint, HostEndpoint
+from runas_async.core.errors import ConfigError
+from runas_async.core.options import Targets
+from runas_async.core.partitions import load_partitions
 
 PARTITIONS = load_partitions()
 ACCOUNT = "012345678901"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runas_async.cli import main
-from runas_async.clients import CLIENTS
+from runas_async.cli.main import main
+from runas_async.core.clients import CLIENTS
 from tests.missing import need_program
 
 CONFIG = "[default]\nregion = us-east-1\n[profile prod]\n[profile production-eu]\n[profile dev]\n"

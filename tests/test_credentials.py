@@ -33,12 +33,17 @@ import pytest
 from botocore.credentials import AssumeRoleProvider, ProfileProviderBuilder, ReadOnlyCredentials
 from botocore.utils import JSONFileCache
 
-from runas_async.aws import AwsTokenProvider, new_session
-from runas_async.cache import SESSION_PREFIX, CredentialCache, role_cache_key, session_cache_key
-from runas_async.credentials import CredentialResolver, ResolvedCredentials, default_resolver
-from runas_async.errors import ConfigError, CredentialsError, MfaCodeRequired
-from runas_async.mfa import MfaChallenge, TerminalPrompt
-from runas_async.places import cli_cache_dir
+from runas_async.aws.clicache import (
+    SESSION_PREFIX,
+    CredentialCache,
+    role_cache_key,
+    session_cache_key,
+)
+from runas_async.aws.credentials import CredentialResolver, ResolvedCredentials, default_resolver
+from runas_async.aws.mfa import MfaChallenge, TerminalPrompt
+from runas_async.aws.tokens import AwsTokenProvider, new_session
+from runas_async.core.errors import ConfigError, CredentialsError, MfaCodeRequired
+from runas_async.core.places import cli_cache_dir
 from tests.missing import need_program, need_root
 from tests.sandbox import STATIC_KEYS, Moto, Sandbox, ecr_host, moto_password
 
@@ -679,11 +684,11 @@ async def test_cancelled_prompt_restores_echo(terminal: Terminal) -> None:
 
 DRIVER = """
 import json, os, sys, anyio
-from runas_async.aws import new_session
-from runas_async.cache import CredentialCache
-from runas_async.credentials import CredentialResolver
-from runas_async.mfa import TerminalPrompt
-from runas_async.places import cli_cache_dir
+from runas_async.aws.tokens import new_session
+from runas_async.aws.clicache import CredentialCache
+from runas_async.aws.credentials import CredentialResolver
+from runas_async.aws.mfa import TerminalPrompt
+from runas_async.core.places import cli_cache_dir
 
 async def main() -> None:
     cache = CredentialCache(cli_cache_dir(os.environ))

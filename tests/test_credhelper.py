@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from runas_async.auth.helpercache import FILE_NAME
+from runas_async.core.errors import TokenError
+from runas_async.core.models import Token
 from runas_async.credhelper import MISSING_URL, NOT_FOUND, Helper
-from runas_async.errors import TokenError
-from runas_async.models import Token
-from runas_async.tokencache import FILE_NAME
 from tests.faults import ApiFaultProxy
 from tests.missing import need_program
 from tests.oci import write_oci_layout
@@ -492,9 +492,9 @@ def test_configure_docker_for_podman_writes_containers_auth_json(
 )
 def test_mapping_is_checked_as_login_files_are(text: str, needle: str) -> None:
     """registries.toml gets --file's checks (loginfile.py), with patterns allowed."""
-    from runas_async.errors import UsageError
-    from runas_async.mapping import parse_mapping
-    from runas_async.partitions import load_partitions
+    from runas_async.core.errors import UsageError
+    from runas_async.core.mapping import parse_mapping
+    from runas_async.core.partitions import load_partitions
 
     with pytest.raises(UsageError, match=re.escape(needle)):
         parse_mapping(text, "registries.toml", load_partitions())

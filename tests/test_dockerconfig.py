@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runas_async.dockerconfig import DockerConfig, auth_entry, config_dir, helper_for
-from runas_async.errors import DockerConfigError
+from runas_async.auth.authfile import DockerConfig, auth_entry, config_dir, helper_for
+from runas_async.core.errors import DockerConfigError
 from tests.missing import need_root
 
 EXISTING = {
@@ -127,7 +127,7 @@ def test_read_only_directory_is_refused_before_anything_runs(tmp_path: Path) -> 
 
 
 _MERGE = (
-    "import sys; from pathlib import Path; from runas_async.dockerconfig import DockerConfig; "
+    "import sys; from pathlib import Path; from runas_async.auth.authfile import DockerConfig; "
     "DockerConfig(Path(sys.argv[1])).merge_auths({sys.argv[2]: {'auth': sys.argv[2]}})"
 )
 
@@ -258,7 +258,7 @@ def test_a_docker_login_landing_during_the_merge_is_kept(
         calls.append(data)
         return real(path, data, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("runas_async.dockerconfig.atomic_write", racing)
+    monkeypatch.setattr("runas_async.auth.authfile.atomic_write", racing)
     cfg.merge_auths({"1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnB3"}})
     auths = json.loads(cfg.path.read_text())["auths"]
     assert set(auths) == {"ghcr.io", "docker.example", "1.dkr.ecr.us-east-1.amazonaws.com"}

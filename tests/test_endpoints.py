@@ -12,7 +12,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 
-from runas_async.endpoints import (
+from runas_async.core.endpoints import (
     AccountEndpoint,
     Endpoint,
     HostEndpoint,
@@ -20,9 +20,9 @@ from runas_async.endpoints import (
     parse_endpoint,
     registry_for,
 )
-from runas_async.errors import NoRegion, UsageError
-from runas_async.models import Registry
-from runas_async.partitions import Partition, load_partitions, partition_for_region
+from runas_async.core.errors import NoRegion, UsageError
+from runas_async.core.models import Registry
+from runas_async.core.partitions import Partition, load_partitions, partition_for_region
 
 PARTITIONS = load_partitions()
 ACCOUNT = "123456789012"

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from runas_async import cli, options
-from runas_async.errors import UsageError
-from runas_async.options import Login, Output
-from runas_async.state import LoginRecord, State, StateFile, agrees, place_of
+from runas_async.auth.state import LoginRecord, State, StateFile, agrees, place_of
+from runas_async.cli import main as cli
+from runas_async.core import options
+from runas_async.core.errors import UsageError
+from runas_async.core.options import Login, Output
 from tests.ecr_public import ECR_PUBLIC_PASSWORD
 from tests.faults import ApiFaultProxy
 from tests.missing import need_root
@@ -253,7 +254,7 @@ def test_status_over_a_mixed_auth_file(world: World) -> None:
 _CHILD = textwrap.dedent(
     """\
     import json, sys
-    from runas_async import cli
+    from runas_async.cli import main as cli
     code = cli.main(sys.argv[1:])
     heavy = [m for m in {heavy!r} if m in sys.modules]
     sys.stderr.write(json.dumps({{"code": code, "heavy": heavy}}) + "\\n")
@@ -433,7 +434,7 @@ _WRITER = textwrap.dedent(
     """\
     import sys
     from pathlib import Path
-    from runas_async.state import LoginRecord, StateFile
+    from runas_async.auth.state import LoginRecord, StateFile
     path, name, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     state = StateFile(path)
     for i in range(n):

@@ -34,10 +34,10 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from runas_async.cli import main
-from runas_async.endpoints import parse_endpoint, show
-from runas_async.errors import UsageError
-from runas_async.partitions import load_partitions
+from runas_async.cli.main import main
+from runas_async.core.endpoints import parse_endpoint, show
+from runas_async.core.errors import UsageError
+from runas_async.core.partitions import load_partitions
 from tests.faults import (
     ApiFaultProxy,
     ProcWatcher,

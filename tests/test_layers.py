@@ -11,55 +11,31 @@ PACKAGE = Path(__file__).resolve().parent.parent / "runas_async"
 
 GROUND = 0
 ENGINE = 1
-EDGE = 2
-TOP = 3
+FILES = 2
+EDGE = 3
+TOP = 4
 
-LAYERS = {
-    "_version": GROUND,
-    "errors": GROUND,
-    "models": GROUND,
-    "partitions": GROUND,
-    "endpoints": GROUND,
-    "places": GROUND,
-    "clients": GROUND,
-    "plan": GROUND,
-    "loginfile": GROUND,
-    "options": GROUND,
-    "mapping": GROUND,
-    "completion": GROUND,
-    "orchestrate": ENGINE,
-    "files": EDGE,
-    "awserrors": EDGE,
-    "awsconfig": EDGE,
-    "registry": EDGE,
-    "tokencache": EDGE,
-    "_transport": EDGE,
+FLOORS = {
+    "core": GROUND,
+    "engine": ENGINE,
+    "files": FILES,
     "aws": EDGE,
-    "mfa": EDGE,
-    "cache": EDGE,
-    "credentials": EDGE,
-    "login": EDGE,
-    "dockerconfig": EDGE,
-    "report": EDGE,
-    "preconnect": EDGE,
-    "runas": EDGE,
-    "state": EDGE,
-    "commands": TOP,
-    "commands._shared": TOP,
-    "commands.login": TOP,
-    "commands.logout": TOP,
-    "commands.status": TOP,
-    "commands.password": TOP,
-    "commands.env": TOP,
-    "commands.configure_docker": TOP,
-    "commands.completion": TOP,
-    "credhelper": TOP,
+    "auth": EDGE,
     "cli": TOP,
+    "credhelper": TOP,
+    "_version": GROUND,
     "__main__": TOP,
     "__init__": TOP,
 }
+"""Each top-level package or module of runas_async and its floor (ARCHITECTURE.md): a module's
+floor is its package's. aws/ and auth/ share a floor but import nothing of each other."""
 
-ENTRY_POINTS = ("cli", "credhelper")
+SIBLINGS = {("aws", "auth"), ("auth", "aws")}
+"""Packages on one floor that must not import each other."""
+
+LAYERS: dict[str, int] = {}
+"""Every module, dotted, and its floor (filled from the tree below)."""
+ENTRY_POINTS = ("cli.main", "credhelper")
 """The console scripts: argv, stdin and the environment come in only here."""
 
 IO_LIBRARIES = ("anyio", "aiobotocore", "botocore", "aiohttp", "rich", "yarl")
@@ -95,6 +71,28 @@ def _imports(module: str) -> list[str]:
     return names
 
 
+def _modules() -> list[str]:
+    """Every module of the package, dotted below it: ``core.errors``, ``cli.commands``."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if len(parts) > 1 and parts[-1] == "__init__":
+            parts = parts[:-1]
+        found.append(".".join(parts))
+    return sorted(found)
+
+
+def _floor(module: str) -> tuple[str, int]:
+    """The top-level package (or module) that holds ``module``, and its floor."""
+    top = module.split(".")[0]
+    if top not in FLOORS:
+        raise AssertionError(f"{module} is in no floor: add its package to FLOORS")
+    return top, FLOORS[top]
+
+
+LAYERS.update({m: _floor(m)[1] for m in _modules()})
+
+
 def _layer_of(name: str) -> tuple[str, int]:
     """The module of ours that ``runas_async.a.b.c`` names (the longest known prefix)."""
     parts = name.split(".")[1:]
@@ -106,20 +104,21 @@ def _layer_of(name: str) -> tuple[str, int]:
     raise AssertionError(f"{name} is not in the map")
 
 
-def _modules() -> list[str]:
-    """Every module of the package, dotted below it: ``cli``, ``commands``, ``commands.login``."""
-    found = []
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        if len(parts) > 1 and parts[-1] == "__init__":
-            parts = parts[:-1]
-        found.append(".".join(parts))
-    return sorted(found)
+def test_every_package_is_a_floor() -> None:
+    """The tree shows the floors: every package directly under runas_async is in FLOORS, and
+    FLOORS names nothing that is gone."""
+    tops = {m.split(".")[0] for m in _modules()}
+    assert tops == set(FLOORS)
 
 
-def test_every_module_has_a_layer() -> None:
-    """A new module is placed in the map (and in ARCHITECTURE.md) when it is added."""
-    assert sorted(LAYERS) == _modules()
+@pytest.mark.parametrize("module", _modules())
+def test_siblings_do_not_import_each_other(module: str) -> None:
+    """aws/ and auth/ share a floor: neither imports the other."""
+    own = module.split(".")[0]
+    for name in _imports(module):
+        if name.startswith("runas_async."):
+            other = _layer_of(name)[0].split(".")[0]
+            assert (own, other) not in SIBLINGS, f"{module} imports {name}"
 
 
 @pytest.mark.parametrize("module", _modules())
@@ -164,9 +163,10 @@ def test_no_environment_reads_below_the_command_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [m for m in _modules() if m.startswith("commands.") and m != "commands._shared"]
+    "module",
+    [m for m in _modules() if m.startswith("cli.commands.") and m != "cli.commands._shared"],
 )
 def test_a_command_imports_no_other_command(module: str) -> None:
     """Each command has one home: what two commands use lives in commands/_shared.py."""
-    ours = [_layer_of(n)[0] for n in _imports(module) if n.startswith("runas_async.commands")]
-    assert set(ours) <= {"commands._shared"}, f"{module} imports {ours}"
+    ours = [_layer_of(n)[0] for n in _imports(module) if n.startswith("runas_async.cli.commands")]
+    assert set(ours) <= {"cli.commands._shared"}, f"{module} imports {ours}"

@@ -18,11 +18,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runas_async.clients import CLIENTS
-from runas_async.dockerconfig import DockerConfig
-from runas_async.errors import ClientNotFound, LoginError, TokenError
-from runas_async.login import ClientRunner, check_helpers, failure_reason, find_client
-from runas_async.models import Registry, Token
+from runas_async.auth.authfile import DockerConfig
+from runas_async.auth.runners import ClientRunner, check_helpers, failure_reason, find_client
+from runas_async.core.clients import CLIENTS
+from runas_async.core.errors import ClientNotFound, LoginError, TokenError
+from runas_async.core.models import Registry, Token
 from tests.sandbox import docker_auths
 
 PASSWORD = "s3cr3t-pw-0123456789"  # the "token" the stand-in expects
@@ -312,7 +312,7 @@ def test_failure_reason(stderr: bytes, stdout: bytes, expected: str) -> None:
 
 def test_find_client_names_missing_program() -> None:
     """A client that is not on PATH is named in the error."""
-    from runas_async.errors import ClientNotFound
+    from runas_async.core.errors import ClientNotFound
 
     with pytest.raises(ClientNotFound, match="'docker' was not found on PATH"):
         find_client("docker", {"PATH": "/nonexistent"})

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runas_async.endpoints import AccountEndpoint, HostEndpoint, PublicEndpoint
-from runas_async.errors import UsageError
-from runas_async.loginfile import parse_login_file
-from runas_async.partitions import load_partitions
+from runas_async.core.endpoints import AccountEndpoint, HostEndpoint, PublicEndpoint
+from runas_async.core.errors import UsageError
+from runas_async.core.loginfile import parse_login_file
+from runas_async.core.partitions import load_partitions
 
 PARTS = load_partitions()
 HOST = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"

@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 import anyio
 import pytest
 
-from runas_async.endpoints import Endpoint, parse_endpoint
-from runas_async.errors import CredentialsError, LoginError, NoRegion, TokenError
-from runas_async.models import LoginResult, Registry, Status, Target, Token, TokenKey
-from runas_async.orchestrate import run_plan
-from runas_async.partitions import load_partitions
-from runas_async.plan import Plan, build_plan
+from runas_async.core.endpoints import Endpoint, parse_endpoint
+from runas_async.core.errors import CredentialsError, LoginError, NoRegion, TokenError
+from runas_async.core.models import LoginResult, Registry, Status, Target, Token, TokenKey
+from runas_async.core.partitions import load_partitions
+from runas_async.core.plan import Plan, build_plan
+from runas_async.engine import run_plan
 
 PARTITIONS = load_partitions()
 PROFILE = "dev"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runas_async import places
-from runas_async.clients import CLIENTS
+from runas_async.core import places
+from runas_async.core.clients import CLIENTS
 
 Lookup = Callable[[Mapping[str, str]], Path]
 

@@ -19,12 +19,13 @@ import anyio
 import pytest
 from aiobotocore.session import AioSession
 
-from runas_async import aws, preconnect
-from runas_async.credentials import CredentialResolver
-from runas_async.endpoints import parse_endpoints
-from runas_async.models import TokenKey
-from runas_async.partitions import load_partitions
-from runas_async.plan import LoginSpec
+from runas_async.aws import preconnect
+from runas_async.aws import tokens as aws
+from runas_async.aws.credentials import CredentialResolver
+from runas_async.core.endpoints import parse_endpoints
+from runas_async.core.models import TokenKey
+from runas_async.core.partitions import load_partitions
+from runas_async.core.plan import LoginSpec
 from tests.faults import wait_until
 from tests.relay import TcpRelay
 from tests.sandbox import STATIC_KEYS, Moto, moto_password
@@ -286,7 +287,8 @@ HEAVY = ("aiobotocore", "aiohttp", "botocore", "rich")
 
 RECORD_IMPORTS_AT_START = f"""\
 import json, sys
-from runas_async import cli, preconnect
+from runas_async.cli import main as cli
+from runas_async.aws import preconnect
 
 seen = []
 real_start = preconnect.start

@@ -13,8 +13,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runas_async.commands import _fast_child_watcher
-from runas_async.login import run_client
+from runas_async.auth.runners import run_client
+from runas_async.cli.commands import _fast_child_watcher
 from tests.missing import missing
 
 

@@ -19,8 +19,8 @@ import aiohttp
 import anyio
 import pytest
 
-from runas_async.errors import LoginError
-from runas_async.registry import MAX_BODY, RegistryCheck, parse_challenge
+from runas_async.auth.registry import MAX_BODY, RegistryCheck, parse_challenge
+from runas_async.core.errors import LoginError
 from tests.faults import map_hosts
 from tests.registries import BearerRegistry, HostileRegistry, StandIn
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
@@ -256,8 +256,8 @@ def test_tool_refuses_a_redirect_and_bounds_a_stall(dev: Sandbox) -> None:
 )
 def test_redirects_credentials_may_follow(url: str, location: str, expected: str | None) -> None:
     """Credentials follow a redirect only to the same host, never down from HTTPS."""
-    from runas_async.errors import LoginError
-    from runas_async.registry import _same_host_redirect
+    from runas_async.auth.registry import _same_host_redirect
+    from runas_async.core.errors import LoginError
 
     if expected is None:
         with pytest.raises(LoginError, match="not sent"):

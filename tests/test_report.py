@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from runas_async.endpoints import parse_endpoint
-from runas_async.errors import LoginError
-from runas_async.models import LoginResult, Registry, Status, Target, TokenKey
-from runas_async.orchestrate import run_plan
-from runas_async.partitions import load_partitions
-from runas_async.plan import Plan, build_plan
-from runas_async.report import JsonReporter, LiveTableReporter, PlainReporter, render_plan
+from runas_async.cli.report import JsonReporter, LiveTableReporter, PlainReporter, render_plan
+from runas_async.core.endpoints import parse_endpoint
+from runas_async.core.errors import LoginError
+from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
+from runas_async.core.partitions import load_partitions
+from runas_async.core.plan import Plan, build_plan
+from runas_async.engine import run_plan
 from tests.test_orchestrate import FakeRunner, FakeTokens, hosts
 
 PARTITIONS = load_partitions()

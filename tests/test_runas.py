@@ -25,9 +25,8 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from runas_async.credentials import ResolvedCredentials
-from runas_async.errors import CommandNotFound, UsageError
-from runas_async.runas import (
+from runas_async.aws.credentials import ResolvedCredentials
+from runas_async.cli.runas import (
     child_environ,
     credential_environ,
     credential_process_json,
@@ -35,6 +34,7 @@ from runas_async.runas import (
     exec_command,
     exit_code,
 )
+from runas_async.core.errors import CommandNotFound, UsageError
 from tests.missing import need_program
 from tests.sandbox import Moto
 from tests.test_credentials import (
@@ -284,7 +284,7 @@ async def test_exec_missing_command() -> None:
 
 EXEC_DRIVER = """
 import os, sys, anyio
-from runas_async.runas import exec_command
+from runas_async.cli.runas import exec_command
 sys.exit(anyio.run(exec_command, sys.argv[1:], dict(os.environ)))
 """
 

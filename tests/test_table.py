@@ -24,8 +24,8 @@ from pathlib import Path
 import pyte
 import pytest
 
-from runas_async.models import Registry
-from runas_async.report import ONE_LINE_FROM, Row, layout
+from runas_async.cli.report import ONE_LINE_FROM, Row, layout
+from runas_async.core.models import Registry
 from tests.sandbox import STATIC_KEYS, Moto, ecr_host
 
 ACCOUNTS = ("123456789012", "210987654321", "444400000001", "999999999999")
@@ -263,8 +263,8 @@ def test_stand_in_docker_is_executable(tmp_path: Path) -> None:
 async def test_token_request_tells_each_retry(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two throttled GetAuthorizationToken calls: the provider says "retrying 2/5", then
     "retrying 3/5", then that the wait is over."""
-    from runas_async import aws
-    from runas_async.models import TokenKey
+    from runas_async.aws import tokens as aws
+    from runas_async.core.models import TokenKey
     from tests.faults import ApiFaultProxy, Rule
 
     moto.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
@@ -306,7 +306,7 @@ async def test_mfa_prompt_says_who_waits_for_a_code() -> None:
     """While a profile waits for its MFA code the table is told so, and told when it has it."""
     import anyio
 
-    from runas_async.mfa import MfaChallenge, TerminalPrompt
+    from runas_async.aws.mfa import MfaChallenge, TerminalPrompt
 
     main, secondary = pty.openpty()
     told: list[tuple[str, str | None]] = []

@@ -1,0 +1,395 @@
+"""The built-in login (``--client builtin``): check a token with the registry as ``docker
+login`` does, with no client program, and keep it in a docker-format auth file.
+
+The check (:class:`RegistryCheck`), with aiohttp (aiobotocore brings it) and one
+connection pool for the run:
+
+1. ``GET https://HOST/v2/``. 200: nothing to prove (docker logs in then too).
+2. A 401 with ``WWW-Authenticate: Basic``: the same request with the username and token.
+   200 is a login; 401 fails the registry with the registry's own message. (For a private
+   ECR registry, whose challenge is always Basic, the credentials go with the first
+   request, to the registry host itself: one round trip less.)
+3. A 401 with ``WWW-Authenticate: Bearer realm=...`` (ECR Public): the username and token
+   are exchanged at the realm for a registry token (``GET realm?service=&scope=`` with
+   Basic credentials), which must then open ``/v2/``.
+
+Credentials go only where docker would send them: Basic credentials to the registry host
+itself, never across a redirect to another host; a Bearer exchange only to an ``https``
+realm. Plain HTTP is used only for hosts docker treats as insecure, those that resolve
+into 127.0.0.0/8 (after HTTPS fails there, as docker tries it). Bodies are read up to
+:data:`MAX_BODY`; headers are bounded by aiohttp's own limits; time by ``--timeout`` (the
+engine's deadline around each login).
+
+:class:`BuiltinRunner` is the engine's login runner for this client: successful logins are
+merged into the auth file under the same lock as every client's, and a ``credsStore`` or
+``credHelpers`` helper gets the secret through its ``store`` verb (JSON on stdin), as
+docker hands it over, leaving an empty ``auths`` entry as docker does.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from subprocess import PIPE
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+import anyio
+
+from runas_async.auth.authfile import (
+    SELF_SERVING_HELPERS,
+    AuthFile,
+    helper_for,
+    parse_document,
+)
+from runas_async.auth.runners import settle
+from runas_async.auth.state import Recorder
+from runas_async.core.errors import LoginError
+from runas_async.core.models import Registry, Token
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+"""The most of a registry's answer we read: an error document is well under 1 KiB."""
+
+MAX_REDIRECTS = 3
+
+
+class _Unreachable(Exception):
+    """No connection to this base URL: try the next one (docker's HTTPS-then-HTTP rule)."""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A parsed ``WWW-Authenticate`` header."""
+
+    scheme: str
+    params: Mapping[str, str]
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """``Basic realm="x"`` or ``Bearer realm="https://...",service="...",scope="..."``."""
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme:
+        return None
+    params: dict[str, str] = {}
+    for part in _split_params(rest):
+        name, sep, value = part.partition("=")
+        if sep:
+            params[name.strip().lower()] = value.strip().strip('"')
+    return Challenge(scheme=scheme.lower(), params=params)
+
+
+def _split_params(text: str) -> list[str]:
+    """Comma-separated ``name=value`` pairs; commas inside quotes do not split."""
+    parts, current, quoted = [], "", False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        parts.append(current)
+    return parts
+
+
+async def is_insecure(host: str) -> bool:
+    """Whether docker would treat ``host`` as an insecure registry: all its addresses are
+    loopback (127.0.0.0/8, ::1). Plain HTTP is tried only for those."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    try:
+        infos = await anyio.getaddrinfo(name, None)
+    except OSError:
+        return False
+    addresses = {str(info[4][0]) for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+class RegistryCheck:
+    """Checks username and token against registries; one aiohttp session for the run."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def check(
+        self, host: str, username: str, password: str, *, basic_first: bool = False
+    ) -> None:
+        """Return if the registry accepts the credentials; LoginError with its reason if not.
+
+        ``basic_first``: send the Basic credentials with the first request, to the registry
+        host itself, saving the round trip of the challenge. For private ECR registries,
+        whose challenge is always Basic; a Bearer challenge is still answered.
+        """
+        bases = [f"https://{host}"]
+        if await is_insecure(host):
+            bases.append(f"http://{host}")
+        reason = ""
+        for base in bases:
+            try:
+                await self._check(base, host, username, password, basic_first)
+                return
+            except _Unreachable as e:
+                reason = str(e)
+                log.debug("%s unreachable: %s", base, reason)
+            except LoginError as e:  # a registry's own words may quote what it was sent
+                raise LoginError(
+                    _redact(str(e), password, auth_value(username, password))
+                ) from None
+        raise LoginError(f"cannot reach {host}: {reason}")
+
+    async def _check(
+        self, base: str, host: str, username: str, password: str, basic_first: bool
+    ) -> None:
+        # The header made here: aiohttp's BasicAuth is deprecated (and encodes latin-1).
+        basic = {"Authorization": f"Basic {auth_value(username, password)}"}
+        first = basic if basic_first else None
+        status, headers, body = await self._get(f"{base}/v2/", host, headers=first)
+        if status == 200:
+            return
+        if status != 401:
+            raise LoginError(_answer(host, status, body))
+        challenge = parse_challenge(headers.get("WWW-Authenticate", ""))
+        if challenge is None or challenge.scheme == "basic":
+            if not basic_first:  # else: these very credentials were just refused
+                status, _, body = await self._get(f"{base}/v2/", host, headers=basic)
+        elif challenge.scheme == "bearer":
+            token = await self._bearer_token(host, challenge, basic, username)
+            bearer = {"Authorization": f"Bearer {token}"}
+            status, _, body = await self._get(f"{base}/v2/", host, headers=bearer)
+        else:
+            raise LoginError(f"{host} asks for {challenge.scheme} authentication, not Basic")
+        if status != 200:
+            raise LoginError(_answer(host, status, body))
+
+    async def _bearer_token(
+        self, host: str, challenge: Challenge, basic: Mapping[str, str], username: str
+    ) -> str:
+        realm = challenge.params.get("realm", "")
+        parts = urllib.parse.urlsplit(realm)
+        if not parts.hostname or parts.scheme not in ("https", "http"):
+            raise LoginError(f"{host} names no usable token realm ({realm!r})")
+        if parts.scheme == "http" and not await is_insecure(parts.hostname):
+            raise LoginError(
+                f"{host} asks for the credentials at {realm}, over plain HTTP: not sent"
+            )
+        query = {k: v for k, v in challenge.params.items() if k in ("service", "scope")}
+        query["account"] = username
+        url = realm + ("&" if parts.query else "?") + urllib.parse.urlencode(query)
+        status, _, body = await self._get(url, parts.hostname, headers=basic)
+        if status != 200:
+            raise LoginError(_answer(host, status, body))
+        try:
+            doc = json.loads(body)
+            token = doc.get("token") or doc.get("access_token")
+        except (ValueError, AttributeError, RecursionError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise LoginError(f"{host}'s token realm gave no token")
+        return token
+
+    async def _get(
+        self,
+        url: str,
+        host: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """GET ``url``; redirects followed only within ``host`` (credentials stay there)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                async with self._session.get(
+                    url, headers=headers, allow_redirects=False
+                ) as response:
+                    body = await _read_bounded(response.content)
+                    status, answer = response.status, dict(response.headers)
+            except (aiohttp.ClientConnectionError, aiohttp.ClientSSLError) as e:
+                raise _Unreachable(str(e) or type(e).__name__) from e
+            except aiohttp.ClientError as e:
+                raise LoginError(f"{host}: {e}") from e
+            if status not in (301, 302, 303, 307, 308):
+                return status, answer, body
+            url = _same_host_redirect(host, url, answer.get("Location", ""))
+        raise LoginError(f"{host} redirected more than {MAX_REDIRECTS} times")
+
+
+def _same_host_redirect(host: str, url: str, location: str) -> str:
+    """Where a redirect from ``url`` goes, if credentials may follow it: the same host, and
+    never from HTTPS down to plain HTTP. LoginError otherwise."""
+    target = urllib.parse.urljoin(url, location)
+    was, goes = urllib.parse.urlsplit(url), urllib.parse.urlsplit(target)
+    if goes.hostname != was.hostname:
+        raise LoginError(
+            f"{host} redirected to another host ({goes.hostname}): credentials not sent there"
+        )
+    if was.scheme == "https" and goes.scheme != "https":
+        raise LoginError(f"{host} redirected from HTTPS to {goes.scheme}: credentials not sent")
+    return target
+
+
+async def _read_bounded(content: aiohttp.StreamReader) -> bytes:
+    """The body up to its end or :data:`MAX_BODY` bytes, whichever comes first (one
+    ``read(n)`` returns what has arrived so far: an error document may come in pieces)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY:
+        chunk = await content.read(MAX_BODY - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _redact(text: str, *secrets: str) -> str:
+    """``text`` without any of ``secrets`` (the token, and the Basic header's value)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _answer(host: str, status: int, body: bytes) -> str:
+    """The registry's own reason: its first error message, else the HTTP status."""
+    try:
+        errors = json.loads(body).get("errors") or []
+        message = str(errors[0].get("message") or errors[0].get("code"))
+    except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
+        # RecursionError: a hostile body nests arrays deeper than json's stack
+        message = ""
+    text = " ".join(message.split())[:200]
+    return f"login attempt to {host} failed with status {status}" + (f": {text}" if text else "")
+
+
+def auth_value(username: str, password: str) -> str:
+    """docker's ``auth`` field: base64 of ``username:password``."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+class BuiltinRunner:
+    """The engine's login runner for ``--client builtin``; use as an async context manager.
+
+    On exit (normal, error or cancellation) every successful login is merged into ``auth``
+    (None: nowhere, for ``-o dockerconfigjson``); ``secrets`` keeps them for the outputs
+    that print them.
+    """
+
+    def __init__(
+        self,
+        auth: AuthFile | None,
+        seed: bytes | None,
+        env: Mapping[str, str],
+        *,
+        connections: int,
+        keep_secrets: bool = False,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.auth = auth
+        self.recorder = recorder
+        self._doc = parse_document(seed)
+        self._env = dict(env)
+        self._connections = connections
+        self._keep = keep_secrets
+        self._session: aiohttp.ClientSession | None = None
+        self.logged_in: dict[str, dict[str, Any]] = {}
+        self.logged_out: set[str] = set()
+        self.secrets: dict[str, tuple[str, str]] = {}
+
+    async def __aenter__(self) -> Self:
+        connector = aiohttp.TCPConnector(limit=max(self._connections, 1))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trust_env=True, raise_for_status=False
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.auth is not None and (self.logged_in or self.logged_out):
+                    await anyio.to_thread.run_sync(self._merge, self.auth)
+            finally:
+                if self._session is not None:
+                    await self._session.close()
+
+    def _merge(self, auth: AuthFile) -> None:
+        settle(auth, self.logged_in, self.logged_out, self.recorder)
+
+    async def logout(self, host: str) -> None:
+        """Forget one registry: its store's secret (the helper's ``erase``), then, on the
+        way out, its entries in the auth file, every spelling."""
+        helper = helper_for(self._doc, host)
+        if helper == "runas-async":
+            raise LoginError(
+                f"docker-credential-runas-async serves {host}: there is no login to remove; "
+                "`runas-async ecr configure-docker --remove` stops docker using it"
+            )
+        if helper is not None and helper not in SELF_SERVING_HELPERS:
+            await _run_helper(helper, "erase", host.encode(), self._env, secret=None)
+        self.logged_out.add(host)
+
+    async def login(self, registry: Registry, token: Any) -> None:
+        """Check the token with the registry; keep the login. LoginError when refused."""
+        if self._session is None:
+            raise RuntimeError("use BuiltinRunner as an async context manager")
+        helper = None if self.auth is None else helper_for(self._doc, registry.host)
+        if helper in SELF_SERVING_HELPERS:
+            raise LoginError(
+                f"docker-credential-{helper} already serves {registry.host} (credHelpers in "
+                f"{self.auth.path if self.auth else 'the auth file'}); to log in with "
+                "runas-async instead, remove that entry"
+            )
+        got: Token = await token()
+        if self.recorder is not None:
+            self.recorder.token(registry.host, got.expires_at)
+        await RegistryCheck(self._session).check(
+            registry.host, got.username, got.password, basic_first=registry.account is not None
+        )
+        if self._keep:
+            self.secrets[registry.host] = (got.username, got.password)
+        if self.auth is None:
+            return
+        if helper is None:
+            self.logged_in[registry.host] = {"auth": auth_value(got.username, got.password)}
+            return
+        await store_with_helper(helper, registry.host, got, self._env)
+        self.logged_in[registry.host] = {}  # docker leaves an empty entry beside the store
+
+
+async def store_with_helper(helper: str, host: str, token: Token, env: Mapping[str, str]) -> None:
+    """``docker-credential-HELPER store`` with the credentials as JSON on stdin, as docker."""
+    payload = json.dumps({"ServerURL": host, "Username": token.username, "Secret": token.password})
+    await _run_helper(helper, "store", payload.encode(), env, secret=token.password)
+
+
+async def _run_helper(
+    helper: str, verb: str, payload: bytes, env: Mapping[str, str], *, secret: str | None
+) -> None:
+    """``docker-credential-HELPER VERB`` with ``payload`` on stdin; LoginError if it fails
+    (its last line, the secret redacted)."""
+    program = f"docker-credential-{helper}"
+    try:
+        process = await anyio.run_process(
+            [program, verb], input=payload, stdout=PIPE, stderr=PIPE, env=dict(env), check=False
+        )
+    except OSError as e:
+        raise LoginError(f"cannot run {program}: {e.strerror or e}") from e
+    if process.returncode != 0:
+        out = (process.stderr or process.stdout or b"").decode("utf-8", "replace").strip()
+        reason = out.splitlines()[-1] if out else f"exited with status {process.returncode}"
+        if secret:
+            reason = reason.replace(secret, "<redacted>")
+        raise LoginError(f"{program} {verb} failed: {reason}")

@@ -1,0 +1,250 @@
+"""TCP connections to STS and ECR, opened while Python is still importing botocore and aiohttp.
+
+A run's first network calls are STS AssumeRole (a role profile) and ECR
+GetAuthorizationToken, made once botocore and aiohttp are imported and clients are built:
+most of a second of CPU on a small machine, during which the network sits idle. Where the
+config files say plainly where those calls will go, :func:`start` opens their TCP
+connections in threads at start-up, and the first clients that connect to those hosts and
+ports (see ``_transport.SharedTLSSession``) take the sockets instead of connecting: the TCP
+round trips overlap the imports. TLS and the requests are aiohttp's, as always.
+
+Only the plain case is guessed: STS for a ``role_arn`` with a ``source_profile``, in the
+profile's region, and ECR in each region the run needs, at their regional endpoints
+(botocore's defaults) or ``AWS_ENDPOINT_URL[_STS|_ECR]``. Anything else (proxies, endpoints
+or services configured in the file, FIPS, dual-stack, legacy STS endpoints, SSO, web
+identity, credential_process, MFA) gets no connection. A guess that goes unused (cached
+credentials, say) costs one idle connection, closed at exit; nothing is ever sent on these
+connections but what aiohttp sends.
+
+Standard library only: this runs before the heavy imports.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+from runas_async.aws import config as awsconfig
+from runas_async.aws.config import AwsFiles
+from runas_async.core.endpoints import AccountEndpoint, HostEndpoint
+from runas_async.core.partitions import Partition, partition_for_region
+
+if TYPE_CHECKING:
+    from runas_async.core.plan import LoginSpec
+
+CONNECT_TIMEOUT = 10.0
+MAX_CONNECTIONS = 16
+
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+_TRUE = ("true", "1", "yes")
+# Set in a profile, these send its calls somewhere we do not guess.
+_OWN_ENDPOINTS = ("endpoint_url", "services", "use_fips_endpoint", "use_dualstack_endpoint")
+# A profile with any of these resolves its credentials some other way than a plain
+# AssumeRole from a source profile.
+_NOT_PLAIN = (
+    *_OWN_ENDPOINTS,
+    "credential_source",
+    "credential_process",
+    "web_identity_token_file",
+    "mfa_serial",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sts_regional_endpoints",
+)
+
+
+class Preconnected:
+    """Sockets being connected in threads, each handed out once, by (host, port)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, int], list[Future[socket.socket]]] = {}
+        self._lock = threading.Lock()
+
+    def open(self, host: str, port: int) -> None:
+        """Start connecting to ``host:port`` in a daemon thread."""
+        with self._lock:
+            if sum(map(len, self._pending.values())) >= MAX_CONNECTIONS:
+                return
+            future: Future[socket.socket] = Future()
+            self._pending.setdefault((host, port), []).append(future)
+        threading.Thread(
+            target=_connect, args=(host, port, future), name="runas-async-preconnect", daemon=True
+        ).start()
+
+    @property
+    def targets(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return [target for target, futures in self._pending.items() for _ in futures]
+
+    def take(self, host: str, port: int) -> Future[socket.socket] | None:
+        """A connection to ``host:port`` (connected, or on its way); each is given once."""
+        with self._lock:
+            futures = self._pending.get((host, port))
+            return futures.pop(0) if futures else None
+
+    def close(self) -> None:
+        """Close the connections nobody took (those still connecting, once they are)."""
+        with self._lock:
+            unused = [f for futures in self._pending.values() for f in futures]
+            self._pending = {}
+        for future in unused:
+            future.add_done_callback(_close)
+
+
+def _connect(host: str, port: int, future: Future[socket.socket]) -> None:
+    # Running from here on: a waiter that gives up (cancelled) cannot cancel the future
+    # under this thread, which then always has a place to put its socket (close() or the
+    # process's exit closes it).
+    future.set_running_or_notify_cancel()
+    try:
+        sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        sock.setblocking(False)  # asyncio's loop.create_connection(sock=...) wants it so
+    except Exception as e:  # handed to whoever takes it, or dropped
+        future.set_exception(e)
+    else:
+        future.set_result(sock)
+
+
+def _close(future: Future[socket.socket]) -> None:
+    if future.exception() is None:
+        future.result().close()
+
+
+def start(
+    specs: Iterable[LoginSpec],
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+    region: str | None = None,
+    files: AwsFiles | None = None,
+) -> Preconnected:
+    """Start connecting to each of :func:`targets`."""
+    pre = Preconnected()
+    for target in targets(specs, env, partitions, region, files):
+        pre.open(*target)
+    return pre
+
+
+def targets(
+    specs: Iterable[LoginSpec],
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+    region: str | None = None,
+    files: AwsFiles | None = None,
+) -> list[tuple[str, int]]:
+    """The STS and ECR endpoints the run will call first, where they can be known for sure.
+
+    One per call: each profile's AssumeRole, each (profile, region)'s token (several may
+    share a host and port, as behind one endpoint URL). ``region`` is ``--region``: the
+    region of the profiles' own registries and accounts. ``files``: the AWS config files
+    as the caller read them (read here when not given).
+    """
+    if any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES):
+        return []
+    config = awsconfig.read(env) if files is None else files
+    if not config.config:
+        return []
+    found: dict[tuple[str, str], tuple[str, int]] = {}
+    for spec in specs:
+        sts = sts_target(config, spec.profile, env, partitions)
+        if sts is not None:
+            found[(spec.profile, "")] = sts
+        own = spec.region or region or _profile_region(config, spec.profile, env)
+        for ecr_region in _ecr_regions(spec, own):
+            ecr = ecr_target(config, spec.profile, ecr_region, env, partitions)
+            if ecr is not None:
+                found[(spec.profile, ecr_region)] = ecr
+    return list(found.values())
+
+
+def _ecr_regions(spec: LoginSpec, own: str | None) -> list[str]:
+    """The regions of the spec's private registries (public ones are left alone)."""
+    regions: dict[str, None] = {}
+    for ep in spec.endpoints or (None,):
+        if isinstance(ep, HostEndpoint):
+            regions[ep.registry.region] = None
+        elif (ep is None or isinstance(ep, AccountEndpoint)) and own:
+            regions[own] = None
+    return list(regions)
+
+
+def ecr_target(
+    config: AwsFiles,
+    profile: str,
+    region: str,
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+) -> tuple[str, int] | None:
+    """Host and port of ECR's GetAuthorizationToken in ``region``, or None if unsure."""
+    section = config.section(profile) or {}
+    if any(key in section for key in _OWN_ENDPOINTS):
+        return None
+    return _service_target("ECR", f"api.ecr.{region}", region, env, partitions)
+
+
+def sts_target(
+    config: AwsFiles,
+    profile: str,
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+) -> tuple[str, int] | None:
+    """Host and port of the AssumeRole call of ``profile``'s credentials, or None if unsure."""
+    section = config.section(profile)
+    if section is None:
+        return None
+    if not (section.get("role_arn") and section.get("source_profile")):
+        return None
+    if any(key in section for key in _NOT_PLAIN):
+        return None
+    if env.get("AWS_STS_REGIONAL_ENDPOINTS", "regional").lower() != "regional":
+        return None
+    # The STS client of botocore's provider is made in the session's region.
+    region = _profile_region(config, profile, env, aws_region=False)
+    if not region:
+        return None
+    return _service_target("STS", f"sts.{region}", region, env, partitions)
+
+
+def _service_target(
+    service: str, name: str, region: str, env: Mapping[str, str], partitions: tuple[Partition, ...]
+) -> tuple[str, int] | None:
+    """The service's URL from the environment, else ``NAME.<partition suffix>:443``."""
+    for flag in ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"):
+        if env.get(flag, "").lower() in _TRUE:
+            return None
+    if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() not in _TRUE:
+        url = env.get(f"AWS_ENDPOINT_URL_{service}") or env.get("AWS_ENDPOINT_URL")
+        if url:
+            return _url_target(url)
+    partition = partition_for_region(region, partitions)
+    if partition is None:
+        return None
+    return f"{name}.{partition.dns_suffix}", 443
+
+
+def _profile_region(
+    config: AwsFiles,
+    profile: str,
+    env: Mapping[str, str],
+    *,
+    aws_region: bool = True,
+) -> str | None:
+    """AWS_REGION (ours, not botocore's), AWS_DEFAULT_REGION, then the profile's region."""
+    if not aws_region:  # botocore's own clients: AWS_REGION is not botocore's
+        env = {k: v for k, v in env.items() if k != "AWS_REGION"}
+    return config.region(profile, env)
+
+
+def _url_target(url: str) -> tuple[str, int] | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)

@@ -1,0 +1,336 @@
+"""``ecr login``: the logins, the registries ``--renew-before`` finds still fresh,
+``-- CMD`` with a private auth file, the printed secrets, the CI summaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from runas_async.cli.commands._shared import (
+    Outcome,
+    _auth_file,
+    _client_runner,
+    _dry_run,
+    _find_client,
+    _identities,
+    _Prepared,
+    _prepared,
+    _recorder,
+    _reporter,
+    _specs,
+    _tokens,
+    _until_signalled,
+)
+from runas_async.core.errors import RunasError
+from runas_async.core.options import Login, Output
+
+if TYPE_CHECKING:
+    import anyio
+
+    from runas_async.auth.registry import BuiltinRunner
+    from runas_async.auth.runners import ClientRunner
+    from runas_async.auth.state import Recorder, State
+    from runas_async.aws.config import AwsFiles
+    from runas_async.core.models import LoginResult, Target, TokenKey
+    from runas_async.core.plan import LoginSpec, Plan
+
+log = logging.getLogger("runas_async")
+
+
+def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+    """Log the client into every registry of the plan; then, as asked, print the logins
+    (``-o dockerconfigjson``, ``--k8s-secret``) or run ``-- CMD`` with them."""
+    opts = command.run
+    executable = _find_client(opts, env) if opts.client.program else None
+    from runas_async.aws import config as awsconfig
+
+    files = awsconfig.read(env)  # once: the specs, the fresh check, preconnect, the records
+    specs = _specs(command.targets, env, files)
+    fresh = _Fresh()
+    if command.renew_before is not None and not opts.dry_run:
+        fresh = _fresh_logins(command, specs, env, files)
+        if fresh.everything:
+            return _report_fresh(fresh.results, opts.output, stdout)
+    with _prepared(
+        command.targets, env, connect=not opts.dry_run, specs=specs, files=files
+    ) as prepared:
+        if opts.dry_run:
+            if not command.prints_secrets:  # checked as the real run checks it
+                _auth_file(opts, env, prepared.plan)
+            return _dry_run(prepared.plan, opts.output, stdout, logout=False)
+        with _job_environment(command, env) as run_env:
+            outcome, secrets = _run_logins(
+                command, prepared, fresh, specs, executable, run_env, stdout
+            )
+            _ci_summaries(outcome, env)
+            if command.prints_secrets:
+                _print_secrets(command, secrets, stdout)
+            if command.job and _all_ok(outcome) and outcome.signum is None:
+                return _run_job(command.job, run_env)
+            return outcome
+
+
+def _run_logins(
+    command: Login,
+    prepared: _Prepared,
+    fresh: _Fresh,
+    specs: list[LoginSpec],
+    executable: str | None,
+    env: Mapping[str, str],
+    stdout: TextIO,
+) -> tuple[Outcome, Mapping[str, tuple[str, str]]]:
+    """The logins themselves: tokens in parallel, each login as its token arrives; the
+    fresh ones (``--renew-before``) reported as they stand."""
+    from runas_async.auth.state import Recording
+    from runas_async.engine import run_plan
+
+    opts = command.run
+    plan = fresh.remaining(prepared.plan)
+    report_to = sys.stderr if command.prints_secrets else stdout
+    output = Output.TEXT if command.prints_secrets else opts.output
+    runner, recorder = _login_runner(command, plan, specs, prepared.files, executable, env)
+    reporter = Recording(_reporter(output, report_to, env), recorder, fresh.results)
+    tokens = _tokens(prepared, command.credentials, env, reporter)
+
+    async def work(stop: anyio.Event) -> list[LoginResult]:
+        async with runner:
+            return fresh.results + await run_plan(
+                plan,
+                tokens,
+                runner,
+                reporter,
+                jobs=opts.jobs,
+                login_timeout=opts.timeout,
+                deadline=opts.deadline,
+                stop=stop,
+                # Clients start once the first AWS connection is under way:
+                # spawning them earlier would delay it.
+                prestart=tokens.on_wire,
+            )
+
+    outcome = _until_signalled(work, reporter)
+    return outcome, getattr(runner, "secrets", {})
+
+
+def _login_runner(
+    command: Login,
+    plan: Plan,
+    specs: list[LoginSpec],
+    files: AwsFiles,
+    executable: str | None,
+    env: Mapping[str, str],
+) -> tuple[ClientRunner | BuiltinRunner, Recorder | None]:
+    """The client's runner, or the built-in one; the auth file checked before any request.
+
+    Logins are recorded (state.py) where they last: in the user's auth file, not in a
+    job's private one or in printed secrets.
+    """
+    from runas_async.auth.registry import BuiltinRunner
+
+    opts = command.run
+    if command.prints_secrets:
+        return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True), None
+    auth, seed = _auth_file(opts, env, plan)
+    recorder = None if command.job else _recorder(opts, env, auth, specs, files)
+    if executable is None:
+        runner = BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
+        return runner, recorder
+    return _client_runner(opts, executable, auth, seed, env, recorder), recorder
+
+
+def _all_ok(outcome: Outcome) -> bool:
+    from runas_async.core.models import Status
+
+    return outcome.results is not None and all(r.status is Status.OK for r in outcome.results)
+
+
+JOB_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "HELM_REGISTRY_CONFIG")
+"""What points docker, nerdctl, kaniko, crane (DOCKER_CONFIG), buildah, skopeo, podman
+(REGISTRY_AUTH_FILE) and helm (HELM_REGISTRY_CONFIG) at the job's private auth file."""
+
+
+@contextlib.contextmanager
+def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[Mapping[str, str]]:
+    """For ``-- CMD``: ``env`` pointed at a fresh private directory (0700) whose config.json
+    holds only this run's logins, plus the user's settings that carry no credentials
+    (``proxies``...). ``credsStore`` and ``credHelpers`` are left out: nothing goes to a
+    keychain. The directory is removed on every way out. Without ``-- CMD``: ``env``."""
+    if not command.job:
+        yield env
+        return
+    import tempfile
+
+    from runas_async.auth.authfile import AuthFile, credential_free
+    from runas_async.core.places import docker_auth_file
+    from runas_async.files import atomic_write
+
+    settings = credential_free(AuthFile(docker_auth_file(env)).document())
+    directory = Path(tempfile.mkdtemp(prefix="runas-async-job-"))  # 0700
+    try:
+        config = directory / "config.json"
+        atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
+        yield {**env, **dict.fromkeys(JOB_VARIABLES, str(config)), "DOCKER_CONFIG": str(directory)}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_job(argv: Sequence[str], env: Mapping[str, str]) -> Outcome:
+    """CMD with the job's auth file; its exit status (128+N for signal N) is ours."""
+    import anyio
+
+    from runas_async.cli.runas import exec_command
+
+    status: int = anyio.run(exec_command, argv, env)
+    return Outcome(status=status)
+
+
+def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdout: TextIO) -> None:
+    """``-o dockerconfigjson`` or ``--k8s-secret``: the logins of this run, by design."""
+    from runas_async.cli.report import dockerconfigjson, k8s_secrets
+
+    document = dockerconfigjson(secrets)
+    if command.k8s_secret is None:
+        stdout.write(document)
+    else:
+        stdout.write(k8s_secrets(command.k8s_secret, command.namespaces, document))
+    stdout.flush()
+
+
+def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
+    """GitHub Actions: a table in the step summary, the hosts logged in as an output."""
+    from runas_async.cli.report import github_output, github_summary
+
+    if outcome.results is None:
+        return
+    for variable, text in (
+        ("GITHUB_STEP_SUMMARY", github_summary(outcome.results)),
+        ("GITHUB_OUTPUT", github_output(outcome.results)),
+    ):
+        path = env.get(variable)
+        if not path:
+            continue
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            log.warning("cannot write %s (%s): %s", variable, path, e.strerror or e)
+
+
+# --- --renew-before: what is still fresh, decided before any heavy import -------------------
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """The registries ``--renew-before`` skips, and how many the run has in all."""
+
+    results: list[LoginResult] = field(default_factory=list)
+    hosts: frozenset[str] = frozenset()
+    own: frozenset[TokenKey] = frozenset()
+    """Profiles' own registries (in a region) known from the state file, and fresh."""
+    total: int = 0
+
+    @property
+    def everything(self) -> bool:
+        return self.total > 0 and len(self.results) == self.total
+
+    def remaining(self, plan: Plan) -> Plan:
+        from runas_async.core.plan import Plan
+
+        def skipped(target: Target) -> bool:
+            if target.registry is None:
+                return target.key in self.own
+            return target.registry.host in self.hosts
+
+        kept = tuple(t for t in plan.targets if not skipped(t))
+        return Plan(targets=kept, partitions=plan.partitions)
+
+
+def _fresh_logins(
+    command: Login, specs: list[LoginSpec], env: Mapping[str, str], files: AwsFiles
+) -> _Fresh:
+    """The registries whose recorded login outlives ``--renew-before``; none when unsure.
+
+    From the files alone (AWS config, auth file, state file): a profile's region as
+    botocore would find it, its own registry from the config or from the account the
+    state file remembers for its credentials.
+    """
+    import time
+
+    from runas_async.auth.authfile import AuthFile
+    from runas_async.auth.state import StateFile, fresh_seconds
+    from runas_async.core.models import LoginResult, Status, Target
+    from runas_async.core.places import state_file
+
+    state = StateFile(state_file(env)).load()
+    try:
+        plan, own_hosts = _plan_from_files(specs, command.targets.region, files, state, env)
+    except RunasError:
+        return _Fresh()  # the full path reports it
+    auth = AuthFile(command.run.client.auth_path(env))
+    doc, now = auth.document(), time.time()
+    renew = command.renew_before or 0.0
+    fresh: list[LoginResult] = []
+    hosts: set[str] = set()
+    own: set[TokenKey] = set()
+    for target in plan.targets:
+        if target.registry is None:
+            continue
+        host = target.registry.host
+        left = fresh_seconds(doc, auth.path, state, host, renew, now)
+        if left is None:
+            continue
+        shown = target
+        if host in own_hosts:
+            shown = Target(key=own_hosts[host], registry=None)
+            own.add(own_hosts[host])
+        else:
+            hosts.add(host)
+        fresh.append(LoginResult(shown, Status.FRESH, target.registry, expires_in=left))
+    return _Fresh(fresh, frozenset(hosts), frozenset(own), len(plan.targets))
+
+
+def _plan_from_files(
+    specs: list[LoginSpec],
+    region: str | None,
+    files: AwsFiles,
+    state: State,
+    env: Mapping[str, str],
+) -> tuple[Plan, dict[str, TokenKey]]:
+    """The plan as far as the files tell it, and which of its hosts are profiles' own."""
+    from runas_async.core.endpoints import AccountEndpoint, registry_for
+    from runas_async.core.models import TokenKey
+    from runas_async.core.partitions import load_partitions
+    from runas_async.core.plan import plan_logins
+
+    partitions = load_partitions()
+    identities = _identities(specs, files, env)
+    resolved, own_hosts = [], {}
+    for spec in specs:
+        spec_region = spec.region or files.region(spec.profile, env, region)
+        spec = replace(spec, region=spec_region)
+        account = state.account(spec.profile, identities.get(spec.profile))
+        if not spec.endpoints and account is not None and spec_region is not None:
+            host = registry_for(account, spec_region, partitions).host
+            own_hosts[host] = TokenKey(spec.profile, spec_region)
+            spec = replace(spec, endpoints=(AccountEndpoint(account=account, raw=account),))
+        resolved.append(spec)
+    return plan_logins(resolved, partitions), own_hosts
+
+
+def _report_fresh(results: list[LoginResult], output: Output, stdout: TextIO) -> Outcome:
+    """Every registry fresh: its lines or JSON, no live display, nothing else imported."""
+    from runas_async.cli.report import JsonReporter, PlainReporter
+
+    reporter = JsonReporter(stdout) if output is Output.JSON else PlainReporter(stdout)
+    for result in results:
+        reporter.update(result)
+    reporter.finish(results)
+    return Outcome(results=results)

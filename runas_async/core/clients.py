@@ -1,0 +1,111 @@
+"""The login clients runas-async drives, as data: one entry each in :data:`CLIENTS`.
+
+Pure: no I/O. Adding a client is one :class:`Client` entry here (its verbs, how one login
+is pointed at a private auth file, and where its real auth file lives, from places.py)
+plus its tests; the command line's ``--client`` choices and the runner (login.py) read
+this table and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runas_async.core import places
+
+CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
+"""The environment variable naming the default client."""
+BUILTIN = "builtin"
+"""The built-in login: no client program (registry.py)."""
+
+
+class Redirect(enum.Enum):
+    """How one login is pointed at a private auth file."""
+
+    DOCKER_CONFIG = "DOCKER_CONFIG"
+    """A directory holding config.json, named by ``$DOCKER_CONFIG`` (docker, nerdctl)."""
+    AUTHFILE = "--authfile"
+    """A file named on the command line with ``--authfile`` (podman)."""
+    REGISTRY_CONFIG = "--registry-config"
+    """A file named on the command line with ``--registry-config`` (helm)."""
+    NONE = "none"
+    """Cannot be redirected: logins run one at a time against the real file (finch)."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """How to drive one login client, and where it keeps its auth file."""
+
+    name: str
+    redirect: Redirect
+    auth_path: Callable[[Mapping[str, str]], Path]
+    """The user's real auth file, from the environment."""
+    login: tuple[str, ...] = ("login",)
+    logout: tuple[str, ...] = ("logout",)
+    host_first: bool = False
+    """The host comes right after the verb (helm), not last."""
+    program: bool = True
+    """A program on PATH; False for the built-in login (registry.py), which needs none."""
+
+    @property
+    def private_name(self) -> str:
+        """The file name of a login's private auth file."""
+        return places.CONFIG_NAME if self.redirect is Redirect.DOCKER_CONFIG else "auth.json"
+
+    def argv(
+        self, executable: str, verb: tuple[str, ...], host: str, private: Path | None, *extra: str
+    ) -> list[str]:
+        args = [executable, *verb]
+        if self.host_first:
+            args.append(host)
+        args.extend(extra)
+        if private is not None and self.redirect in (Redirect.AUTHFILE, Redirect.REGISTRY_CONFIG):
+            args += [self.redirect.value, str(private)]
+        if not self.host_first:
+            args.append(host)
+        return args
+
+    def login_argv(
+        self, executable: str, host: str, username: str, private: Path | None
+    ) -> list[str]:
+        """The login command; the password is read from stdin, never put in argv."""
+        return self.argv(
+            executable, self.login, host, private, "--username", username, "--password-stdin"
+        )
+
+    def logout_argv(self, executable: str, host: str, private: Path | None) -> list[str]:
+        return self.argv(executable, self.logout, host, private)
+
+    def private_env(self, env: Mapping[str, str], private: Path) -> dict[str, str]:
+        """``env`` with the variable that points the client at ``private``, if it has one."""
+        out = dict(env)
+        if self.redirect is Redirect.DOCKER_CONFIG:
+            out["DOCKER_CONFIG"] = str(private.parent)
+        elif self.redirect is Redirect.AUTHFILE:
+            out["REGISTRY_AUTH_FILE"] = str(private)
+        return out
+
+
+CLIENTS: Mapping[str, Client] = {
+    c.name: c
+    for c in (
+        Client("docker", Redirect.DOCKER_CONFIG, places.docker_auth_file),
+        Client("podman", Redirect.AUTHFILE, places.podman_auth_file),
+        Client("nerdctl", Redirect.DOCKER_CONFIG, places.docker_auth_file),
+        Client("finch", Redirect.NONE, places.finch_auth_file),
+        Client(BUILTIN, Redirect.NONE, places.docker_auth_file, program=False),
+        Client(
+            "helm",
+            Redirect.REGISTRY_CONFIG,
+            places.helm_auth_file,
+            login=("registry", "login"),
+            logout=("registry", "logout"),
+            host_first=True,
+        ),
+    )
+}
+"""Every client, by the name ``--client`` takes. The first is the default."""
+
+DEFAULT_CLIENT = next(iter(CLIENTS.values()))

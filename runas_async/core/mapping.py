@@ -1,0 +1,175 @@
+"""Which profile serves which registry, for the credential helper: the same ``[[login]]``
+tables as ``--file``, where a registry may also be a pattern. Pure: parses text, no I/O.
+
+::
+
+    [[login]]
+    profile = "prod"
+    registries = ["210987654321", "*.dkr.ecr.eu-west-1.amazonaws.com"]
+
+    [[login]]
+    profile = "dev"                  # no registries: the profile's own registry
+
+A pattern has ``*`` in place of whole DNS labels, each matching one label:
+``*.dkr.ecr.eu-west-1.amazonaws.com`` (every account in eu-west-1) or
+``210987654321.dkr.ecr.*.amazonaws.com`` (one account, every region). The tables are tried
+in order and **the first that matches wins**; a registry that matches none is served with
+the default credentials (``$AWS_PROFILE``, or botocore's chain).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runas_async.core.endpoints import (
+    AccountEndpoint,
+    Endpoint,
+    HostEndpoint,
+    PublicEndpoint,
+    parse_endpoint,
+    registry_for,
+    show,
+)
+from runas_async.core.errors import UsageError
+from runas_async.core.loginfile import parse_tables
+from runas_async.core.partitions import Partition, partition_for_region
+
+_LABEL = re.compile(r"[a-z0-9-]+|\*")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``[[login]]`` table: a profile and the registries it serves."""
+
+    profile: str
+    region: str | None
+    endpoints: tuple[Endpoint, ...] = ()
+    patterns: tuple[str, ...] = ()
+    origin: str = ""
+
+    @property
+    def own_registry(self) -> bool:
+        """No registries named: the table serves its profile's own registry."""
+        return not self.endpoints and not self.patterns
+
+
+Lookup = Callable[[str], str | None]
+"""A profile's region or account, when it can be known."""
+
+
+def matches(
+    rule: Rule,
+    host: str,
+    partitions: tuple[Partition, ...],
+    region_of: Lookup,
+    account_of: Lookup,
+) -> bool:
+    """Whether ``rule`` serves ``host`` (lowercase, no scheme). ``account_of`` is asked only
+    for a table with no registries, and only when nothing before it matched."""
+    if any(pattern_matches(p, host) for p in rule.patterns):
+        return True
+    region = rule.region or region_of(rule.profile)
+    for ep in rule.endpoints:
+        if isinstance(ep, HostEndpoint | PublicEndpoint) and ep.registry.host == host:
+            return True
+        if (
+            isinstance(ep, AccountEndpoint)
+            and region
+            and _host_of(ep.account, region, partitions) == host
+        ):
+            return True
+    if rule.own_registry and region:
+        account = account_of(rule.profile)
+        return account is not None and _host_of(account, region, partitions) == host
+    return False
+
+
+def _host_of(account: str, region: str, partitions: tuple[Partition, ...]) -> str | None:
+    if partition_for_region(region, partitions) is None:
+        return None
+    return registry_for(account, region, partitions).host
+
+
+def pattern_matches(pattern: str, host: str) -> bool:
+    """``*`` stands for exactly one DNS label; every other label must be equal."""
+    want, got = pattern.split("."), host.split(".")
+    return len(want) == len(got) and all(w in ("*", g) for w, g in zip(want, got, strict=True))
+
+
+def concrete_hosts(
+    rules: list[Rule], partitions: tuple[Partition, ...], region_of: Lookup
+) -> list[str]:
+    """Every registry the tables name outright (no patterns, no own registries)."""
+    hosts: dict[str, None] = {}
+    for rule in rules:
+        region = rule.region or region_of(rule.profile)
+        for ep in rule.endpoints:
+            if isinstance(ep, HostEndpoint | PublicEndpoint):
+                hosts[ep.registry.host] = None
+            elif region and (host := _host_of(ep.account, region, partitions)):
+                hosts[host] = None
+    return list(hosts)
+
+
+def parse_mapping(text: str, name: str, partitions: tuple[Partition, ...]) -> list[Rule]:
+    """Every ``[[login]]`` table, checked as ``--file``'s are (loginfile.py), patterns
+    allowed; an error names the file, the entry and the value. No tables: no rules."""
+    tables = parse_tables(text, name, partitions, pattern=check_pattern, required=False)
+    return [Rule(t.profile, t.region, t.endpoints, t.patterns, t.origin) for t in tables]
+
+
+def check_pattern(value: str) -> str:
+    """A registry pattern, lowercased; UsageError unless ``*`` stands for whole labels of an
+    ECR registry host."""
+    pattern = value.strip().lower()
+    labels = pattern.split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels) or len(labels) < 5:
+        raise UsageError(
+            f"invalid pattern {show(value)}: '*' must stand for whole DNS labels, as in "
+            "*.dkr.ecr.eu-west-1.amazonaws.com"
+        )
+    if labels[1:3] != ["dkr", "ecr"] and labels[1] not in ("dkr-ecr", "dkr-ecr-fips"):
+        if labels[1:3] != ["dkr", "ecr-fips"]:
+            raise UsageError(f"invalid pattern {show(value)}: not an ECR registry host pattern")
+    return pattern
+
+
+def render_mapping(rules: list[Rule]) -> str:
+    """The tables as TOML, as :func:`parse_mapping` reads them back (comments are not kept)."""
+    out = ["# Which profile serves which registry (runas-async's credential helper).\n"]
+    for rule in rules:
+        registries = [ep.raw.strip() for ep in rule.endpoints] + list(rule.patterns)
+        out.append(f"\n[[login]]\nprofile = {json.dumps(rule.profile)}\n")
+        if registries:
+            out.append(f"registries = [{', '.join(json.dumps(r) for r in registries)}]\n")
+        if rule.region:
+            out.append(f"region = {json.dumps(rule.region)}\n")
+    return "".join(out)
+
+
+def with_hosts(
+    rules: list[Rule], profile: str, hosts: list[str], partitions: tuple[Partition, ...]
+) -> list[Rule]:
+    """``rules`` with ``hosts`` served by ``profile``: a table of its own, first (the first
+    match wins), and the hosts taken out of every other table that names them."""
+    rest = without_hosts(rules, hosts)
+    endpoints = tuple(parse_endpoint(host, partitions) for host in hosts)
+    return [Rule(profile, None, endpoints), *rest]
+
+
+def without_hosts(rules: list[Rule], hosts: list[str]) -> list[Rule]:
+    """``rules`` without these registries; a table left with none of its registries goes."""
+    gone = set(hosts)
+    kept = []
+    for rule in rules:
+        endpoints = tuple(
+            ep
+            for ep in rule.endpoints
+            if not (isinstance(ep, HostEndpoint | PublicEndpoint) and ep.registry.host in gone)
+        )
+        if rule.own_registry or endpoints or rule.patterns:
+            kept.append(Rule(rule.profile, rule.region, endpoints, rule.patterns, rule.origin))
+    return kept
