@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Self
 
 from tests.pipe import LoopbackServer, rst_on_close
-from tests.sandbox import Sandbox
+from tests.sandbox import BLOCK, Sandbox
 
 __all__ = [
     "FAULTS",
@@ -51,8 +51,8 @@ __all__ = [
     "wait_until",
 ]
 
-SILENT_NET = "127.66.0."
-"""Addresses for silent servers: far above the sandbox's registry range (127.0.0.10 up)."""
+SILENT_NET = f"127.{BLOCK}.66."
+"""Addresses for silent servers: in this run's block, far above its registries (.0.10 up)."""
 
 
 def tool(*args: str) -> list[str]:

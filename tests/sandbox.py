@@ -90,8 +90,12 @@ STATIC_KEYS: Mapping[str, str] = {
 }
 """Static keys for a profile; moto accepts any and maps them to :data:`DEFAULT_ACCOUNT`."""
 
-FIRST_ADDRESS = ipaddress.IPv4Address("127.0.0.10")
-"""Registries get ``127.0.0.10`` and up; lower addresses are left to others."""
+BLOCK = 20 + os.getpid() % 230
+"""This test run's own block of loopback, ``127.BLOCK.0.0/16``: several runs at once (a second
+checkout, a benchmark) do not meet on one address (HARNESS.md, sharing loopback)."""
+
+FIRST_ADDRESS = ipaddress.IPv4Address(f"127.{BLOCK}.0.10")
+"""Registries get ``127.BLOCK.0.10`` and up; lower addresses are left to others."""
 
 DEAD_NAMESERVER = "127.0.0.9"
 """The only nameserver inside :meth:`Sandbox.wrap`: loopback, below the registry range."""
