@@ -411,18 +411,23 @@ def github_summary(results: Sequence[LoginResult]) -> str:
         status = rec["status"] if not rec["error"] else f"{rec['status']}: {rec['error']}"
         status = status.replace("|", "\\|")
         lines.append(f"| `{name}` | {rec['profile']} | {status} | {rec['seconds']:.2f} |")
-    ok = sum(r.status is Status.OK for r in results)
+    ok = len(_hosts(results, Status.OK, Status.FRESH))
     return "\n".join([f"### ECR logins: {ok} of {len(results)}", "", *lines, "", ""])
 
 
 def github_output(results: Sequence[LoginResult]) -> str:
-    """``registries=HOST,HOST`` (the ones logged in) for ``$GITHUB_OUTPUT``."""
-    hosts = [
+    """For ``$GITHUB_OUTPUT``: ``registries=HOST,HOST`` (every registry in force, the ones
+    ``--renew-before`` found fresh too) and ``renewed=HOST,HOST`` (logged in by this run)."""
+    in_force = ",".join(_hosts(results, Status.OK, Status.FRESH))
+    return f"registries={in_force}\nrenewed={','.join(_hosts(results, Status.OK))}\n"
+
+
+def _hosts(results: Sequence[LoginResult], *statuses: Status) -> list[str]:
+    return [
         registry.host
         for result in results
-        if result.status is Status.OK and (registry := result.registry or result.target.registry)
+        if result.status in statuses and (registry := result.registry or result.target.registry)
     ]
-    return f"registries={','.join(hosts)}\n"
 
 
 def _left(result: LoginResult) -> str:

@@ -58,7 +58,9 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     if command.renew_before is not None and not opts.dry_run:
         fresh = _fresh_logins(command, specs, env, files)
         if fresh.everything:
-            return _report_fresh(fresh.results, opts.output, stdout)
+            outcome = _report_fresh(fresh.results, opts.output, stdout)
+            _ci_summaries(outcome, env)
+            return outcome
     with _prepared(
         command.targets, env, connect=not opts.dry_run, specs=specs, files=files
     ) as prepared:
@@ -205,7 +207,8 @@ def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdou
 
 
 def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
-    """GitHub Actions: a table in the step summary, the hosts logged in as an output."""
+    """GitHub Actions, on every run: a table in the step summary; the registries in force
+    and those logged in by this run as outputs."""
     from runas_async.cli.report import github_output, github_summary
 
     if outcome.results is None:
