@@ -207,6 +207,23 @@ def test_logout_removes_its_records(world: World) -> None:
 # --- ecr status ---------------------------------------------------------------------------
 
 
+def test_status_with_nothing_logged_in_says_so_and_names_the_file(world: World) -> None:
+    """No ECR registry in the auth file (none there at all, or only other registries): one
+    line saying none is logged in, naming the auth file read; exit 0."""
+    moto, env, _, _ = world
+    config = moto.docker_config / "config.json"
+    config.unlink(missing_ok=True)
+    done = _run(env, "ecr", "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"No ECR registry is logged in: {config} does not exist.\n"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"auths": {"docker.io": {"auth": "bWU6cHc="}}}))
+    done = _run(env, "ecr", "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"No ECR registry is logged in (read {config}).\n"
+    assert json.loads(_run(env, "ecr", "status", "-o", "json").stdout) == {"registries": []}
+
+
 def test_status_over_a_mixed_auth_file(world: World) -> None:
     """Our logins, docker's own, a credsStore placeholder, credHelpers and public.ecr.aws."""
     moto, env, _, proxy = world
