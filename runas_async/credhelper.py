@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from runas_async.auth.helpercache import CachedToken, TokenCache, key
+from runas_async.auth.helpercache import HELPER, CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
 
@@ -347,7 +347,7 @@ class Helper:
             region=region,
             client=PROG,
             store="credHelpers",
-            helper="runas-async",
+            helper=HELPER,
         )
         auth = auth_key(places.docker_auth_file(self.env))
         StateFile(places.state_file(self.env)).update(

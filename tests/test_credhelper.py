@@ -447,6 +447,40 @@ def test_helper_tokens_show_in_ecr_status(world: dict[str, str], moto: Moto) -> 
     assert 11 * HOUR < row["expires_in"] <= 12 * HOUR
 
 
+def test_ecr_status_labels_the_helpers_rows_with_its_tokens_time_left(
+    world: dict[str, str], moto: Moto
+) -> None:
+    """credHelpers entries that send a registry to runas-async are the helper's rows: before
+    any pull "no token yet"; after, the time left of the token the helper answered with, also
+    for a registry served from a token the helper had cached for another one."""
+    other = "111111111111"
+    hosts = sorted([ecr_host(PROD, "eu-west-1"), ecr_host(other, "eu-west-1")])
+    run = [sys.executable, "-m", "runas_async", "ecr"]
+    configured = subprocess.run(
+        [*run, "configure-docker", "prod", PROD, other], env=world, capture_output=True, text=True
+    )
+    assert configured.returncode == 0, configured.stderr
+    before = subprocess.run([*run, "status"], env=world, capture_output=True, text=True)
+    assert before.returncode == 0, before.stderr
+    rows = [line.split() for line in before.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == hosts
+    for row in rows:
+        assert " ".join(row[1:]) == "credHelpers (runas-async) runas-async helper no token yet"
+    for host in hosts:
+        assert _helper("get", host, world).returncode == 0
+    done = subprocess.run([*run, "status", "-o", "json"], env=world, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = {row["registry"]: row for row in json.loads(done.stdout)["registries"]}
+    assert sorted(got) == hosts
+    for row in got.values():
+        assert (row["helper"], row["profile"], row["ours"]) == ("runas-async", "prod", True)
+        assert row["client"] == "docker-credential-runas-async"
+        assert (row["state"], 11 * HOUR < row["expires_in"] <= 12 * HOUR) == ("valid", True)
+    text = subprocess.run([*run, "status"], env=world, capture_output=True, text=True).stdout
+    for line in text.splitlines()[1:]:
+        assert "runas-async helper (prod)" in line and re.search(r"1[01]h\d\dm left$", line)
+
+
 def test_configure_docker_for_podman_writes_containers_auth_json(
     world: dict[str, str], moto: Moto
 ) -> None:

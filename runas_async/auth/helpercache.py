@@ -24,10 +24,23 @@ from typing import Any, NamedTuple
 
 from runas_async.files import atomic_write, read_trusted
 
+HELPER = "runas-async"
+"""The ``credHelpers`` value that sends a registry to us (docker runs ``docker-credential-`` +
+this name)."""
+CLIENT = f"docker-credential-{HELPER}"
 FILE_NAME = "helper-tokens.json"
 MAX_FILE = 1024 * 1024
 SAFETY = 60.0
 """A token this close to its expiry counts as expired: it must outlive the pull that uses it."""
+
+
+class Served(NamedTuple):
+    """What the helper last answered a registry with: the token's profile (None: the default
+    credentials), region and end; no secret."""
+
+    profile: str | None
+    region: str
+    expires_at: float
 
 
 class CachedToken(NamedTuple):
@@ -116,6 +129,22 @@ class TokenCache:
             return None
         return self.get(str(route.get("token")), str(route.get("fingerprint")))
 
+    def served(self) -> dict[str, Served]:
+        """Each registry host a ``get`` answered, with the token it answered with (the
+        longest-lived when docker asked under several spellings): ``ecr status`` shows it."""
+        out: dict[str, Served] = {}
+        for server_url, route in self._section("routes").items():
+            if not isinstance(route, dict):
+                continue
+            name = str(route.get("token"))
+            token = self.get(name, str(route.get("fingerprint")))
+            profile, _, rest = name.partition("|")
+            host = _host(server_url)
+            if token is None or (host in out and out[host].expires_at >= token.expires_at):
+                continue
+            out[host] = Served(profile or None, rest.partition("|")[0], token.expires_at)
+        return out
+
     def put_route(self, server_url: str, name: str, fingerprint: str, stamp: str) -> None:
         self._update(
             "routes", server_url, {"token": name, "fingerprint": fingerprint, "stamp": stamp}
@@ -139,3 +168,10 @@ class TokenCache:
         entries[name] = dict(value)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(self.path, json.dumps(doc).encode(), 0o600)
+
+
+def _host(server_url: str) -> str:
+    """``https://HOST/v2/``, ``HOST:443``, ``HOST.``: HOST, lower case."""
+    host = server_url.partition("://")[2] if "://" in server_url else server_url
+    host = host.partition("/")[0].lower().removesuffix(":443")
+    return host.rstrip(".")

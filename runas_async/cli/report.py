@@ -458,10 +458,11 @@ def render_status(rows: Sequence[StatusRow], output: str, stream: TextIO) -> Non
     else:
         lines = [("registry", "where", "logged in by", "state")]
         for row in rows:
-            who = f"runas-async ({row.record.profile})" if row.record else "(not runas-async)"
-            state = row.freshness.value
+            who, state = _status_who(row), row.freshness.value
             if row.seconds_left is not None and row.seconds_left > 0:
                 state = f"{time_left(row.seconds_left)} left"
+            elif row.record is None and who == _HELPER_ROW:
+                state = "no token yet"
             where = "(nowhere)" if row.place is None else row.place.shown
             lines.append((row.host, where, who, state))
         widths = [max(len(line[i]) for line in lines) for i in range(3)]
@@ -469,3 +470,18 @@ def render_status(rows: Sequence[StatusRow], output: str, stream: TextIO) -> Non
             stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)))
             stream.write(f"  {line[3]}\n")
     stream.flush()
+
+
+_HELPER_ROW = "runas-async helper"
+
+
+def _status_who(row: StatusRow) -> str:
+    """Who logged a status row in: runas-async (with the profile), its credential helper
+    (credHelpers sends the registry to runas-async), or someone else."""
+    from runas_async.auth.helpercache import HELPER
+
+    helper = row.place is not None and row.place.helper == HELPER
+    who = _HELPER_ROW if helper else "runas-async"
+    if row.record is not None:
+        return f"{who} ({row.record.profile})"
+    return who if helper else "(not runas-async)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
+from runas_async.auth.helpercache import HELPER
 from runas_async.cli.commands._shared import DONE, Outcome, _specs
 from runas_async.core.errors import ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
@@ -15,9 +16,6 @@ if TYPE_CHECKING:
     from runas_async.aws.config import AwsFiles
     from runas_async.core.partitions import Partition
     from runas_async.core.plan import LoginSpec
-
-HELPER = "runas-async"
-"""The name in credHelpers: docker runs docker-credential-runas-async."""
 
 
 def configure_docker(command: ConfigureDocker, env: Mapping[str, str], stdout: TextIO) -> Outcome:

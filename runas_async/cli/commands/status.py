@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.commands._shared import Outcome, _status_rows
 from runas_async.core.options import LoginStatus, Output
+
+if TYPE_CHECKING:
+    from runas_async.auth.state import StatusRow
 
 
 def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outcome:
@@ -16,7 +19,7 @@ def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outc
     from runas_async.cli.report import render_status
 
     path = command.client.auth_path(env)
-    rows = _status_rows(path, env)
+    rows = _with_helper_tokens(_status_rows(path, env), env)
     if not rows and command.output is not Output.JSON:
         stdout.write(nothing_logged_in(path) + "\n")
         return Outcome(status=0)
@@ -30,3 +33,37 @@ def nothing_logged_in(path: Path) -> str:
     if not path.exists():
         return f"No ECR registry is logged in: {path} does not exist."
     return f"No ECR registry is logged in (read {path})."
+
+
+def _with_helper_tokens(rows: list[StatusRow], env: Mapping[str, str]) -> list[StatusRow]:
+    """Rows that credHelpers sends to runas-async's own helper: the token it last answered
+    with (its cache, whichever registry it was fetched for), else the row as it stands."""
+    import time
+    from dataclasses import replace
+
+    from runas_async.auth.helpercache import CLIENT, HELPER, TokenCache
+    from runas_async.auth.state import Freshness, LoginRecord
+    from runas_async.core.places import cache_dir
+
+    if not any(row.place is not None and row.place.helper == HELPER for row in rows):
+        return rows
+    served, now = TokenCache(cache_dir(env)).served(), time.time()
+    out = []
+    for row in rows:
+        got = served.get(row.host) if row.place is not None and row.place.helper == HELPER else None
+        if got is None:
+            out.append(row)
+            continue
+        record = LoginRecord(
+            expires_at=got.expires_at,
+            profile=got.profile or env.get("AWS_PROFILE") or "default",
+            account=row.host.partition(".")[0] if row.host[:12].isdigit() else None,
+            region=got.region,
+            client=CLIENT,
+            store="credHelpers",
+            helper=HELPER,
+        )
+        left = got.expires_at - now
+        fresh = Freshness.VALID if left > 0 else Freshness.EXPIRED
+        out.append(replace(row, record=record, freshness=fresh, seconds_left=left))
+    return out
