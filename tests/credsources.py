@@ -4,7 +4,10 @@ One small HTTP server on 127.0.0.1 plays three parts, each the way botocore talk
 (see /work/shared/HARNESS.md):
 
 * the **container credentials endpoint** (ECS, CodeBuild): ``GET /container/creds``,
-  found through ``AWS_CONTAINER_CREDENTIALS_FULL_URI``;
+  found through ``AWS_CONTAINER_CREDENTIALS_FULL_URI``; as **EKS Pod Identity**'s agent,
+  ``GET /v1/credentials`` on 169.254.170.23, with the token of
+  ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` as its ``Authorization`` header (each header
+  it was sent is kept: :attr:`CredentialSources.authorizations`);
 * **instance metadata, IMDSv2** (an EC2 runner): ``PUT /latest/api/token``, then
   ``/latest/meta-data/iam/security-credentials/[ROLE]`` with that token, found through
   ``AWS_EC2_METADATA_SERVICE_ENDPOINT``;
@@ -33,6 +36,7 @@ KEYS = {
     "imds": "ASIAINSTANCEROLE0001",
     "sso": "ASIASSOPORTAL0000001",
     "process": "ASIAPROCESS000000001",
+    "pod": "ASIAPODIDENTITY00001",
 }
 """The access key id each source hands out."""
 
@@ -68,6 +72,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/container/creds":
             self._json(self._creds("container", "Token"))
+        elif path == "/v1/credentials":
+            self._json(self._creds("pod", "Token"))
         elif path.startswith("/latest/meta-data/iam/security-credentials/"):
             self._imds(path.rsplit("/", 1)[-1])
         elif path == "/federation/credentials":
@@ -127,11 +133,13 @@ class _Server(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
         self.requests: list[str] = []
+        self.authorizations: list[str | None] = []
         self._lock = threading.Lock()
 
     def log(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         with self._lock:
             self.requests.append(f"{handler.command} {urllib.parse.urlsplit(handler.path).path}")
+            self.authorizations.append(handler.headers.get("Authorization"))
 
 
 class CredentialSources:
@@ -149,6 +157,11 @@ class CredentialSources:
     @property
     def requests(self) -> list[str]:
         return list(self._server.requests)
+
+    @property
+    def authorizations(self) -> list[str | None]:
+        """Each request's ``Authorization`` header (None: none), in the order of requests."""
+        return list(self._server.authorizations)
 
     def env_for(self, source: str) -> dict[str, str]:
         """What a runner of that kind has in its environment."""

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,8 @@ from tests.missing import need_program, need_root
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
 
 ROLE_ACCOUNT = "210987654321"
+POD_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJl"
+"""What the EKS Pod Identity agent's token file holds (a service account token)."""
 ENV_KEYS = {
     "AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT00001",
     "AWS_SECRET_ACCESS_KEY": "environment-secret",
@@ -196,7 +199,7 @@ def test_no_credentials_anywhere_says_how_to_provide_them(moto: Moto) -> None:
     assert "aws configure" in done.stderr or "PROFILE" in done.stderr
 
 
-RELATIVE_DRIVER = """
+NAMESPACE_DRIVER = """
 import json, os, subprocess, sys
 from moto.server import ThreadedMotoServer
 from tests.credsources import KEYS, CredentialSources
@@ -204,11 +207,11 @@ from tests.credsources import KEYS, CredentialSources
 moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 moto.start()
 host, port = moto.get_host_and_port()
-with CredentialSources("169.254.170.2", 80) as sources:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+with CredentialSources({address!r}, 80) as sources:
+    env = {{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}}
+    env.update({source_env!r})
     env.update(
-        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI="/container/creds",
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ENDPOINT_URL=f"http://{{host}}:{{port}}",
         AWS_REGION="us-east-1",
         AWS_CONFIG_FILE="/nonexistent",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
@@ -218,20 +221,22 @@ with CredentialSources("169.254.170.2", 80) as sources:
         [sys.executable, "-m", "runas_async", "ecr", "password"],
         env=env, capture_output=True, text=True, timeout=60,
     )
-    print(json.dumps({"rc": done.returncode, "out": done.stdout, "err": done.stderr,
-                      "requests": sources.requests}))
+    print(json.dumps({{"rc": done.returncode, "out": done.stdout, "err": done.stderr,
+                      "requests": sources.requests,
+                      "authorizations": sources.authorizations}}))
 moto.stop()
 """
 
 
-def test_container_relative_uri_in_a_private_network_namespace() -> None:
-    """AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS) goes to botocore's fixed 169.254.170.2:
-    served here inside a network namespace of the test's own, where that address is ours."""
+def _in_network_namespace(address: str, source_env: dict[str, str]) -> dict[str, Any]:
+    """`ecr password` with ``source_env``, in a network namespace of the test's own where
+    ``address`` (a fixed link-local one botocore trusts) is served by the stand-in."""
     need_root("to make a network namespace with the container endpoint's address")
     need_program("ip", "apt-get install iproute2")
-    setup = 'ip link set lo up && ip addr add 169.254.170.2/32 dev lo && exec "$@"'
+    setup = f'ip link set lo up && ip addr add {address}/32 dev lo && exec "$@"'
+    driver = NAMESPACE_DRIVER.format(address=address, source_env=source_env)
     done = subprocess.run(
-        ["unshare", "--net", "sh", "-c", setup, "sh", sys.executable, "-c", RELATIVE_DRIVER],
+        ["unshare", "--net", "sh", "-c", setup, "sh", sys.executable, "-c", driver],
         capture_output=True,
         text=True,
         timeout=120,
@@ -239,7 +244,58 @@ def test_container_relative_uri_in_a_private_network_namespace() -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["rc"] == 0, result["err"]
     assert result["out"] == moto_password(DEFAULT_ACCOUNT) + "\n"
+    return result
+
+
+def test_container_relative_uri_in_a_private_network_namespace() -> None:
+    """AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS) goes to botocore's fixed 169.254.170.2:
+    served here inside a network namespace of the test's own, where that address is ours."""
+    env = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/container/creds"}
+    result = _in_network_namespace("169.254.170.2", env)
     assert "GET /container/creds" in result["requests"]
+
+
+def test_eks_pod_identity_sends_the_token_file_as_authorization(tmp_path: Path) -> None:
+    """EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI at the agent's 169.254.170.23 and
+    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE; the file's content is the Authorization header."""
+    token = tmp_path / "eks-pod-identity-token"
+    token.write_text(POD_TOKEN)
+    env = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token),
+    }
+    result = _in_network_namespace("169.254.170.23", env)
+    assert result["requests"] == ["GET /v1/credentials"]
+    assert result["authorizations"] == [POD_TOKEN]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        pytest.param(POD_TOKEN + "\n", "line break", id="newline-at-the-end"),
+        pytest.param(None, "No such file", id="missing"),
+    ],
+)
+def test_a_bad_pod_identity_token_file_is_one_line(
+    moto: Moto, sources: CredentialSources, content: str | None, needle: str
+) -> None:
+    """A token file with a line break (botocore refuses it as a header) or no file at all:
+    one line naming the problem, exit 1, no traceback, nothing asked of the endpoint."""
+    token = moto.workdir / "pod-token"
+    token.unlink(missing_ok=True)
+    if content is not None:
+        token.write_text(content)
+    before = len(sources.requests)
+    env = {**sources.env_for("container"), "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token)}
+    done = _run(moto, ["ecr", "password"], AWS_REGION="us-east-1", **env)
+    _assert_clean(done)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert needle in done.stderr
+    assert POD_TOKEN not in done.stderr
+    if content is None:
+        assert str(token) in done.stderr
+    assert sources.requests[before:] == []

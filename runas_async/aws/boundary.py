@@ -16,6 +16,8 @@ RESOLVING                ``ProfileNotFound``                    ProfileNotFound
                          process printed no JSON)
                          ``OSError`` (credential_process
                          cannot start)                          CredentialsError
+                         ``ValueError`` (a container token      CredentialsError
+                         with a line break; also CALLING)
 FETCHING_CREDENTIALS     ``ClientError`` (AssumeRole,           CredentialsError
                          GetSessionToken)
 CALLING                  ``ClientError`` with a code of         CredentialsError
@@ -147,6 +149,8 @@ def _calling(e: Exception, who: str, what: str) -> RunasError | None:
 
 EXPIRED_ON_ARRIVAL = "refreshed credentials are still expired"
 """botocore's RuntimeError text for a credential source that hands over expired credentials."""
+ILLEGAL_HEADER = "not a legal header value"
+"""botocore's ValueError text for a container credentials token with a line break in it."""
 
 
 def _credential_source_error(e: Exception, who: str) -> RunasError | None:
@@ -165,6 +169,13 @@ def _credential_source_error(e: Exception, who: str) -> RunasError | None:
         return CredentialsError(
             f"the credential_process of profile {who} failed: "
             f"{_last_line(str(e.kwargs.get('error_msg') or e))}"
+        )
+    if isinstance(e, ValueError) and ILLEGAL_HEADER in str(e):
+        return CredentialsError(
+            f"the container credentials token of profile {who} (the file named by "
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, or AWS_CONTAINER_AUTHORIZATION_TOKEN) "
+            "holds a line break, which no HTTP header can carry: write the token on one line "
+            "with no newline at the end"
         )
     if isinstance(e, RuntimeError) and EXPIRED_ON_ARRIVAL in str(e):
         return CredentialsError(
