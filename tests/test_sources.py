@@ -86,6 +86,59 @@ def test_environment_keys_win_over_aws_profile(moto: Moto) -> None:
     assert _signers(moto) == {ENV_KEYS["AWS_ACCESS_KEY_ID"]}
 
 
+def _every_other_source(moto: Moto, sources: CredentialSources) -> dict[str, dict[str, str]]:
+    """Each source a runner may carry beside keys in its environment, as variables."""
+    moto.home.mkdir(parents=True, exist_ok=True)
+    oidc = moto.home / "oidc-token"
+    oidc.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOmNpIn0.c2lnbmF0dXJl")
+    pod = moto.home / "pod-token"
+    pod.write_text(POD_TOKEN)
+    moto.write_aws_config(
+        {"default": {"region": "us-east-1"}, "dev": {"region": "us-east-1", **STATIC_KEYS}}
+    )
+    moto.write_aws_credentials({"default": STATIC_KEYS})
+    return {
+        "profile": {"AWS_PROFILE": "dev"},
+        "container": {
+            **sources.env_for("container"),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(pod),
+        },
+        "web-identity": {
+            "AWS_ROLE_ARN": f"arn:aws:iam::{ROLE_ACCOUNT}:role/ci",
+            "AWS_WEB_IDENTITY_TOKEN_FILE": str(oidc),
+        },
+        "imds": sources.env_for("imds"),
+    }
+
+
+@pytest.mark.parametrize(
+    "others", ["profile", "container", "web-identity", "imds", "all"], ids=lambda o: o
+)
+@pytest.mark.parametrize("args", [["ecr", "password"], ["env", "-o", "json"]], ids=" ".join)
+def test_explicit_environment_keys_win_over_every_other_source(
+    moto: Moto, sources: CredentialSources, others: str, args: list[str]
+) -> None:
+    """Keys in the environment (as configure-aws-credentials exports them) sign, whatever else
+    is set beside them: a profile, the container endpoint (EKS Pod Identity), web identity,
+    instance metadata, [default] keys in the files; none of those is even asked
+    (aws-actions/amazon-ecr-login#952 used Pod Identity's endpoint instead)."""
+    every = _every_other_source(moto, sources)
+    chosen = {k: v for group in every.values() for k, v in group.items()}
+    if others != "all":
+        chosen = every[others]
+    before = len(sources.requests)
+    keys = {**ENV_KEYS, "AWS_SESSION_TOKEN": "environment-session-token"}
+    done = _run(moto, args, **chosen, **keys)
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    if args[0] == "env":
+        assert json.loads(done.stdout)["AccessKeyId"] == ENV_KEYS["AWS_ACCESS_KEY_ID"]
+    else:
+        assert _signers(moto) == {ENV_KEYS["AWS_ACCESS_KEY_ID"]}
+    assert sources.requests[before:] == []
+    assert "AssumeRoleWithWebIdentity" not in moto.calls()
+
+
 def test_an_account_number_where_the_profile_would_be(moto: Moto) -> None:
     """`ecr login 012345678901` on a runner with environment credentials: an ENDPOINT."""
     done = _run(
