@@ -12,7 +12,10 @@ One small HTTP server on 127.0.0.1 plays three parts, each the way botocore talk
   ``/latest/meta-data/iam/security-credentials/[ROLE]`` with that token, found through
   ``AWS_EC2_METADATA_SERVICE_ENDPOINT``;
 * the **SSO portal**: ``GET /federation/credentials`` (GetRoleCredentials) with the bearer
-  token of ``~/.aws/sso/cache``, found through ``AWS_ENDPOINT_URL_SSO``.
+  token of ``~/.aws/sso/cache``, found through ``AWS_ENDPOINT_URL_SSO``;
+* the **sign-in service** of ``aws login``: ``POST /v1/token`` (CreateOAuth2Token, the
+  refresh of an expired login), found through ``AWS_ENDPOINT_URL_SIGNIN``; it answers as for
+  a login whose refresh token has expired too (AccessDenied, ``TOKEN_EXPIRED``).
 
 Each hands out its own access key id (:data:`KEYS`), so moto's call log shows which source
 signed a request. moto accepts any key (static keys belong to account 123456789012).
@@ -37,6 +40,7 @@ KEYS = {
     "sso": "ASIASSOPORTAL0000001",
     "process": "ASIAPROCESS000000001",
     "pod": "ASIAPODIDENTITY00001",
+    "login": "ASIAAWSLOGIN00000001",
 }
 """The access key id each source hands out."""
 
@@ -64,6 +68,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.log(self)
         if self.path == "/latest/api/token":
             self._reply(200, b"imds-session-token", "text/plain")
+        else:
+            self._reply(404, b"")
+
+    def do_POST(self) -> None:
+        self.server.log(self)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if urllib.parse.urlsplit(self.path).path == "/v1/token":
+            body = {"error": "TOKEN_EXPIRED", "message": "the refresh token has expired"}
+            self.send_response(400)
+            self.send_header("x-amzn-errortype", "AccessDeniedException")
+            data = json.dumps(body).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         else:
             self._reply(404, b"")
 
@@ -174,6 +193,8 @@ class CredentialSources:
             }
         if source == "sso":
             return {"AWS_ENDPOINT_URL_SSO": self.url}
+        if source == "signin":
+            return {"AWS_ENDPOINT_URL_SIGNIN": self.url}
         raise ValueError(source)
 
     def close(self) -> None:
@@ -232,6 +253,43 @@ def sso_profiles(kind: str) -> Mapping[str, Mapping[str, str]]:
             **common,
         }
     }
+
+
+LOGIN_SESSION = "arn:aws:iam::123456789012:user/developer"
+"""The ``login_session`` of the profile ``aws login`` made (the signed-in principal)."""
+
+
+def write_login_token(home: Path, session: str = LOGIN_SESSION, *, expired: bool = False) -> Path:
+    """The cached login ``aws login`` leaves in ``~/.aws/login/cache`` (file name: the SHA-256
+    of the session): temporary keys, their end, a refresh token, and the DPoP key (a P-256
+    key, PEM) that signs the refresh."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    directory = home / ".aws" / "login" / "cache"
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "accessToken": {
+            "accessKeyId": KEYS["login"],
+            "secretAccessKey": "login-secret",
+            "sessionToken": "login-session-token",
+            "accountId": SSO_ACCOUNT,
+            "expiresAt": _iso(_later(-1) if expired else _later()),
+        },
+        "tokenType": "aws_sigv4",
+        "clientId": "arn:aws:signin:::devtools/same-device",
+        "refreshToken": "login-refresh-token",
+        "idToken": "login-id-token",
+        "dpopKey": key.decode(),
+    }
+    path = directory / f"{hashlib.sha256(session.encode()).hexdigest()}.json"
+    path.write_text(json.dumps(doc))
+    return path
 
 
 CREDENTIAL_PROCESS = """#!{python}

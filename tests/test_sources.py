@@ -20,12 +20,14 @@ import pytest
 
 from tests.credsources import (
     KEYS,
+    LOGIN_SESSION,
     CredentialSources,
     credential_process,
     sso_profiles,
+    write_login_token,
     write_sso_token,
 )
-from tests.missing import need_program, need_root
+from tests.missing import missing, need_program, need_root
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
 
 ROLE_ACCOUNT = "210987654321"
@@ -216,6 +218,59 @@ def test_sso_with_an_expired_token(moto: Moto, sources: CredentialSources, kind:
     assert "aws sso login" in done.stderr
     assert "'sso'" in done.stderr
     assert _signers(moto) == set()
+
+
+CRT = Path(__file__).resolve().parent.parent / ".crt"
+"""awscrt, apart from the venv (.ci/crt, `make crt`): botocore reads `aws login` profiles
+only with it."""
+
+
+def _with_awscrt() -> dict[str, str]:
+    """The variables that give a child runas-async the awscrt of .crt/."""
+    if not (CRT / "awscrt").is_dir():
+        missing(f"awscrt is not in {CRT} for the `aws login` tests (make crt)")
+    return {"PYTHONPATH": str(CRT)}
+
+
+def _aws_login_profile(moto: Moto, *, expired: bool = False) -> None:
+    moto.write_aws_config({"web": {"login_session": LOGIN_SESSION, "region": "us-east-1"}})
+    write_login_token(moto.home, expired=expired)
+
+
+def test_aws_login_profile_with_a_valid_cached_login(moto: Moto) -> None:
+    """A profile `aws login` made (login_session) with its cached login: those keys sign."""
+    _aws_login_profile(moto)
+    done = _run(moto, ["ecr", "password", "web"], **_with_awscrt())
+    _assert_clean(done)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == moto_password(DEFAULT_ACCOUNT) + "\n"
+    assert _signers(moto) == {KEYS["login"]}
+
+
+def test_aws_login_profile_with_an_expired_login(moto: Moto, sources: CredentialSources) -> None:
+    """An expired login whose refresh the sign-in service refuses: one line naming the
+    profile and saying to run `aws login`, exit 1, no token request."""
+    _aws_login_profile(moto, expired=True)
+    before = len(sources.requests)
+    done = _run(moto, ["ecr", "password", "web"], **_with_awscrt(), **sources.env_for("signin"))
+    _assert_clean(done)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "aws login --profile web" in done.stderr and "'web'" in done.stderr
+    assert sources.requests[before:] == ["POST /v1/token"]
+    assert _signers(moto) == set()
+
+
+def test_aws_login_profile_without_awscrt_says_what_to_install(moto: Moto) -> None:
+    """Without awscrt botocore cannot read a login at all: one line naming the profile,
+    `aws login` and the package to add, exit 1."""
+    _aws_login_profile(moto)
+    done = _run(moto, ["ecr", "password", "web"])
+    _assert_clean(done)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "'web'" in done.stderr and "aws login" in done.stderr
+    assert "botocore[crt]" in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,10 @@ RESOLVING                ``ProfileNotFound``                    ProfileNotFound
                          cannot start)                          CredentialsError
                          ``ValueError`` (a container token      CredentialsError
                          with a line break; also CALLING)
+                         ``LoginRefreshRequired``,              CredentialsError: run
+                         ``LoginTokenLoadError`` (aws login;    aws login
+                         also CALLING), ``MissingDependency``
+                         (no awscrt for a login_session)
 FETCHING_CREDENTIALS     ``ClientError`` (AssumeRole,           CredentialsError
                          GetSessionToken)
 CALLING                  ``ClientError`` with a code of         CredentialsError
@@ -165,6 +169,9 @@ def _credential_source_error(e: Exception, who: str) -> RunasError | None:
             f"the SSO session of profile {who} has expired or is not signed in: "
             f"run aws sso login --profile {name}"
         )
+    login = _aws_login_error(e, who)
+    if login is not None:
+        return login
     if isinstance(e, bx.CredentialRetrievalError) and "process" in str(e.kwargs.get("provider")):
         return CredentialsError(
             f"the credential_process of profile {who} failed: "
@@ -182,6 +189,24 @@ def _credential_source_error(e: Exception, who: str) -> RunasError | None:
             f"the credentials of profile {who} had already expired when their source "
             "(credential_process, container or instance endpoint) handed them over: "
             "renew them at the source"
+        )
+    return None
+
+
+def _aws_login_error(e: Exception, who: str) -> RunasError | None:
+    """A profile of ``aws login`` (``login_session``): signed out, or botocore without the
+    awscrt it needs to read the login at all."""
+    name = who.strip("'\"")
+    if isinstance(e, bx.LoginRefreshRequired | bx.LoginTokenLoadError):
+        return CredentialsError(
+            f"the aws login session of profile {who} has expired or is not signed in: "
+            f"run aws login --profile {name}"
+        )
+    if isinstance(e, bx.MissingDependencyException) and "login" in str(e):
+        return CredentialsError(
+            f"profile {who} signs in with aws login (login_session), which botocore reads "
+            "only with awscrt: add botocore[crt] where runas-async is installed (uv tool "
+            "install runas-async --with 'botocore[crt]', or pip install 'botocore[crt]')"
         )
     return None
 
