@@ -20,6 +20,7 @@ import pytest
 from runas_async.auth.helpercache import FILE_NAME
 from runas_async.core.errors import TokenError
 from runas_async.core.models import Token
+from runas_async.core.places import cache_dir
 from runas_async.credhelper import MISSING_URL, NOT_FOUND, Helper
 from tests.faults import ApiFaultProxy
 from tests.missing import need_program
@@ -479,6 +480,14 @@ def test_ecr_status_labels_the_helpers_rows_with_its_tokens_time_left(
     text = subprocess.run([*run, "status"], env=world, capture_output=True, text=True).stdout
     for line in text.splitlines()[1:]:
         assert "runas-async helper (prod)" in line and re.search(r"1[01]h\d\dm left$", line)
+    cache = cache_dir(world) / FILE_NAME
+    doc = json.loads(cache.read_text())
+    for token in doc["tokens"].values():
+        token["expires_at"] = time.time() - 60
+    cache.write_text(json.dumps(doc))
+    ended = subprocess.run([*run, "status"], env=world, capture_output=True, text=True)
+    assert ended.returncode == 0, ended.stdout  # nothing to do: the next pull renews it
+    assert ended.stdout.count("expired, renewed at next pull") == 2, ended.stdout
 
 
 def test_configure_docker_for_podman_writes_containers_auth_json(

@@ -461,8 +461,8 @@ def render_status(rows: Sequence[StatusRow], output: str, stream: TextIO) -> Non
             who, state = _status_who(row), row.freshness.value
             if row.seconds_left is not None and row.seconds_left > 0:
                 state = f"{time_left(row.seconds_left)} left"
-            elif row.record is None and who == _HELPER_ROW:
-                state = "no token yet"
+            elif who.startswith(_HELPER_ROW):
+                state = "no token yet" if row.record is None else "expired, renewed at next pull"
             where = "(nowhere)" if row.place is None else row.place.shown
             lines.append((row.host, where, who, state))
         widths = [max(len(line[i]) for line in lines) for i in range(3)]

@@ -24,8 +24,16 @@ def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outc
         stdout.write(nothing_logged_in(path) + "\n")
         return Outcome(status=0)
     render_status(rows, command.output.value, stdout)
-    expired = any(row.freshness is Freshness.EXPIRED for row in rows)
+    # The helper's own rows need nothing done: it fetches a new token at the next pull.
+    expired = any(row.freshness is Freshness.EXPIRED and not _helpers(row) for row in rows)
     return Outcome(status=1 if expired else 0)
+
+
+def _helpers(row: StatusRow) -> bool:
+    """Whether credHelpers sends the row's registry to runas-async's own helper."""
+    from runas_async.auth.helpercache import HELPER
+
+    return row.place is not None and row.place.helper == HELPER
 
 
 def nothing_logged_in(path: Path) -> str:
@@ -45,12 +53,12 @@ def _with_helper_tokens(rows: list[StatusRow], env: Mapping[str, str]) -> list[S
     from runas_async.auth.state import Freshness, LoginRecord
     from runas_async.core.places import cache_dir
 
-    if not any(row.place is not None and row.place.helper == HELPER for row in rows):
+    if not any(_helpers(row) for row in rows):
         return rows
     served, now = TokenCache(cache_dir(env)).served(), time.time()
     out = []
     for row in rows:
-        got = served.get(row.host) if row.place is not None and row.place.helper == HELPER else None
+        got = served.get(row.host) if _helpers(row) else None
         if got is None:
             out.append(row)
             continue
