@@ -517,6 +517,11 @@ def test_configure_docker_for_podman_writes_containers_auth_json(
     assert done.returncode == 0, done.stderr
     assert json.loads(auth.read_text()) == {"credHelpers": {host: "runas-async"}}
     assert not (moto.docker_config / "config.json").exists()
+    assert _helper("get", host, env).returncode == 0  # as skopeo asks it
+    status = [sys.executable, "-m", "runas_async", "ecr", "status", "-c", "podman", "-o", "json"]
+    listed = subprocess.run(status, env=env, capture_output=True, text=True)
+    (row,) = json.loads(listed.stdout)["registries"]
+    assert (row["registry"], row["ours"], row["profile"]) == (host, True, "prod")
 
 
 @pytest.mark.parametrize(
