@@ -81,7 +81,7 @@ def _logout_plan(
                 runner,
                 reporter,
                 jobs=opts.jobs,
-                login_timeout=opts.timeout,
+                logout_timeout=opts.timeout,
                 deadline=opts.deadline,
                 stop=stop,
             )
