@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from runas_async.auth.state import LoginRecord, State, StateFile, agrees, place_of
+from runas_async.auth.entries import agrees, place_of
+from runas_async.auth.state import LoginRecord, State, StateFile
 from runas_async.cli import main as cli
 from runas_async.core import options
 from runas_async.core.errors import UsageError

@@ -45,8 +45,8 @@ from runas_async.auth.authfile import (
     SELF_SERVING_HELPERS,
     AuthFile,
 )
+from runas_async.auth.recording import Recorder
 from runas_async.auth.runners import Runner
-from runas_async.auth.state import Recorder
 from runas_async.core.errors import LoginError
 from runas_async.core.models import Registry, Token
 

@@ -32,7 +32,7 @@ from runas_async.auth.authfile import (
     helper_for,
     parse_document,
 )
-from runas_async.auth.state import Recorder
+from runas_async.auth.recording import Recorder
 from runas_async.core.clients import Client, Redirect
 from runas_async.core.errors import ClientNotFound, LoginError
 from runas_async.core.models import Registry, Token

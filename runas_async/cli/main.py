@@ -33,9 +33,9 @@ from runas_async.core.options import (
     Env,
     EnvFormat,
     Exec,
+    ListLogins,
     ListProfiles,
     Login,
-    LoginStatus,
     Logout,
     Output,
     Password,
@@ -513,7 +513,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
     args = subs[name].parse_intermixed_args(rest)
     if name == "status":
-        return LoginStatus(_client(args.client, env), args.output)
+        return ListLogins(_client(args.client, env), args.output)
     targets = _targets(args, env, name)
     if name == "configure-docker":
         client = CLIENTS[args.client or DEFAULT_CLIENT.name]

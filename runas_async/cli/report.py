@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runas_async.auth.state import StatusRow, time_left
+from runas_async.auth.freshness import EcrLogin, time_left
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
 
 if TYPE_CHECKING:
@@ -428,7 +428,7 @@ def _left(result: LoginResult) -> str:
     return "" if result.expires_in is None else f"{time_left(result.expires_in)} left"
 
 
-def status_record(row: StatusRow) -> dict[str, Any]:
+def status_record(row: EcrLogin) -> dict[str, Any]:
     """One entry of ``ecr status -o json``."""
     record = row.record
     return {
@@ -444,7 +444,7 @@ def status_record(row: StatusRow) -> dict[str, Any]:
     }
 
 
-def render_status(rows: Sequence[StatusRow], output: str, stream: TextIO) -> None:
+def render_status(rows: Sequence[EcrLogin], output: str, stream: TextIO) -> None:
     """``ecr status``: one JSON document, or one aligned line per registry."""
     if output == "json":
         json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)

@@ -121,8 +121,8 @@ class Logout:
 
 
 @dataclass(frozen=True)
-class LoginStatus:
-    """``ecr status``: the ECR registries of a client's auth file and when they expire."""
+class ListLogins:
+    """``ecr status``: list the ECR logins of a client's auth file and when they expire."""
 
     client: Client
     output: Output = Output.TEXT
@@ -193,7 +193,7 @@ Command = (
     | Password
     | Env
     | Exec
-    | LoginStatus
+    | ListLogins
     | ConfigureDocker
     | Completion
     | ListProfiles
