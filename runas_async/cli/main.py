@@ -492,7 +492,7 @@ def completion_specs() -> tuple[CommandSpec, ...]:
     return tuple(specs)
 
 
-def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:  # noqa: C901 - reg splits it
     """argv (without the program name) as a typed command; UsageError when it is not one."""
     parser, subs = build_parser()
     argv = list(argv)
