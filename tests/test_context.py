@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from runas_async.cli.commands.login import _fresh_logins, _plan_from_files
 from runas_async.cli.context import Context
 from runas_async.cli.main import main
 from runas_async.core.clients import CLIENTS
-from runas_async.core.options import RunOptions, Targets
+from runas_async.core.options import Login, RunOptions, Targets
 
 HOST = "111111111111.dkr.ecr.us-east-2.amazonaws.com"
 OTHER = "222222222222.dkr.ecr.us-east-2.amazonaws.com"
@@ -25,7 +26,7 @@ OTHER = "222222222222.dkr.ecr.us-east-2.amazonaws.com"
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """An AWS config, a docker config with two logins, a state directory; nothing reachable."""
-    (tmp_path / "aws-config").write_text("[profile a]\nregion = us-east-2\n")
+    (tmp_path / "aws-config").write_text("[profile a]\nregion = us-east-2\n[profile b]\n")
     docker = tmp_path / "docker"
     docker.mkdir()
     auths = {HOST: {"auth": "QVdTOng="}, OTHER: {"auth": "QVdTOnk="}}
@@ -106,3 +107,42 @@ def test_redirect_after_the_auth_file_is_made_is_a_bug(world: dict[str, str]) ->
     assert ctx.auth.path == Path(world["DOCKER_CONFIG"]) / "config.json"
     with pytest.raises(RuntimeError, match="redirect"):
         ctx.redirect({**world, "DOCKER_CONFIG": "/elsewhere"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "recorded"),
+    [
+        pytest.param({}, True, id="plain-login"),
+        pytest.param({"job": ("true",)}, False, id="job"),
+        pytest.param({"k8s_secret": "regcred"}, False, id="k8s-secret"),
+    ],
+)
+def test_only_logins_into_the_users_auth_file_are_recorded(
+    world: dict[str, str], extra: dict[str, Any], recorded: bool
+) -> None:
+    """A job's private auth file and printed secrets never enter the state file: their
+    context has no recorder; a plain login's records its logins against the user's file."""
+    command = Login(Targets(profile="a"), RunOptions(client=CLIENTS["builtin"]), **extra)
+    ctx = Context.of(command, world, io.StringIO())
+    recorder = ctx.recorder
+    assert (recorder is not None) is recorded
+    if recorder is not None:
+        assert recorder.auth_path == Path(world["DOCKER_CONFIG"]) / "config.json"
+
+
+def test_renew_before_with_no_plan_from_the_files_renews_everything(
+    world: dict[str, str],
+) -> None:
+    """When the files alone cannot make the plan (here: no region), nothing is
+    fresh and the full run goes on (it reports the error), never an empty success."""
+    # b has no region: an ACCOUNT cannot be placed without botocore's help.
+    ctx = Context(
+        world,
+        io.StringIO(),
+        client=CLIENTS["builtin"],
+        targets=Targets(profile="b", endpoints=("111111111111",)),
+        run=RunOptions(client=CLIENTS["builtin"]),
+    )
+    fresh = _fresh_logins(3600.0, ctx)
+    assert fresh.total == 0
+    assert not fresh.everything
