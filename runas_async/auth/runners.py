@@ -167,24 +167,6 @@ class _OtherUsername(Exception):
         self.token = token
 
 
-def settle(
-    auth: AuthFile,
-    logged_in: Mapping[str, Mapping[str, Any]],
-    logged_out: Iterable[str],
-    recorder: Recorder | None,
-) -> None:
-    """The logins into the real auth file, the logouts out of it, and their records
-    (state.py) written under the same lock. Blocking: a worker thread's job."""
-    if logged_in:
-        added = list(logged_in)
-        after = None if recorder is None else functools.partial(recorder.write, added=added)
-        auth.merge_auths(logged_in, after)
-    removed = list(logged_out)
-    if removed:
-        after = None if recorder is None else functools.partial(recorder.write, removed=removed)
-        auth.remove_auths(removed, after)
-
-
 class Runner:
     """What every login runner shares (the client's :class:`ClientRunner`, the built-in
     ``registry.BuiltinRunner``); use one as an async context manager.
@@ -234,8 +216,17 @@ class Runner:
         """Free what :meth:`_open` opened; called on every way out."""
 
     def settle(self, auth: AuthFile) -> None:
-        """The run's logins and logouts into ``auth``, with their records. Blocking."""
-        settle(auth, self.logged_in, self.logged_out, self.recorder)
+        """The run's logins into ``auth``, its logouts out of it, and their records
+        (recording.py) written under the same lock. Blocking: a worker thread's job."""
+        recorder = self.recorder
+        if self.logged_in:
+            added = list(self.logged_in)
+            after = None if recorder is None else functools.partial(recorder.write, added=added)
+            auth.merge_auths(self.logged_in, after)
+        if self.logged_out:
+            removed = list(self.logged_out)
+            after = None if recorder is None else functools.partial(recorder.write, removed=removed)
+            auth.remove_auths(removed, after)
 
     def _helper(self, host: str) -> str | None:
         return helper_for(self._doc, host)

@@ -21,8 +21,8 @@ without keeping anything that could be replayed. For a login kept by a ``credsSt
 ``credHelpers`` helper only the host's placeholder is checked (asking the helper would cost
 a process per host).
 
-Written under the auth file's lock (runners.settle passes recording.Recorder.write to the
-merge),
+Written under the auth file's lock (runners.Runner.settle passes recording.Recorder.write to
+the merge),
 then under the state directory's own ``flock`` (one state file serves many auth files),
 whole (temporary file, ``os.replace``), 0600. Read like awscli's cache
 (:func:`~runas_async.files.read_trusted`): a corrupt, symlinked, foreign-owned or
