@@ -60,3 +60,22 @@ def test_place_shows_its_helper() -> None:
     """How ``ecr status`` names a place."""
     assert Place("auths", auth="x").shown == "auths"
     assert Place("credHelpers", "pass").shown == "credHelpers (pass)"
+
+
+@pytest.mark.parametrize(
+    ("doc", "store", "helper", "trusted"),
+    [
+        pytest.param({"auths": {"h": {}}, "credsStore": "desktop"}, "credsStore", "desktop", True),
+        pytest.param({"auths": {}, "credsStore": "desktop"}, "credsStore", "desktop", False),
+        pytest.param({"auths": {"h": {}}, "credsStore": "pass"}, "credsStore", "desktop", False),
+        pytest.param({"credHelpers": {"h": "ecr-login"}}, "credHelpers", "ecr-login", True),
+        pytest.param({"credHelpers": {"h": "pass"}}, "credHelpers", "ecr-login", False),
+        pytest.param({"auths": {"h": {}}}, "credsStore", "desktop", False),
+    ],
+)
+def test_store_entries_are_checked_by_their_placeholder(
+    doc: dict[str, Any], store: str, helper: str, trusted: bool
+) -> None:
+    """For credsStore and credHelpers logins, the placeholder (and its helper) is checked."""
+    record = LoginRecord(60.0, "dev", "210987654321", "us-east-1", "docker", store, helper)
+    assert agrees(record, place_of(doc, "h"), State()) is trusted
