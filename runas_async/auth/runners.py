@@ -4,7 +4,7 @@ The password goes on the child's stdin, never in argv. A client that can be
 pointed at another auth file gets its own temporary copy per login (0700
 directory, seeded with the user's file so credsStore, credHelpers and proxies
 still apply); :class:`ClientRunner` merges the new ``auths`` entries into the
-real file once, at the end (see dockerconfig.py for why). A client that cannot
+real file once, at the end (see authfile.py for why). A client that cannot
 be redirected (finch) has its logins run one at a time instead.
 """
 

@@ -43,7 +43,7 @@ class Targets:
     profile: str | None
     """PROFILE, or None for the default credentials (botocore's chain, which reads
     ``$AWS_PROFILE`` itself). A PROFILE that names no profile but is an ENDPOINT is an
-    ENDPOINT (commands/_shared.py decides, with the config files at hand)."""
+    ENDPOINT (cli/context.py decides, with the config files at hand)."""
     endpoints: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
     file: str | None = None

@@ -57,7 +57,7 @@ def _run_logins(
     """The logins themselves: tokens in parallel, each login as its token arrives; the
     fresh ones (``--renew-before``) reported as they stand.
 
-    Logins are recorded (state.py) where they last: in the user's auth file, not in a
+    Logins are recorded (recording.py) where they last: in the user's auth file, not in a
     job's private one or in printed secrets (the context's recorder is None then).
     """
     from runas_async.auth.recording import Recording
