@@ -6,6 +6,9 @@ directory, seeded with the user's file so credsStore, credHelpers and proxies
 still apply); :class:`ClientRunner` merges the new ``auths`` entries into the
 real file once, at the end (see authfile.py for why). A client that cannot
 be redirected (finch) has its logins run one at a time instead.
+
+:class:`Runner` is what every runner shares (this one and registry.BuiltinRunner): the
+merge on exit with the records, and the refusals of hosts a credential helper serves.
 """
 
 from __future__ import annotations
