@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from runas_async.cli.commands._shared import Outcome, _status_rows
-from runas_async.core.options import LoginStatus, Output
+from runas_async.cli.context import Context, Outcome
+from runas_async.core.options import ListLogins, Output
 
 if TYPE_CHECKING:
-    from runas_async.auth.state import StatusRow
+    from runas_async.auth.freshness import EcrLogin
 
 
-def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+def status(command: ListLogins, ctx: Context) -> Outcome:
     """List the auth file's ECR registries and their time left; no AWS call."""
-    from runas_async.auth.state import Freshness
+    from runas_async.auth.freshness import Freshness
     from runas_async.cli.report import render_status
 
-    path = command.client.auth_path(env)
-    rows = _with_helper_tokens(_status_rows(path, env), env)
+    rows = _with_helper_tokens(ctx.ecr_logins(), ctx.env)
     if not rows and command.output is not Output.JSON:
-        stdout.write(nothing_logged_in(path) + "\n")
+        ctx.stdout.write(nothing_logged_in(ctx.auth.path) + "\n")
         return Outcome(status=0)
-    render_status(rows, command.output.value, stdout)
+    render_status(rows, command.output.value, ctx.stdout)
     # The helper's own rows need nothing done: it fetches a new token at the next pull.
     expired = any(row.freshness is Freshness.EXPIRED and not _helpers(row) for row in rows)
     return Outcome(status=1 if expired else 0)
 
 
-def _helpers(row: StatusRow) -> bool:
+def _helpers(row: EcrLogin) -> bool:
     """Whether credHelpers sends the row's registry to runas-async's own helper."""
     from runas_async.auth.helpercache import HELPER
 
@@ -43,14 +42,15 @@ def nothing_logged_in(path: Path) -> str:
     return f"No ECR registry is logged in (read {path})."
 
 
-def _with_helper_tokens(rows: list[StatusRow], env: Mapping[str, str]) -> list[StatusRow]:
+def _with_helper_tokens(rows: list[EcrLogin], env: Mapping[str, str]) -> list[EcrLogin]:
     """Rows that credHelpers sends to runas-async's own helper: the token it last answered
     with (its cache, whichever registry it was fetched for), else the row as it stands."""
     import time
     from dataclasses import replace
 
+    from runas_async.auth.freshness import Freshness
     from runas_async.auth.helpercache import CLIENT, HELPER, TokenCache
-    from runas_async.auth.state import Freshness, LoginRecord
+    from runas_async.auth.state import LoginRecord
     from runas_async.core.places import cache_dir
 
     if not any(_helpers(row) for row in rows):
