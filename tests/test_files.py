@@ -20,13 +20,13 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from runas_async import files
 from runas_async.auth.authfile import AuthFile
 from runas_async.auth.helpercache import TokenCache
 from runas_async.auth.state import State
+from runas_async.core import mapping as registries
 from runas_async.core.errors import RunasError
-from runas_async.core.mapping import edit_mapping, parse_mapping
 from runas_async.core.partitions import load_partitions
-from runas_async.files import MAX_DEPTH, parse_json, read_user
 from tests.faults import ApiFaultProxy
 from tests.missing import need_program, need_root
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, ecr_host, moto_password
@@ -117,7 +117,7 @@ def test_oversized_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big"
     path.write_bytes(b" " * 2048)
     with pytest.raises(RunasError, match="larger than 1024 bytes"):
-        read_user(path, what="x", limit=1024)
+        files.read_user(path, what="x", limit=1024)
 
 
 # --- item 5: nesting, numbers, symlink loops -----------------------------------------------
@@ -258,7 +258,7 @@ def _parses_or_one_line(parse: object, data: bytes) -> None:
 @given(HOSTILE)
 def test_fuzz_json(data: bytes) -> None:
     """Any bytes: parsed (finite, at most MAX_DEPTH deep) or one line, never a traceback."""
-    _parses_or_one_line(lambda d: parse_json(d, what="x"), data)
+    _parses_or_one_line(lambda d: files.parse_json(d, what="x"), data)
 
 
 @FUZZ
@@ -297,19 +297,20 @@ def test_fuzz_registries_toml(data: bytes) -> None:
     text = data.decode("utf-8", "replace")
     partitions = load_partitions()
     try:
-        parse_mapping(text, "r.toml", partitions)
+        registries.parse_mapping(text, "r.toml", partitions)
     except RunasError as e:
         assert "\n" not in str(e)
         return
-    edited = edit_mapping(text, [("dev", [HOST])], False, "r.toml", partitions)
-    assert parse_mapping(edited, "r.toml", partitions)[0].profile == "dev"
+    edited = registries.edit_mapping(text, [("dev", [HOST])], False, "r.toml", partitions)
+    assert registries.parse_mapping(edited, "r.toml", partitions)[0].profile == "dev"
 
 
 def test_depth_limit_is_exact() -> None:
     """MAX_DEPTH levels parse; one more is refused."""
-    assert parse_json("[" * MAX_DEPTH + "]" * MAX_DEPTH, what="x") is not None
+    depth = files.MAX_DEPTH
+    assert files.parse_json("[" * depth + "]" * depth, what="x") is not None
     with pytest.raises(RunasError, match="nested deeper"):
-        parse_json("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), what="x")
+        files.parse_json("[" * (depth + 1) + "]" * (depth + 1), what="x")
 
 
 # --- item 6: concurrent configure-docker ---------------------------------------------------
