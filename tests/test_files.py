@@ -242,7 +242,7 @@ HOSTILE = st.one_of(
 FUZZ = settings(
     derandomize=True,
     deadline=None,
-    max_examples=300,
+    max_examples=150,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -287,7 +287,7 @@ def test_fuzz_token_cache(tmp_path_factory: pytest.TempPathFactory, data: bytes)
     for name in ("x", "|us-east-1|private"):
         token = cache.get(name, "f")
         assert token is None or token.valid(0) in (True, False)
-    assert cache.route("h", "s") is None or True
+    cache.route("h", "s")  # the warm path's read of the same file
 
 
 @FUZZ
