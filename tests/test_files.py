@@ -443,10 +443,19 @@ def nobodys_home(world: dict[str, str]) -> Iterator[dict[str, str]]:
 AS_NOBODY = ("setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups")
 
 
-def test_root_run_leaves_the_users_files_the_users(nobodys_home: dict[str, str]) -> None:
-    """configure-docker and the helper's get as root (sudo -E) in uid 65534's HOME: every
-    file and directory made there is 65534's, and 65534's own get and configure-docker work."""
+def test_root_run_leaves_the_users_files_the_users(
+    nobodys_home: dict[str, str], moto: Moto
+) -> None:
+    """ecr login, configure-docker and the helper's get as root (sudo -E) in uid 65534's
+    HOME: every file and directory made there is 65534's, and 65534's own ecr status, get
+    and configure-docker work, with no warning."""
+    from tests.test_profiles import _stand_ins
+
     env = nobodys_home
+    stand_ins, _ = _stand_ins(moto)
+    clients = {name: stand_ins[name] for name in ("PATH", "STAND_IN_LOG")}
+    login = _tool({**env, **clients}, "ecr", "login", "dev", "-o", "json")
+    assert login.returncode == 0, login.stdout + login.stderr
     _configured(env)
     home = _home(env)
     made = sorted(home.rglob("*"))
@@ -465,6 +474,10 @@ def test_root_run_leaves_the_users_files_the_users(nobodys_home: dict[str, str])
         prefix=AS_NOBODY,
     )
     assert done.returncode == 0, done.stderr
+    status = _tool(env, "ecr", "status", "-o", "json", prefix=AS_NOBODY)
+    assert status.returncode == 0 and status.stderr == "", status.stderr
+    rows = json.loads(status.stdout)["registries"]
+    assert {r["registry"] for r in rows} == {HOST, other}, rows
     got = _helper(env, "get", HOST, prefix=AS_NOBODY)
     assert got.returncode == 0, got.stdout + got.stderr
     assert json.loads(got.stdout)["Secret"] == moto_password(DEFAULT_ACCOUNT)
