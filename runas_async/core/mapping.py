@@ -19,7 +19,6 @@ the default credentials (``$AWS_PROFILE``, or botocore's chain).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,19 +137,6 @@ def check_pattern(value: str) -> str:
     return pattern
 
 
-def render_mapping(rules: list[Rule]) -> str:
-    """The tables as TOML, as :func:`parse_mapping` reads them back (comments are not kept)."""
-    out = ["# Which profile serves which registry (runas-async's credential helper).\n"]
-    for rule in rules:
-        registries = [ep.raw.strip() for ep in rule.endpoints] + list(rule.patterns)
-        out.append(f"\n[[login]]\nprofile = {json.dumps(rule.profile)}\n")
-        if registries:
-            out.append(f"registries = [{', '.join(json.dumps(r) for r in registries)}]\n")
-        if rule.region:
-            out.append(f"region = {json.dumps(rule.region)}\n")
-    return "".join(out)
-
-
 HEADER = "Which profile serves which registry (runas-async's credential helper)."
 
 Served = list[tuple[str | None, list[str]]]
@@ -216,28 +202,3 @@ def _names_host(value: str, gone: set[str], partitions: tuple[Partition, ...]) -
     except UsageError:
         return False
     return isinstance(ep, HostEndpoint | PublicEndpoint) and ep.registry.host in gone
-
-
-def with_hosts(
-    rules: list[Rule], profile: str, hosts: list[str], partitions: tuple[Partition, ...]
-) -> list[Rule]:
-    """``rules`` with ``hosts`` served by ``profile``: a table of its own, first (the first
-    match wins), and the hosts taken out of every other table that names them."""
-    rest = without_hosts(rules, hosts)
-    endpoints = tuple(parse_endpoint(host, partitions) for host in hosts)
-    return [Rule(profile, None, endpoints), *rest]
-
-
-def without_hosts(rules: list[Rule], hosts: list[str]) -> list[Rule]:
-    """``rules`` without these registries; a table left with none of its registries goes."""
-    gone = set(hosts)
-    kept = []
-    for rule in rules:
-        endpoints = tuple(
-            ep
-            for ep in rule.endpoints
-            if not (isinstance(ep, HostEndpoint | PublicEndpoint) and ep.registry.host in gone)
-        )
-        if rule.own_registry or endpoints or rule.patterns:
-            kept.append(Rule(rule.profile, rule.region, endpoints, rule.patterns, rule.origin))
-    return kept
