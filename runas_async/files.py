@@ -159,11 +159,16 @@ def _finite(text: str) -> float:
     return value
 
 
-def parse_json(data: bytes | str, *, what: str, error: Error = ConfigError) -> Any:
+def parse_json(
+    data: bytes | str, *, what: str, error: Error = ConfigError, non_finite: bool = False
+) -> Any:
     """A JSON document; invalid JSON, nesting deeper than :data:`MAX_DEPTH` and
-    non-finite numbers are ``error`` with one line naming ``what``."""
+    non-finite numbers are ``error`` with one line naming ``what``. With ``non_finite``,
+    ``Infinity``, ``NaN`` and ``1e999`` are read as floats, for a caller that checks each
+    number itself (the state file drops a bad record alone, not the whole file)."""
+    numbers: dict[str, Any] = {"parse_constant": _no_constant, "parse_float": _finite}
     try:
-        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(data, **({} if non_finite else numbers))
     except RecursionError:
         raise error(f"{what} is not valid JSON: nested too deeply") from None
     except _Bad as e:

@@ -117,7 +117,7 @@ class State:
         if raw is None:
             return cls()
         try:
-            doc = parse_json(raw, what="the state file")
+            doc = parse_json(raw, what="the state file", non_finite=True)  # per record
         except RunasError as e:
             log.debug("%s; ignored", e)
             return cls()
