@@ -362,6 +362,20 @@ def test_configure_docker_writes_nothing_when_registries_toml_is_unusable(
     assert config.read_text() == '{"auths": {}}'
 
 
+def test_configure_docker_writes_nothing_when_registries_toml_cannot_be_written(
+    world: dict[str, str],
+) -> None:
+    """registries.toml's directory on a read-only mount: exit 2, config.json untouched."""
+    config = _seed_config(world, '{"auths": {}}')
+    directory = _mapping(world).parent
+    directory.mkdir(parents=True)
+    setup = f"mount --bind -o ro {directory} {directory}"
+    done = _tool(world, "ecr", "configure-docker", "dev", HOST, prefix=_in_namespace(setup))
+    assert done.returncode == 2
+    _one_line_error(done, "registries.toml")
+    assert config.read_text() == '{"auths": {}}'
+
+
 def test_configure_docker_checks_the_profile_before_writing(world: dict[str, str]) -> None:
     """A misspelt profile: exit 2 with "did you mean", and neither file is written."""
     config = _seed_config(world, '{"auths": {}}')

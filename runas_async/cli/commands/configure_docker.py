@@ -35,7 +35,7 @@ def configure_docker(command: ConfigureDocker, ctx: Context) -> Outcome:
     hosts = [host for _, group in served for host in group]
     ctx.check_auth()
     mapping = _MappingFile(registries_file(ctx.env), ctx.partitions)
-    mapping.edited(served, command.remove)  # checked before anything is written
+    mapping.preflight(served, command.remove)  # checked before anything is written
     ctx.auth.set_helpers(hosts, HELPER, remove=command.remove)
     mapping.update(served, command.remove)
     verb = "no longer sent to" if command.remove else "sent to"
@@ -106,6 +106,20 @@ class _MappingFile:
         from runas_async.core.mapping import edit_mapping
 
         return edit_mapping(self.text(), served, remove, str(self.path), self.partitions)
+
+    def preflight(self, served: Served, remove: bool) -> None:
+        """What :meth:`update` needs, checked: the file readable and valid, and its
+        directory able to take a new file (made when missing, as the write would)."""
+        import tempfile
+
+        from runas_async.files import make_dirs
+
+        self.edited(served, remove)
+        try:
+            make_dirs(self.target.parent)
+            tempfile.NamedTemporaryFile(dir=self.target.parent, prefix=".probe-").close()
+        except OSError as e:
+            raise ConfigError(f"cannot write {self.path}: {e.strerror or e}") from e
 
     def update(self, served: Served, remove: bool) -> None:
         """Read again and edit under the lock: concurrent runs keep each other's tables."""
