@@ -587,3 +587,22 @@ def test_new_file_in_a_foreign_directory_takes_its_owner(tmp_path: Path) -> None
     atomic_write(tmp_path / "f", b"x")
     assert (tmp_path / "f").stat().st_uid == NOBODY
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o600
+
+
+@FUZZ
+@given(HOSTILE, st.sampled_from(["store", "erase"]))
+def test_fuzz_helper_stdin(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, verb: str
+) -> None:
+    """The helper's store and erase: any stdin gives an answer or one line, exit 0 or 1."""
+    import io
+
+    from runas_async import credhelper
+
+    home = tmp_path_factory.mktemp("home")
+    env = {"HOME": str(home), "AWS_CONFIG_FILE": str(home / "none")}
+    out = io.StringIO()
+    text = data.decode("utf-8", "replace")
+    code = credhelper.main([verb], stdin=io.StringIO(text), stdout=out, env=env)
+    assert code in (0, 1)
+    assert len(out.getvalue().splitlines()) <= 1
