@@ -18,7 +18,7 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from runas_async import files
 from runas_async.auth.authfile import AuthFile
@@ -256,6 +256,7 @@ def _parses_or_one_line(parse: object, data: bytes) -> None:
 
 @FUZZ
 @given(HOSTILE)
+@example(DEEP.encode())
 def test_fuzz_json(data: bytes) -> None:
     """Any bytes: parsed (finite, at most MAX_DEPTH deep) or one line, never a traceback."""
     _parses_or_one_line(lambda d: files.parse_json(d, what="x"), data)
@@ -263,6 +264,7 @@ def test_fuzz_json(data: bytes) -> None:
 
 @FUZZ
 @given(HOSTILE)
+@example(DEEP.encode())
 def test_fuzz_config_json(data: bytes) -> None:
     """config.json's own checks on top of JSON: a document or a one-line error."""
     _parses_or_one_line(AuthFile(Path("/nonexistent/config.json"))._parse, data)
@@ -270,6 +272,7 @@ def test_fuzz_config_json(data: bytes) -> None:
 
 @FUZZ
 @given(HOSTILE)
+@example(DEEP.encode())
 def test_fuzz_state_file(data: bytes) -> None:
     """The state file reads as a state (empty when not ours), whatever its bytes."""
     state = State.parse(data)
@@ -292,6 +295,7 @@ def test_fuzz_token_cache(tmp_path_factory: pytest.TempPathFactory, data: bytes)
 
 @FUZZ
 @given(HOSTILE)
+@example(DEEP.encode())
 def test_fuzz_registries_toml(data: bytes) -> None:
     """registries.toml: rules or a one-line error; an edit of a valid file parses back."""
     text = data.decode("utf-8", "replace")
@@ -591,6 +595,7 @@ def test_new_file_in_a_foreign_directory_takes_its_owner(tmp_path: Path) -> None
 
 @FUZZ
 @given(HOSTILE, st.sampled_from(["store", "erase"]))
+@example(b"[" * 60000, "store")
 def test_fuzz_helper_stdin(
     tmp_path_factory: pytest.TempPathFactory, data: bytes, verb: str
 ) -> None:
