@@ -8,12 +8,23 @@ later, so a request written in two pieces (headers, then body) still costs one t
 real wire.
 
 Connection set-up is modelled too, since a command-line tool opens fresh connections and a
-real network charges for them: a listener with ``handshake_rtts = k`` holds the client's
-first bytes until ``k`` round trips (``2 * k * delay``) after the connection was accepted,
-as a TCP handshake (k = 1) or a TCP plus TLS 1.3 handshake (k = 2) would. A listener
-without a target stands for a port that refuses: it accepts, waits ``k`` round trips and
-then resets the connection, which is what a refused connection costs on a real network
-(loopback refuses instantly).
+real network charges for them, each handshake from the moment it really starts:
+
+* TCP (every listener): the client's first bytes reach the target no sooner than one round
+  trip (``2 * delay``) after the connection was accepted, plus the trip of the bytes
+  themselves. A connection opened ahead (at start-up) has its TCP round trip behind it by
+  the time it is used, as on a real network.
+* TLS 1.3 (``handshake_rtts = 2``: TCP plus TLS): one more round trip, counted from the
+  client's first bytes, not from the accept, because a TLS handshake starts only when the
+  client sends its ClientHello, that is when aiohttp adopts the socket and sends. The
+  servers behind the proxy speak plain HTTP; their first request stands for the
+  ClientHello. So a connection opened at start-up but used later still pays for TLS then,
+  as it would on a real network (the earlier model charged TLS from the accept too, which
+  hid it behind a start-up connection).
+
+A listener without a target stands for a port that refuses: it accepts, waits one round
+trip (SYN, then RST) and then resets the connection, which is what a refused connection
+costs on a real network (loopback refuses instantly).
 
 The accepting and piping are :mod:`tests.pipe`'s (the one loopback core of the test servers);
 this module adds the delay, the handshake time and the event log.
@@ -57,7 +68,8 @@ class Listener:
     target: tuple[str, int] | None
     """Where to forward; None: reset every connection after the handshake time."""
     handshake_rtts: int = 1
-    """Round trips the client waits before its first byte reaches the target."""
+    """1: plain TCP (one round trip from the accept); 2: TCP then TLS 1.3 (one more round
+    trip from the client's first bytes)."""
 
 
 @dataclass(frozen=True)
@@ -180,10 +192,10 @@ async def _serve_connection(
     accepted = asyncio.get_running_loop().time()
     connection = log.connection()
     log.write("open", listener.name, connection)
-    handshake = 2 * delay * listener.handshake_rtts
+    round_trip = 2 * delay
     try:
         if listener.target is None:
-            await asyncio.sleep(handshake)
+            await asyncio.sleep(round_trip)
             reset(writer)
             return
         await splice(
@@ -193,7 +205,8 @@ async def _serve_connection(
             up=functools.partial(
                 pump,
                 delay=delay,
-                not_before=accepted + handshake,
+                not_before=accepted + round_trip,
+                first_wait=round_trip * (listener.handshake_rtts - 1),
                 first_read=lambda: log.write("sent", listener.name, connection),
             ),
             down=functools.partial(

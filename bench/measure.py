@@ -21,6 +21,7 @@ from bench.world import PROFILE, REGIONS, ROLE_ACCOUNT, Run, World
 from tests.sandbox import STATIC_KEYS, moto_password
 
 __all__ = [
+    "BASE",
     "BUILTIN",
     "TOOLS",
     "ImportTimes",
@@ -41,6 +42,9 @@ JOBS1 = "runas-async --jobs 1"
 BUILTIN = "runas-async --client builtin"
 """The built-in login (issue 13): no client program, one aiohttp pool for the registries."""
 TOOLS = (RUNAS, SERIAL, JOBS1, BUILTIN)
+BASE = " @base"
+"""Suffix of a tool run from the baseline checkout (``--baseline``): same world, same
+arguments, the other checkout's console script; paired with the tool, interleaved."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +74,27 @@ def serial_script(hosts: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tool_command(world: World, tool: str, hosts: Sequence[str], aws: Path) -> Tool:
+def baseline_script(checkout: Path) -> Path:
+    """The console script of another checkout's virtualenv (``make venv`` there)."""
+    return checkout / ".venv" / "bin" / "runas-async"
+
+
+def tool_command(
+    world: World, tool: str, hosts: Sequence[str], aws: Path, baseline: Path | None = None
+) -> Tool:
+    script = str(runas_script())
+    if tool.endswith(BASE):
+        if baseline is None:
+            raise ValueError(f"{tool!r} needs a baseline checkout")
+        script, tool = str(baseline_script(baseline)), tool.removesuffix(BASE)
     if tool == RUNAS:
-        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts)
+        argv = (script, "ecr", "login", PROFILE, *hosts)
         return Tool(tool, argv, world.env())
     if tool == JOBS1:
-        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts, "--jobs", "1")
+        argv = (script, "ecr", "login", PROFILE, *hosts, "--jobs", "1")
         return Tool(tool, argv, world.env())
     if tool == BUILTIN:
-        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts, "--client", "builtin")
+        argv = (script, "ecr", "login", PROFILE, *hosts, "--client", "builtin")
         return Tool(tool, argv, world.env())
     if tool == SERIAL:
         env = world.env(PATH=f"{aws.parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}")

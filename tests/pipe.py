@@ -11,7 +11,8 @@ starts fast.
 * :func:`splice`: connects a client to a target and pipes bytes both ways until both
   directions are done; a failure resets the client.
 * :func:`pump`: one direction; every chunk is delivered ``delay`` seconds after it was read
-  (0: at once), and the end of the stream is passed on as a half-close.
+  (0: at once), the first one later still by ``first_wait`` (a handshake that begins when
+  the client first sends), and the end of the stream is passed on as a half-close.
 * :func:`reset` and :func:`rst_on_close`: end a connection with RST instead of FIN.
 """
 
@@ -74,33 +75,23 @@ async def pump(
     *,
     delay: float = 0.0,
     not_before: float = 0.0,
+    first_wait: float = 0.0,
     first_read: Callable[[], None] | None = None,
     delivered: Callable[[], None] | None = None,
 ) -> None:
     """Copy ``src`` to ``dst``, each chunk delivered ``delay`` after it was read.
 
     The delay line is pipelined: chunks read back to back leave back to back. No chunk leaves
-    before ``not_before`` (event-loop time) plus ``delay``. ``first_read`` is called once when
+    before ``not_before`` (event-loop time) plus ``delay``. ``first_wait``: the first bytes
+    (and so everything after them) are held that much longer, counted from when they were
+    read (or from ``not_before``, if later): a handshake that starts only when the sender
+    starts it, as TLS does. ``first_read`` is called once when
     the first bytes arrive, ``delivered`` whenever bytes were handed to ``dst``. The end of
     ``src`` (or an error reading it) becomes a half-close of ``dst``; an error writing to
     ``dst`` is raised.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-    async def pump_in() -> None:
-        nonlocal first_read
-        while True:
-            try:
-                data = await src.read(CHUNK)
-            except OSError:
-                data = b""
-            if data and first_read is not None:
-                first_read()
-                first_read = None
-            queue.put_nowait((max(loop.time(), not_before) + delay, data))
-            if not data:
-                return
 
     async def pump_out() -> None:
         while True:
@@ -119,8 +110,34 @@ async def pump(
             await dst.drain()
 
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(pump_in())
+        tg.create_task(_read_chunks(src, queue, delay, not_before, first_wait, first_read))
         tg.create_task(pump_out())
+
+
+async def _read_chunks(
+    src: asyncio.StreamReader,
+    queue: asyncio.Queue[tuple[float, bytes]],
+    delay: float,
+    not_before: float,
+    first_wait: float,
+    first_read: Callable[[], None] | None,
+) -> None:
+    """:func:`pump`'s reading half: each chunk queued with the time it is due, b"" last."""
+    loop = asyncio.get_running_loop()
+    started = False
+    while True:
+        try:
+            data = await src.read(CHUNK)
+        except OSError:
+            data = b""
+        if data and not started:
+            started = True
+            not_before = max(loop.time(), not_before) + first_wait
+            if first_read is not None:
+                first_read()
+        queue.put_nowait((max(loop.time(), not_before) + delay, data))
+        if not data:
+            return
 
 
 async def splice(
