@@ -210,8 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.tools += [tool + BASE for tool in args.tools if tool != SERIAL]
     # The venv is byte-compiled at install (UV_COMPILE_BYTECODE); the project itself is an
     # editable install whose .pyc files a PYTHONDONTWRITEBYTECODE environment never writes.
+    checkouts = [ROOT] if args.baseline is None else [ROOT, args.baseline]
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(ROOT / "runas_async")],
+        [sys.executable, "-m", "compileall", "-q", *(str(c / "runas_async") for c in checkouts)],
         check=True,
         env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
     )

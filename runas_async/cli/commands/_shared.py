@@ -79,6 +79,7 @@ def _prepared(
     connect: bool,
     specs: list[LoginSpec] | None = None,
     files: AwsFiles | None = None,
+    registries: bool = False,
 ) -> Iterator[_Prepared]:
     """Everything that can fail before any request: arguments, profiles, files.
 
@@ -86,8 +87,8 @@ def _prepared(
     already (read and made here when not given): the files are read once per command.
 
     With ``connect``, the start-up connections (preconnect.py) are opened first, before
-    the heavy imports, so that they connect while those run; they are closed on the way
-    out, used or not.
+    the heavy imports, so that they connect while those run (with ``registries``, the
+    built-in client's to the registries too); they are closed on the way out, used or not.
     """
     from runas_async.aws import config as awsconfig
     from runas_async.core.partitions import load_partitions
@@ -98,7 +99,9 @@ def _prepared(
     if connect:
         from runas_async.aws import preconnect
 
-        preconnected = preconnect.start(specs, env, load_partitions(), targets.region, files)
+        preconnected = preconnect.start(
+            specs, env, load_partitions(), targets.region, files, registries=registries
+        )
         log.debug("connecting at start-up to %s", preconnected.targets or "nothing")
     try:
         yield _sessions_and_plan(specs, targets.region, env, preconnected, files)
@@ -332,6 +335,8 @@ def _until_signalled(
     """
     import anyio
 
+    from runas_async.cli.main import resume_gc
+
     received: list[int] = []
 
     async def watch(
@@ -359,6 +364,7 @@ def _until_signalled(
         return results
 
     _fast_child_watcher()
+    resume_gc()  # the heavy modules are imported, the collaborators made
     try:
         results = anyio.run(go)
     finally:

@@ -59,8 +59,14 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
         fresh = _fresh_logins(command, specs, env, files)
         if fresh.everything:
             return _report_fresh(fresh.results, opts.output, stdout)
+    builtin = executable is None or command.prints_secrets  # BuiltinRunner's logins
     with _prepared(
-        command.targets, env, connect=not opts.dry_run, specs=specs, files=files
+        command.targets,
+        env,
+        connect=not opts.dry_run,
+        specs=specs,
+        files=files,
+        registries=builtin,
     ) as prepared:
         if opts.dry_run:
             if not command.prints_secrets:  # checked as the real run checks it
@@ -96,7 +102,7 @@ def _run_logins(
     plan = fresh.remaining(prepared.plan)
     report_to = sys.stderr if command.prints_secrets else stdout
     output = Output.TEXT if command.prints_secrets else opts.output
-    runner, recorder = _login_runner(command, plan, specs, prepared.files, executable, env)
+    runner, recorder = _login_runner(command, plan, specs, prepared, executable, env)
     reporter = Recording(_reporter(output, report_to, env), recorder, fresh.results)
     tokens = _tokens(prepared, command.credentials, env, reporter)
 
@@ -124,24 +130,32 @@ def _login_runner(
     command: Login,
     plan: Plan,
     specs: list[LoginSpec],
-    files: AwsFiles,
+    prepared: _Prepared,
     executable: str | None,
     env: Mapping[str, str],
 ) -> tuple[ClientRunner | BuiltinRunner, Recorder | None]:
     """The client's runner, or the built-in one; the auth file checked before any request.
 
     Logins are recorded (state.py) where they last: in the user's auth file, not in a
-    job's private one or in printed secrets.
+    job's private one or in printed secrets. The built-in one's pool takes the registry
+    connections opened at start-up, and opens each while its token comes (_transport.py).
     """
     from runas_async.auth.registry import BuiltinRunner
+    from runas_async.aws._transport import RegistryConnections
 
     opts = command.run
+    opened = RegistryConnections(prepared.preconnected)
     if command.prints_secrets:
-        return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True), None
+        runner = BuiltinRunner(
+            None, None, env, connections=opts.jobs, keep_secrets=True, opened=opened
+        )
+        return runner, None
     auth, seed = _auth_file(opts, env, plan)
-    recorder = None if command.job else _recorder(opts, env, auth, specs, files)
+    recorder = None if command.job else _recorder(opts, env, auth, specs, prepared.files)
     if executable is None:
-        runner = BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
+        runner = BuiltinRunner(
+            auth, seed, env, connections=opts.jobs, recorder=recorder, opened=opened
+        )
         return runner, recorder
     return _client_runner(opts, executable, auth, seed, env, recorder), recorder
 
