@@ -110,6 +110,11 @@ class _Run:
         self.reporter.update(result)
 
 
+async def _call_when(event: anyio.Event, call: Callable[[], object]) -> None:
+    await event.wait()
+    call()
+
+
 Serve = Callable[[TokenKey, tuple[Target, ...], TaskGroup], Coroutine[Any, Any, None]]
 """Starts the work for one token key's registries in the task group."""
 
@@ -121,11 +126,13 @@ async def _drive(
     *,
     deadline: float | None,
     stop: anyio.Event | None,
+    shown_after: anyio.Event | None = None,
 ) -> list[LoginResult]:
     """Serve every key of the plan concurrently, within ``deadline`` and until ``stop``.
 
     The registries not done when the deadline passes or ``stop`` is set fail with the
-    reason; everything already done is kept.
+    reason; everything already done is kept. A reporter with a ``begin`` (a live display
+    that waits) is begun once ``shown_after`` is set: the first request has left.
     """
     run.reporter.start(plan)
     for target in plan.targets:
@@ -139,6 +146,9 @@ async def _drive(
         async with anyio.create_task_group() as outer:
             if stop is not None:
                 outer.start_soon(stop_on, stop, outer.cancel_scope)
+            begin = getattr(run.reporter, "begin", None)
+            if shown_after is not None and begin is not None:
+                outer.start_soon(_call_when, shown_after, begin)
             async with anyio.create_task_group() as tg:
                 for key in plan.keys:
                     tg.start_soon(serve, key, plan.targets_for(key), tg)
@@ -191,7 +201,9 @@ async def run_plan(
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
     engine = _Logins(plan, tokens, runner, run, jobs, login_timeout, prestart)
-    return await _drive(plan, run, engine.serve_key, deadline=deadline, stop=stop)
+    return await _drive(
+        plan, run, engine.serve_key, deadline=deadline, stop=stop, shown_after=engine.gate
+    )
 
 
 class _Logins:

@@ -306,8 +306,15 @@ def _resolver(
 
 
 def _reporter(
-    output: Output, stream: TextIO, env: Mapping[str, str], *, logout: bool = False
+    output: Output,
+    stream: TextIO,
+    env: Mapping[str, str],
+    *,
+    logout: bool = False,
+    defer: bool = False,
 ) -> Reporter:
+    """JSON, plain lines, or (on a terminal) the live table; ``defer``: the table waits for
+    the engine's ``begin`` (once the first request has left)."""
     from runas_async.cli.report import JsonReporter, PlainReporter
 
     if output is Output.JSON:
@@ -320,7 +327,7 @@ def _reporter(
         # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
         no_color = bool(env.get("NO_COLOR"))
         console = Console(file=stream, stderr=False, no_color=no_color)
-        return LiveTableReporter(console, logout=logout)
+        return LiveTableReporter(console, logout=logout, defer=defer)
     return PlainReporter(stream)
 
 

@@ -103,7 +103,7 @@ def _run_logins(
     report_to = sys.stderr if command.prints_secrets else stdout
     output = Output.TEXT if command.prints_secrets else opts.output
     runner, recorder = _login_runner(command, plan, specs, prepared, executable, env)
-    reporter = Recording(_reporter(output, report_to, env), recorder, fresh.results)
+    reporter = Recording(_reporter(output, report_to, env, defer=True), recorder, fresh.results)
     tokens = _tokens(prepared, command.credentials, env, reporter)
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
