@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import configparser
 import json
 import os
@@ -340,3 +341,128 @@ def test_no_heavy_module_is_loaded_before_the_start_up_connections(
     assert report["status"] == 0, done.stdout
     assert report["seen"] == [[]]  # called once, with nothing heavy imported
     assert moto.calls("sts")["AssumeRole"] == 1  # the role profile: start-up STS connection
+
+
+# --- --client builtin: the registries' start-up connections -------------------------------
+
+ACCOUNT_B = "111122223333"
+
+
+@pytest.mark.parametrize(
+    ("profile", "endpoints", "region", "env"),
+    [
+        pytest.param(
+            {"region": "eu-west-1"}, ("111122223333",), None, {}, id="account-in-profile-region"
+        ),
+        pytest.param(
+            {"region": "eu-west-1"}, ("111122223333",), "ap-south-1", {}, id="account---region"
+        ),
+        pytest.param(
+            {"region": "eu-west-1"},
+            ("111122223333",),
+            None,
+            {"AWS_REGION": "us-west-2"},
+            id="account-AWS_REGION",
+        ),
+        pytest.param(
+            {"region": "eu-west-1"},
+            ("111122223333",),
+            None,
+            {"AWS_DEFAULT_REGION": "ca-central-1"},
+            id="account-AWS_DEFAULT_REGION",
+        ),
+        pytest.param(
+            {"region": "eu-west-1"},
+            ("111122223333.dkr.ecr.us-east-2.amazonaws.com",),
+            "ap-south-1",
+            {},
+            id="full-host",
+        ),
+        pytest.param({"region": "eu-west-1"}, ("public.ecr.aws",), None, {}, id="public"),
+        pytest.param({**ROLE, "region": "eu-north-1"}, (), None, {}, id="role-own-registry"),
+        pytest.param({**ROLE, "region": "eu-north-1"}, (), "us-west-1", {}, id="role-own---region"),
+        pytest.param({"region": "cn-north-1"}, ("111122223333",), None, {}, id="china-partition"),
+        pytest.param({}, ("111122223333",), None, {}, id="no-region"),
+    ],
+)
+def test_registry_connections_go_only_to_hosts_of_the_plan(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    profile: Mapping[str, str],
+    endpoints: tuple[str, ...],
+    region: str | None,
+    env: Mapping[str, str],
+) -> None:
+    """Every registry host connected at start-up is a host the plan logs into (as botocore
+    and the planner decide it), whatever sets the region."""
+    from runas_async.aws.config import read
+    from runas_async.cli.commands._shared import _sessions_and_plan, specs_for
+    from runas_async.core.options import Targets
+
+    path = _config(tmp_path, {"p": profile, "src": {"region": "us-east-1", **STATIC_KEYS}})
+    environ = {"AWS_CONFIG_FILE": str(path), **env}
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    targets = Targets(profile="p", endpoints=endpoints, region=region)
+    files = read(environ)
+    specs = specs_for(targets, None, files, environ, PARTITIONS)
+    hosts = preconnect.registry_hosts(specs, environ, PARTITIONS, region, files)
+    try:
+        plan = _sessions_and_plan(specs, region, environ, None, files).plan
+    except Exception:  # the plan refuses it (no region): nothing may be connected either
+        assert hosts == []
+        return
+    planned = {t.registry.host for t in plan.targets if t.registry is not None}
+    assert set(hosts) <= planned
+    if endpoints or "role_arn" in profile:
+        assert hosts, "a host the files name plainly is connected at start-up"
+
+
+def test_no_registry_connections_behind_a_proxy(tmp_path: Path) -> None:
+    """With a proxy in the environment, the pool connects through it: nothing ahead."""
+    path = _config(tmp_path, {"p": {"region": "eu-west-1"}})
+    env = {"AWS_CONFIG_FILE": str(path), "HTTPS_PROXY": "http://127.0.0.1:3128"}
+    from runas_async.aws.config import read
+
+    spec = LoginSpec("p", None, tuple(parse_endpoints(["111122223333"], PARTITIONS)))
+    assert preconnect.registry_hosts([spec], env, PARTITIONS, None, read(env)) == []
+
+
+async def test_credentials_never_go_over_another_hosts_start_up_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two registries on port 80, both connected at start-up: the login to one takes its own
+    connection, and the other (opened first) never sees a byte of its credentials."""
+    import logging
+
+    from runas_async.auth.registry import BuiltinRunner
+    from runas_async.aws._transport import RegistryConnections
+    from runas_async.core.models import Registry, Token
+    from tests.registries import StandIn
+    from tests.sandbox import BLOCK
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    other_address, host = f"127.{BLOCK}.67.1", f"127.{BLOCK}.67.2"
+    with StandIn(other_address, 80) as other, StandIn(host, 80) as registry:
+        pre = preconnect.Preconnected()
+        pre.open(other_address, 80)  # first: a pool taking sockets by port would take this
+        pre.open_registry(host)
+        runner = BuiltinRunner(
+            None, None, {}, connections=4, keep_secrets=True, opened=RegistryConnections(pre)
+        )
+
+        async def token() -> Token:
+            return Token("AWS", "the-token")
+
+        try:
+            async with runner:
+                await runner.login(Registry(host, ACCOUNT_B, "us-east-1"), token)
+        finally:
+            pre.close()
+        assert runner.secrets == {host: ("AWS", "the-token")}
+        assert [r.authorization for r in registry.requests] == [
+            "Basic " + base64.b64encode(b"AWS:the-token").decode()
+        ]
+        assert other.requests == []
+    assert "using the connection opened at start-up" in caplog.text
+    assert "HTTPS failed" in caplog.text  # then plain HTTP at once, on the open connection
