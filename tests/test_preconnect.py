@@ -466,3 +466,76 @@ async def test_credentials_never_go_over_another_hosts_start_up_connection(
         assert other.requests == []
     assert "using the connection opened at start-up" in caplog.text
     assert "HTTPS failed" in caplog.text  # then plain HTTP at once, on the open connection
+
+
+async def test_on_wire_is_set_only_once_a_start_up_socket_is_adopted(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wire signal (which lets clients be made and spawned) comes after the start-up
+    socket is adopted, not before: work it releases cannot run in the adoption's awaits,
+    ahead of the request's bytes."""
+    from runas_async.aws import _transport
+
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0) as relay:
+        moto.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
+        for name, value in env.items():
+            if name.startswith(("AWS_", "HOME")):
+                monkeypatch.setenv(name, value)
+        pre = preconnect.Preconnected()
+        pre.open("127.0.0.1", relay.port)
+        assert wait_until(lambda: relay.accepted == 1, 10)
+        provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")}, env=env, preconnected=pre)
+        adopt = _transport._adopt
+        wire_when_adopted: list[bool] = []
+
+        async def adopting(*args: Any) -> Any:
+            adopted = await adopt(*args)
+            wire_when_adopted.append(provider.on_wire.is_set())
+            return adopted
+
+        monkeypatch.setattr(_transport, "_adopt", adopting)
+        try:
+            await provider.token(TokenKey("dev", "us-east-2"))
+        finally:
+            pre.close()
+        assert relay.accepted == 1  # the start-up connection carried the call
+    assert wire_when_adopted == [False]
+    assert provider.on_wire.is_set()
+
+
+def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_path: Path) -> None:
+    """The console script starts with the collector off; once the heavy modules are imported
+    and the run's collaborators made, what exists is frozen and collection resumes."""
+    moto.write_aws_config(
+        {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(STAND_IN_DOCKER.format(python=sys.executable))
+    docker.chmod(0o755)
+    env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    probe = (
+        "import gc, sys\n"
+        "from runas_async.cli import main as cli\n"
+        "resume = cli.resume_gc\n"
+        "def checked():\n"
+        "    sys.stderr.write(f'gc before: {gc.isenabled()} {gc.get_freeze_count()}\\n')\n"
+        "    resume()\n"
+        "    sys.stderr.write(f'gc after: {gc.isenabled()} {gc.get_freeze_count() > 0}\\n')\n"
+        "cli.resume_gc = checked\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "ecr", "login", "role", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "gc before: False 0" in done.stderr
+    assert "gc after: True True" in done.stderr
