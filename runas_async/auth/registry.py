@@ -20,6 +20,12 @@ into 127.0.0.0/8 (after HTTPS fails there, as docker tries it). Bodies are read 
 :data:`MAX_BODY`; headers are bounded by aiohttp's own limits; time by ``--timeout`` (the
 engine's deadline around each login).
 
+Connections: given ``opened`` (``aws/_transport.RegistryConnections``, passed in by the
+command), the pool takes the sockets opened at start-up, and each registry's connection
+is completed (TLS where used) while its token is on its way (:meth:`RegistryCheck.open`),
+so the check itself is one round trip. A host where that HTTPS connection fails and plain
+HTTP is allowed is checked over plain HTTP at once.
+
 :class:`BuiltinRunner` is the engine's login runner for this client: successful logins are
 merged into the auth file under the same lock as every client's, and a ``credsStore`` or
 ``credHelpers`` helper gets the secret through its ``store`` verb (JSON on stdin), as
