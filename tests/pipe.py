@@ -11,8 +11,7 @@ starts fast.
 * :func:`splice`: connects a client to a target and pipes bytes both ways until both
   directions are done; a failure resets the client.
 * :func:`pump`: one direction; every chunk is delivered ``delay`` seconds after it was read
-  (0: at once), the first one later still by ``first_wait`` (a handshake that begins when
-  the client first sends), and the end of the stream is passed on as a half-close.
+  (0: at once), and the end of the stream is passed on as a half-close.
 * :func:`reset` and :func:`rst_on_close`: end a connection with RST instead of FIN.
 """
 
@@ -22,6 +21,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable, Coroutine
@@ -75,23 +75,33 @@ async def pump(
     *,
     delay: float = 0.0,
     not_before: float = 0.0,
-    first_wait: float = 0.0,
     first_read: Callable[[], None] | None = None,
     delivered: Callable[[], None] | None = None,
 ) -> None:
     """Copy ``src`` to ``dst``, each chunk delivered ``delay`` after it was read.
 
     The delay line is pipelined: chunks read back to back leave back to back. No chunk leaves
-    before ``not_before`` (event-loop time) plus ``delay``. ``first_wait``: the first bytes
-    (and so everything after them) are held that much longer, counted from when they were
-    read (or from ``not_before``, if later): a handshake that starts only when the sender
-    starts it, as TLS does. ``first_read`` is called once when
+    before ``not_before`` (event-loop time) plus ``delay``. ``first_read`` is called once when
     the first bytes arrive, ``delivered`` whenever bytes were handed to ``dst``. The end of
     ``src`` (or an error reading it) becomes a half-close of ``dst``; an error writing to
     ``dst`` is raised.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def pump_in() -> None:
+        nonlocal first_read
+        while True:
+            try:
+                data = await src.read(CHUNK)
+            except OSError:
+                data = b""
+            if data and first_read is not None:
+                first_read()
+                first_read = None
+            queue.put_nowait((max(loop.time(), not_before) + delay, data))
+            if not data:
+                return
 
     async def pump_out() -> None:
         while True:
@@ -110,34 +120,8 @@ async def pump(
             await dst.drain()
 
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(_read_chunks(src, queue, delay, not_before, first_wait, first_read))
+        tg.create_task(pump_in())
         tg.create_task(pump_out())
-
-
-async def _read_chunks(
-    src: asyncio.StreamReader,
-    queue: asyncio.Queue[tuple[float, bytes]],
-    delay: float,
-    not_before: float,
-    first_wait: float,
-    first_read: Callable[[], None] | None,
-) -> None:
-    """:func:`pump`'s reading half: each chunk queued with the time it is due, b"" last."""
-    loop = asyncio.get_running_loop()
-    started = False
-    while True:
-        try:
-            data = await src.read(CHUNK)
-        except OSError:
-            data = b""
-        if data and not started:
-            started = True
-            not_before = max(loop.time(), not_before) + first_wait
-            if first_read is not None:
-                first_read()
-        queue.put_nowait((max(loop.time(), not_before) + delay, data))
-        if not data:
-            return
 
 
 async def splice(
@@ -177,18 +161,29 @@ class LoopbackServer:
 
     def __init__(self, name: str = "loopback-server") -> None:
         self._name = name
-        self._listeners: list[tuple[socket.socket, Handler, int]] = []
+        self._listeners: list[tuple[socket.socket, Handler, int, ssl.SSLContext | None]] = []
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._failed: BaseException | None = None
 
-    def listen(self, host: str, port: int, handler: Handler, *, backlog: int = 100) -> int:
-        """Bind ``host:port`` (loopback only; port 0: any free one) for ``handler``; the port."""
+    def listen(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        *,
+        backlog: int = 100,
+        tls: ssl.SSLContext | None = None,
+    ) -> int:
+        """Bind ``host:port`` (loopback only; port 0: any free one) for ``handler``; the port.
+
+        ``tls``: the listener speaks TLS with this server context, and ``handler`` gets the
+        plain text."""
         check_loopback(host)
         sock = socket.create_server((host, port), backlog=backlog)  # SO_REUSEADDR on POSIX
-        self._listeners.append((sock, handler, backlog))
+        self._listeners.append((sock, handler, backlog, tls))
         return int(sock.getsockname()[1])
 
     async def _serve(self) -> None:
@@ -219,8 +214,10 @@ class LoopbackServer:
 
         servers: list[asyncio.Server] = []
         try:
-            for sock, handler, backlog in self._listeners:
-                server = await asyncio.start_server(connection(handler), sock=sock, backlog=backlog)
+            for sock, handler, backlog, tls in self._listeners:
+                server = await asyncio.start_server(
+                    connection(handler), sock=sock, backlog=backlog, ssl=tls
+                )
                 servers.append(server)
         except Exception as error:  # raised in the caller's thread
             self._failed = error
@@ -239,7 +236,7 @@ class LoopbackServer:
             await server.wait_closed()
 
     def _close_listeners(self) -> None:
-        for sock, _, _ in self._listeners:
+        for sock, *_ in self._listeners:
             sock.close()
 
     def __enter__(self) -> Self:
