@@ -135,13 +135,13 @@ class Run:
         """Milestones of a login run, in seconds from spawn, from the proxy's log.
 
         ``first_aws``: the first AWS connection (the first network call); ``first_request``:
-        the first bytes a client sent on any AWS connection (its first request); ``sts_done``: the
-        last response byte on the connection answered first (AssumeRole: the token
-        connections may be opened earlier, while it is under way, but are answered
-        after it); ``first_token`` and ``last_token``: the response on the earliest and
-        latest of the other AWS connections to complete; ``first_registry``: docker's first
-        connection (its HTTPS attempt); ``last_login``: the last response byte any registry
-        sent.
+        when a client sent its first request on any AWS connection (after the TLS
+        handshake); ``sts_done``: the last response byte on the connection answered first
+        (AssumeRole: the token connections may be opened earlier, while it is under way,
+        but are answered after it); ``first_token`` and ``last_token``: the response on the
+        earliest and latest of the other AWS connections to complete; ``first_registry``:
+        docker's first connection (its HTTPS attempt); ``last_login``: the last response
+        byte any registry sent.
         """
         opened: dict[int, float] = {}
         answered: dict[int, float] = {}
