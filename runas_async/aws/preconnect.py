@@ -82,6 +82,7 @@ class Preconnected:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, int], list[Future[socket.socket]]] = {}
+        self._registries = 0
         self._lock = threading.Lock()
 
     def open(self, host: str, port: int) -> None:
@@ -99,8 +100,9 @@ class Preconnected:
         """Start connecting to ``host``'s HTTPS port, and to its plain HTTP port if all its
         addresses are loopback (see ``auth.registry.is_insecure``), in one daemon thread."""
         with self._lock:
-            if len({h for h, port in self._pending if port == HTTPS}) >= MAX_REGISTRIES:
+            if self._registries >= MAX_REGISTRIES:
                 return
+            self._registries += 1
             https: Future[socket.socket] = Future()
             plain: Future[socket.socket] = Future()
             self._pending.setdefault((host, HTTPS), []).append(https)
