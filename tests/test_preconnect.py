@@ -395,8 +395,9 @@ def test_registry_connections_go_only_to_hosts_of_the_plan(
 ) -> None:
     """Every registry host connected at start-up is a host the plan logs into (as botocore
     and the planner decide it), whatever sets the region."""
-    from runas_async.aws.config import read
-    from runas_async.cli.commands._shared import _sessions_and_plan, specs_for
+    import io
+
+    from runas_async.cli.context import Context
     from runas_async.core.options import Targets
 
     path = _config(tmp_path, {"p": profile, "src": {"region": "us-east-1", **STATIC_KEYS}})
@@ -404,11 +405,10 @@ def test_registry_connections_go_only_to_hosts_of_the_plan(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     targets = Targets(profile="p", endpoints=endpoints, region=region)
-    files = read(environ)
-    specs = specs_for(targets, None, files, environ, PARTITIONS)
-    hosts = preconnect.registry_hosts(specs, environ, PARTITIONS, region, files)
+    ctx = Context(environ, io.StringIO(), targets=targets)
+    hosts = preconnect.registry_hosts(ctx.specs, environ, PARTITIONS, region, ctx.files)
     try:
-        plan = _sessions_and_plan(specs, region, environ, None, files).plan
+        plan = ctx.plan
     except Exception:  # the plan refuses it (no region): nothing may be connected either
         assert hosts == []
         return
