@@ -158,6 +158,32 @@ def test_warm_get_reuses_the_token_and_imports_nothing_heavy(
     assert moto.moto_calls() == []
 
 
+def test_warm_get_reads_the_token_cache_once(world: dict[str, str], moto: Moto) -> None:
+    """A warm get opens the cache file once (an audit hook counts every open of it)."""
+    host = ecr_host(PROD, "eu-west-1")
+    assert _helper("get", host, world).returncode == 0
+    code = (
+        "import io, os, sys\n"
+        "opens = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and os.fsdecode(str(args[0])).endswith(sys.argv[1]):\n"
+        "        opens.append(args[0])\n"
+        "sys.addaudithook(hook)\n"
+        "from runas_async.credhelper import main\n"
+        f"rc = main(['get'], io.StringIO({host!r}))\n"
+        "print(rc, len(opens), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, FILE_NAME],
+        env=world,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stderr.strip() == "0 1", done.stderr
+    assert json.loads(done.stdout)["Secret"] == moto_password(PROD)
+
+
 def test_twenty_gets_at_once_make_one_token_request(world: dict[str, str], moto: Moto) -> None:
     """20 helpers started together for one registry: one AssumeRole, one token request."""
     host = ecr_host(PROD, "eu-west-1")
