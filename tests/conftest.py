@@ -20,9 +20,17 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.missing import missing
 from tests.sandbox import Moto, Sandbox, is_leaky_env_var, sandbox_missing
+
+settings.register_profile("ci", settings.get_profile("ci"), derandomize=True, database=None)
+settings.register_profile("local", settings.get_profile("default"), database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "local")
+"""Hypothesis: no example database anywhere (a failure once must not make a checkout fail on
+every later run, and nothing lands in ``.hypothesis/``); CI (``CI`` set) also derandomized, so
+a run there is repeatable. Loaded here, before any test module makes its ``settings``."""
 
 
 @pytest.fixture(autouse=True)
