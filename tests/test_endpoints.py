@@ -8,6 +8,7 @@ import re
 import string
 from collections.abc import Callable
 from importlib.resources import files
+from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
@@ -564,6 +565,8 @@ def test_hypothesis_has_no_database_and_is_derandomized_in_ci() -> None:
     assert settings.get_profile("ci").derandomize
     assert settings.get_profile("ci").database is None
     assert settings().derandomize == bool(os.environ.get("CI"))
+    storage = Path(os.environ["HYPOTHESIS_STORAGE_DIRECTORY"]).resolve()
+    assert not storage.is_relative_to(Path(__file__).resolve().parent.parent)
 
 
 FIND = settings(database=None, max_examples=5_000)
