@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
@@ -19,7 +20,13 @@ import aiohttp
 import anyio
 import pytest
 
-from runas_async.auth.registry import MAX_BODY, RegistryCheck, parse_challenge
+from runas_async.auth.registry import (
+    MAX_BODY,
+    RegistryCheck,
+    _Unreachable,
+    map_http_errors,
+    parse_challenge,
+)
 from runas_async.core.errors import LoginError
 from tests.faults import map_hosts
 from tests.registries import BearerRegistry, HostileRegistry, StandIn
@@ -278,3 +285,43 @@ async def test_a_registry_quoting_the_credentials_back_gets_them_redacted(
     assert "bad credentials" in message
     assert PASSWORD not in message
     assert base64.b64encode(f"AWS:{PASSWORD}".encode()).decode() not in message
+
+
+# --- the aiohttp boundary ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        pytest.param(aiohttp.ServerDisconnectedError(), _Unreachable, id="disconnected"),
+        pytest.param(aiohttp.ClientOSError(104, "reset"), _Unreachable, id="reset"),
+        pytest.param(aiohttp.ClientPayloadError("cut short"), LoginError, id="payload"),
+        pytest.param(aiohttp.InvalidURL("http://[::1"), LoginError, id="invalid-url"),
+        pytest.param(aiohttp.ClientError("other"), LoginError, id="other-client-error"),
+        pytest.param(LoginError("ours"), LoginError, id="ours-pass-through"),
+        pytest.param(KeyError("bug"), KeyError, id="bugs-pass-through"),
+    ],
+)
+def test_aiohttp_errors_are_mapped_at_one_boundary(raised: Exception, expected: type) -> None:
+    """No connection: try the next URL; any other aiohttp error: the registry's LoginError,
+    naming the host; ours and bugs go out as they came."""
+    with pytest.raises(expected) as caught, map_http_errors("reg.example"):
+        raise raised
+    if expected is LoginError and not isinstance(raised, LoginError):
+        assert str(caught.value).startswith("reg.example: ")
+        assert caught.value.__cause__ is raised
+    elif expected is not LoginError:
+        assert caught.value is raised or caught.value.__cause__ is raised
+
+
+async def test_a_closed_port_is_cannot_reach_after_https_and_http(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """Nothing listening on a loopback port: HTTPS, then plain HTTP, then one LoginError."""
+    with socket.socket() as s:  # a port that was just free
+        s.bind(("127.0.0.1", 0))
+        netloc = f"127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(LoginError) as caught:
+        await RegistryCheck(session[0]).check(netloc, "AWS", PASSWORD)
+    assert str(caught.value).startswith(f"cannot reach {netloc}: ")
+    assert session[1] == [f"https://{netloc}/v2/", f"http://{netloc}/v2/"]
