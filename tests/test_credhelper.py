@@ -20,7 +20,16 @@ import pytest
 from runas_async.auth.helpercache import FILE_NAME
 from runas_async.core.errors import TokenError
 from runas_async.core.models import Token
-from runas_async.credhelper import MISSING_URL, NOT_FOUND, Helper
+from runas_async.credhelper import (
+    MISSING_URL,
+    MISSING_USERNAME,
+    NOT_FOUND,
+    PROG,
+    USAGE,
+    Helper,
+    main,
+    registry_host,
+)
 from tests.faults import ApiFaultProxy
 from tests.missing import need_program
 from tests.oci import write_oci_layout
@@ -95,7 +104,13 @@ def _helper(verb: str, text: str, env: Mapping[str, str]) -> subprocess.Complete
             id="store-other-refused",
         ),
         pytest.param("erase", "ghcr.io", 1, "serves Amazon ECR registries only", id="erase-other"),
-        pytest.param("frobnicate", "", 1, "Unknown credential action `frobnicate`", id="verb"),
+        pytest.param(
+            "frobnicate",
+            "",
+            1,
+            "docker-credential-runas-async: unknown action: frobnicate",
+            id="verb",
+        ),
     ],
 )
 def test_protocol(
@@ -106,6 +121,122 @@ def test_protocol(
     assert done.returncode == code, done.stdout + done.stderr
     assert done.stdout.strip() == out or (out and out in done.stdout)
     assert moto.moto_calls() == []  # nothing here needs AWS
+
+
+class _Unread(io.StringIO):
+    """stdin that must not be read (docker's helpers answer these before reading it)."""
+
+    def read(self, size: int | None = -1) -> str:
+        raise AssertionError("stdin read")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        pytest.param([], 1, id="no-action"),
+        pytest.param(["-h"], 0, id="-h"),
+        pytest.param(["--help"], 0, id="--help"),
+        pytest.param(["get", "extra"], 1, id="two-actions"),
+    ],
+)
+def test_usage_names_every_action(argv: list[str], code: int) -> None:
+    """No action, -h, --help or too many: docker-credential-helpers' usage line on stdout,
+    exit 0 for help and 1 otherwise, stdin not read."""
+    out = io.StringIO()
+    assert main(argv, _Unread(), out, env={}) == code
+    assert out.getvalue() == USAGE + "\n"
+    assert all(verb in USAGE for verb in ("get", "store", "erase", "list", "version"))
+
+
+@pytest.mark.parametrize("argv", [["version"], ["--version"], ["-v"]])
+def test_version_answers_whatever_the_aws_config(argv: list[str], tmp_path: Path) -> None:
+    """version (and --version, -v) print the name and version, even with an AWS config
+    that does not parse."""
+    broken = tmp_path / "config"
+    broken.write_text("[profile x\nregion = \x00")
+    out = io.StringIO()
+    env = {"HOME": str(tmp_path), "AWS_CONFIG_FILE": str(broken)}
+    assert main(argv, _Unread(), out, env=env) == 0
+    assert re.fullmatch(rf"{PROG} \d+\.\d+\S*\n", out.getvalue()), out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        pytest.param(["store"], '{"ServerURL": "ghcr.io", "Username": "u"}', id="store-other"),
+        pytest.param(["frobnicate"], "", id="unknown-action"),
+    ],
+)
+def test_errors_name_the_helper_once(
+    argv: list[str], text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error on stderr starts with the helper's name, once."""
+    out = io.StringIO()
+    assert main(argv, io.StringIO(text), out, env={"HOME": str(tmp_path)}) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(PROG) and err.count(PROG) == 1, err
+    assert out.getvalue().count(PROG) <= 1
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        pytest.param({"ServerURL": "", "Username": "AWS", "Secret": "x"}, MISSING_URL, id="url"),
+        pytest.param(
+            {"ServerURL": "h", "Username": "", "Secret": "x"}, MISSING_USERNAME, id="user"
+        ),
+        pytest.param({"ServerURL": "h", "Secret": "x"}, MISSING_USERNAME, id="no-user-key"),
+    ],
+)
+def test_store_needs_a_server_url_and_a_username(
+    doc: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    """store checks the credentials as docker-credential-helpers' Serve does: exit 1 with
+    its texts."""
+    doc = {**doc, "ServerURL": doc["ServerURL"].replace("h", ecr_host(PROD, "eu-west-1"))}
+    out = io.StringIO()
+    assert main(["store"], io.StringIO(json.dumps(doc)), out, env={"HOME": str(tmp_path)}) == 1
+    assert out.getvalue() == message + "\n"
+
+
+HOST = ecr_host(PROD, "eu-west-1")
+
+
+@pytest.mark.parametrize(
+    ("server_url", "host"),
+    [
+        pytest.param(HOST, HOST, id="host"),
+        pytest.param(f"https://{HOST}", HOST, id="https"),
+        pytest.param(f"https://{HOST}/v2/", HOST, id="https-path"),
+        pytest.param(f"http://{HOST}", HOST, id="http"),
+        pytest.param(f"{HOST}/team/app:1", HOST, id="host-path"),
+        pytest.param(f"{HOST}:443", HOST, id="default-port"),
+        pytest.param(f"https://{HOST}:443/v2/", HOST, id="https-default-port"),
+        pytest.param(f"{HOST}.", HOST, id="trailing-dot"),
+        pytest.param(f"{HOST}.:443", HOST, id="trailing-dot-and-port"),
+        pytest.param(f"{HOST}:5000", f"{HOST}:5000", id="other-port-kept"),
+        pytest.param("https://index.docker.io/v1/", "index.docker.io", id="docker-hub"),
+        pytest.param("https://[::1", "https:", id="unparsable-url-cut-at-slash"),
+    ],
+)
+def test_registry_host_as_dockers_convert_to_hostname(server_url: str, host: str) -> None:
+    """docker/cli's ConvertToHostname, plus the default port and a trailing dot dropped."""
+    assert registry_host(server_url) == host
+
+
+@pytest.mark.parametrize(
+    "server_url",
+    [f"{HOST}:443", f"{HOST}.", f"http://{HOST}", f"https://{HOST}/v2/", f"{HOST}/team/app:1"],
+)
+def test_get_serves_every_spelling_of_the_registry(world: dict[str, str], server_url: str) -> None:
+    """Each way docker or skopeo may name the registry gets its token (the ServerURL echoed)."""
+    done = _helper("get", server_url, world)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == {
+        "ServerURL": server_url,
+        "Username": "AWS",
+        "Secret": moto_password(PROD),
+    }
 
 
 def test_get_serves_each_registry_with_its_mapped_profile(
