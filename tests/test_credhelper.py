@@ -656,3 +656,65 @@ def test_mapping_is_checked_as_login_files_are(text: str, needle: str) -> None:
     with pytest.raises(UsageError, match=re.escape(needle)):
         parse_mapping(text, "registries.toml", load_partitions())
     assert parse_mapping("", "registries.toml", load_partitions()) == []
+
+
+_RECORDER = """#!{python}
+import json, subprocess, sys
+text = sys.stdin.read()
+done = subprocess.run([{python!r}, "-m", "runas_async.credhelper", *sys.argv[1:]],
+                      input=text, capture_output=True, text=True)
+with open({log!r}, "a") as log:
+    log.write(json.dumps([sys.argv[1:], text, done.returncode]) + "\\n")
+sys.stdout.write(done.stdout)
+sys.stderr.write(done.stderr)
+sys.exit(done.returncode)
+"""
+
+
+def test_docker_and_skopeo_spellings_of_a_registry_are_served(sb: Sandbox, tmp_path: Path) -> None:
+    """The real docker CLI and skopeo, sent to the registry as HOST, HOST:443, HOST. and
+    https://HOST: every server URL they hand the helper (recorded on the way) is answered."""
+    docker = need_program("docker", "the docker CLI")
+    skopeo = need_program("skopeo", "apt-get install skopeo")
+    sb.write_aws_config(PROFILES)
+    sb.add_registries([(HOST, moto_password(PROD))])
+    mapping = tmp_path / "registries.toml"
+    mapping.write_text(MAPPING)
+    log = tmp_path / "helper.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorder = bin_dir / "docker-credential-runas-async"
+    recorder.write_text(_RECORDER.format(python=sys.executable, log=str(log)))
+    recorder.chmod(0o755)
+    spellings = [HOST, f"{HOST}:443", f"{HOST}."]
+    sb.docker_config.mkdir(parents=True, exist_ok=True)
+    (sb.docker_config / "config.json").write_text(
+        json.dumps({"credHelpers": dict.fromkeys(spellings, "runas-async")})
+    )
+    sent: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
+    with ApiFaultProxy(sb.moto_url, expires_in=12 * HOUR) as proxy:
+        env = sb.env(
+            AWS_ENDPOINT_URL=proxy.url,
+            RUNAS_ASYNC_REGISTRIES=str(mapping),
+            PATH=f"{bin_dir}:{os.environ['PATH']}",
+            REGISTRY_AUTH_FILE=str(sb.docker_config / "config.json"),
+        )
+        for name in spellings:
+            for client, argv in (
+                ("docker", [docker, "login", name]),
+                ("skopeo", [skopeo, "inspect", "--tls-verify=false", f"docker://{name}/a:1"]),
+            ):
+                log.unlink(missing_ok=True)
+                sb.run(argv, env=env)
+                lines = log.read_text().splitlines() if log.exists() else []
+                sent[client, name] = [
+                    (verb[0], text.strip(), code) for verb, text, code in map(json.loads, lines)
+                ]
+    for name in spellings:  # docker asks for the spelling it was given, and stores it
+        assert ("get", name, 0) in sent["docker", name], sent
+        assert any(
+            v == "store" and json.loads(t)["ServerURL"] == name for v, t, _ in sent["docker", name]
+        )
+    for name in (HOST, f"{HOST}:443"):  # skopeo asks the same way (a trailing dot: not at all)
+        assert ("get", name, 0) in sent["skopeo", name], sent
+    assert all(code == 0 for calls in sent.values() for _, _, code in calls), sent
