@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
@@ -325,3 +326,37 @@ async def test_a_closed_port_is_cannot_reach_after_https_and_http(
         await RegistryCheck(session[0]).check(netloc, "AWS", PASSWORD)
     assert str(caught.value).startswith(f"cannot reach {netloc}: ")
     assert session[1] == [f"https://{netloc}/v2/", f"http://{netloc}/v2/"]
+
+
+# --- which hosts get plain HTTP, and what the first request carries ---------------------------
+
+
+def test_plain_http_only_for_hosts_whose_every_address_is_loopback(dev: Sandbox) -> None:
+    """A name with a loopback and a public address is not insecure (docker's rule: plain
+    HTTP only when every address is loopback); one with loopback addresses only is."""
+    names = {"loopback.test": f"{NET}7", "mixed.test": f"{NET}8", "public.test": "192.0.2.1"}
+    code = (
+        "import anyio, sys\n"
+        "from runas_async.auth.registry import is_insecure\n"
+        "print(*[anyio.run(is_insecure, n) for n in sys.argv[1:]])\n"
+    )
+    with (
+        map_hosts(dev, names),
+        map_hosts(dev, {"mixed.test": "192.0.2.1", "loopback.test": f"{NET}9"}),
+    ):
+        done = dev.run([sys.executable, "-c", code, *names])  # resolves only: no connection
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False"]
+
+
+def test_private_ecr_gets_the_credentials_with_the_first_request(dev: Sandbox) -> None:
+    """``--client builtin`` and a private ECR registry (always a Basic challenge): the first
+    ``/v2/`` request already carries the credentials, to the registry host itself."""
+    host = ecr_host(DEV, "eu-south-1")
+    with StandIn(f"{NET}6", 80) as registry, map_hosts(dev, {host: f"{NET}6"}):
+        done = dev.run_tool(["ecr", "login", "dev", host, "-c", "builtin", "-o", "json"])
+        requests = registry.requests
+    assert done.returncode == 0, done.stdout + done.stderr
+    basic = base64.b64encode(f"AWS:{moto_password(DEV)}".encode()).decode()
+    assert [(r.path, r.authorization) for r in requests] == [("/v2/", f"Basic {basic}")]
+    assert requests[0].host == host
