@@ -315,6 +315,17 @@ def test_warm_get_reads_the_token_cache_once(world: dict[str, str], moto: Moto) 
     assert json.loads(done.stdout)["Secret"] == moto_password(PROD)
 
 
+def test_warm_get_follows_a_changed_aws_profile(world: dict[str, str], moto: Moto) -> None:
+    """No table in registries.toml: the default credentials answer, so AWS_PROFILE chooses
+    them; set to another profile, the next get is that profile's token, not the last one's."""
+    env = {**world, "RUNAS_ASYNC_REGISTRIES": str(moto.workdir / "none.toml")}
+    host = ecr_host(PROD, "eu-west-1")
+    for profile, account in (("dev", DEFAULT_ACCOUNT), ("prod", PROD), ("dev", DEFAULT_ACCOUNT)):
+        done = _helper("get", host, {**env, "AWS_PROFILE": profile})
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["Secret"] == moto_password(account), profile
+
+
 def test_twenty_gets_at_once_make_one_token_request(world: dict[str, str], moto: Moto) -> None:
     """20 helpers started together for one registry: one AssumeRole, one token request."""
     host = ecr_host(PROD, "eu-west-1")
