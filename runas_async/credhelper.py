@@ -86,7 +86,7 @@ def main(
         stdout.write(f"{PROG} {__version__}\n")
         return 0
     if verb not in VERBS:
-        return _fail(stdout, f"{PROG}: unknown action: {verb}")
+        return _fail(stdout, unknown_action(verb))
     try:
         text = stdin.read()
         if verb == "get" and (answer := warm_get(text.strip(), env, time.time())) is not None:
@@ -153,6 +153,11 @@ def run() -> NoReturn:
     os._exit(code)
 
 
+def unknown_action(verb: str) -> str:
+    """docker-credential-helpers' words for a verb that is not one."""
+    return f"{PROG}: unknown action: {verb}"
+
+
 def _fail(stdout: TextIO, message: str) -> int:
     """An error as helpers report it: one line on stdout (docker shows it), and on stderr."""
     line = " ".join(message.split())
@@ -209,7 +214,7 @@ class Helper:
         if verb == "list":
             stdout.write(json.dumps(dict.fromkeys(self.listed(), USERNAME)) + "\n")
             return 0
-        return _fail(stdout, f"{PROG}: unknown action: {verb}")
+        return _fail(stdout, unknown_action(verb))
 
     # -- the verbs
 
