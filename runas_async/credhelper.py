@@ -242,7 +242,7 @@ class Helper:
             try:
                 doc = json.loads(text)
                 server_url, username = str(doc.get("ServerURL") or ""), doc.get("Username")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):  # nested past json's stack
                 return _fail(stdout, "store expects the credentials as JSON on stdin")
             if server_url and not username:
                 return _fail(stdout, MISSING_USERNAME)
