@@ -164,7 +164,7 @@ def _fail(stdout: TextIO, message: str) -> int:
     stdout.write(line + "\n")
     stdout.flush()
     if line != NOT_FOUND:
-        sys.stderr.write((line if line.startswith(f"{PROG}") else f"{PROG}: {line}") + "\n")
+        sys.stderr.write((line if line.startswith(PROG) else f"{PROG}: {line}") + "\n")
     return 1
 
 
