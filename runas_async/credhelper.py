@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from runas_async.auth.helpercache import CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
+from runas_async.files import decode, parse_json, read_stream, read_user
 
 if TYPE_CHECKING:
     from runas_async.aws.tokens import AwsTokenProvider
@@ -56,6 +57,8 @@ USAGE = f"Usage: {PROG} <store|get|erase|list|version>"
 (exit 0), as their reference ``Serve`` does."""
 VERBS = ("get", "store", "erase", "list")
 USERNAME = "AWS"
+MAX_STDIN = 64 * 1024
+"""The most of stdin we read: a server URL, or store's small JSON document."""
 LIFETIME_IF_UNKNOWN = 12 * 3600.0
 """ECR tokens last 12 hours; used only if an answer carried no expiresAt."""
 
@@ -88,7 +91,10 @@ def main(
     if verb not in VERBS:
         return _fail(stdout, unknown_action(verb))
     try:
-        text = stdin.read()
+        try:
+            text = read_stream(stdin, what="stdin", limit=MAX_STDIN, error=UsageError)
+        except UsageError as e:
+            return _fail(stdout, str(e))
         if verb == "get" and (answer := warm_get(text.strip(), env, time.time())) is not None:
             stdout.write(answer)
             return 0
@@ -240,10 +246,12 @@ class Helper:
         server_url = text.strip()
         if verb == "store":
             try:
-                doc = json.loads(text)
-                server_url, username = str(doc.get("ServerURL") or ""), doc.get("Username")
-            except (ValueError, AttributeError, RecursionError):  # nested past json's stack
+                doc = parse_json(text, what="store's stdin", error=UsageError)
+            except UsageError:
+                doc = None
+            if not isinstance(doc, dict):
                 return _fail(stdout, "store expects the credentials as JSON on stdin")
+            server_url, username = str(doc.get("ServerURL") or ""), doc.get("Username")
             if server_url and not username:
                 return _fail(stdout, MISSING_USERNAME)
         if not server_url:
@@ -281,12 +289,10 @@ class Helper:
         from runas_async.core.mapping import parse_mapping
 
         path = places.registries_file(self.env)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        data = read_user(path, what="the registries file", error=UsageError)
+        if data is None:
             return []
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"cannot read {path}: {e}") from e
+        text = decode(data, what=str(path), error=UsageError)
         return parse_mapping(text, str(path), self.partitions)
 
     def profile_for(self, host: str) -> str | None:

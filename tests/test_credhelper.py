@@ -199,7 +199,7 @@ def test_store_needs_a_server_url_and_a_username(
     assert out.getvalue() == message + "\n"
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1]", "[" * 100_000], ids=["bad", "list", "deep"])
+@pytest.mark.parametrize("text", ["{not json", "[1]", "[" * 60_000], ids=["bad", "list", "deep"])
 def test_store_of_what_is_not_a_json_object_is_one_line(text: str, tmp_path: Path) -> None:
     """store given anything but a JSON object: one line saying so, exit 1, no traceback."""
     out = io.StringIO()
