@@ -40,7 +40,8 @@ def login(command: Login, ctx: Context) -> Outcome:
         if not command.prints_secrets:  # checked as the real run checks it
             ctx.check_auth(ctx.plan)
         return ctx.dry_run(ctx.plan)
-    with ctx.connecting():
+    # The built-in client's registries are connected at start-up too.
+    with ctx.connecting(registries=command.prints_secrets or ctx.find_client() is None):
         plan = fresh.remaining(ctx.plan)
         with _job_environment(command, ctx):
             outcome, secrets = _run_logins(command, ctx, plan, fresh)
