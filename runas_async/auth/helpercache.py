@@ -112,22 +112,7 @@ class TokenCache:
 
     def get(self, name: str, fingerprint: str) -> CachedToken | None:
         """The token under ``name`` if it is well-formed and for these settings."""
-        entry = self._section("tokens").get(name)
-        if not isinstance(entry, dict):
-            return None
-        try:
-            token = CachedToken(
-                username=str(entry["username"]),
-                password=str(entry["password"]),
-                expires_at=float(entry["expires_at"]),
-                fetched_at=float(entry["fetched_at"]),
-                fingerprint=str(entry["fingerprint"]),
-            )
-        except (TypeError, KeyError, ValueError, OverflowError):
-            return None
-        if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
-            return None
-        return token if token.fingerprint == fingerprint and token.password else None
+        return _token(self._read(), name, fingerprint)
 
     def put(self, name: str, token: CachedToken) -> None:
         """Store ``token`` under ``name``; call within :meth:`locked`."""
@@ -135,21 +120,26 @@ class TokenCache:
 
     def route(self, server_url: str, stamp: str) -> CachedToken | None:
         """The token a previous ``get`` of ``server_url`` answered with, if nothing that
-        chose it has changed since (``stamp``): the warm path, with no parsing at all."""
-        route = self._section("routes").get(server_url)
+        chose it has changed since (``stamp``): the warm path, one read and no parsing of
+        anything else."""
+        doc = self._read()
+        routes = doc.get("routes")
+        route = routes.get(server_url) if isinstance(routes, dict) else None
         if not isinstance(route, dict) or route.get("stamp") != stamp:
             return None
-        return self.get(str(route.get("token")), str(route.get("fingerprint")))
+        return _token(doc, str(route.get("token")), str(route.get("fingerprint")))
 
     def served(self) -> dict[str, Served]:
         """Each registry host a ``get`` answered, with the token it answered with (the
         longest-lived when docker asked under several spellings): ``ecr status`` shows it."""
         out: dict[str, Served] = {}
-        for server_url, route in self._section("routes").items():
+        doc = self._read()
+        routes = doc.get("routes")
+        for server_url, route in (routes if isinstance(routes, dict) else {}).items():
             if not isinstance(route, dict):
                 continue
             name = str(route.get("token"))
-            token = self.get(name, str(route.get("fingerprint")))
+            token = _token(doc, name, str(route.get("fingerprint")))
             profile, _, rest = name.partition("|")
             host = _host(server_url)
             if token is None or (host in out and out[host].expires_at >= token.expires_at):
@@ -184,6 +174,27 @@ class TokenCache:
             atomic_write(self.path, json.dumps(doc).encode(), 0o600, through_links=False)
         except OSError as e:
             warn("cannot write the token cache %s: %s", self.path, e.strerror or e)
+
+
+def _token(doc: dict[str, Any], name: str, fingerprint: str) -> CachedToken | None:
+    """The token under ``name`` in the cache's document, if well-formed and for these settings."""
+    tokens = doc.get("tokens")
+    entry = tokens.get(name) if isinstance(tokens, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        token = CachedToken(
+            username=str(entry["username"]),
+            password=str(entry["password"]),
+            expires_at=float(entry["expires_at"]),
+            fetched_at=float(entry["fetched_at"]),
+            fingerprint=str(entry["fingerprint"]),
+        )
+    except (TypeError, KeyError, ValueError, OverflowError):
+        return None
+    if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
+        return None
+    return token if token.fingerprint == fingerprint and token.password else None
 
 
 def _host(server_url: str) -> str:
