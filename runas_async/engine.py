@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,11 +49,24 @@ class LogoutRunner(Protocol):
 
 
 class Reporter(Protocol):
+    """What a run shows as it goes: the one protocol every output format (cli/formats/)
+    implements. The engine calls ``start``, ``update`` and ``finish``; the credentials and
+    the command call the rest."""
+
     def start(self, plan: Plan) -> None: ...
 
     def update(self, result: LoginResult) -> None: ...
 
     def finish(self, results: Sequence[LoginResult]) -> None: ...
+
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        """What a token request (or every one of a profile) waits for now; None clears it."""
+
+    def paused(self) -> AbstractContextManager[None]:
+        """The display taken off the terminal while something else uses it (an MFA prompt)."""
+
+    def stop(self) -> None:
+        """The display left as it stands (also on errors and Ctrl-C)."""
 
 
 RUN_TIME_FAILURES = (TokenError, CredentialsError)

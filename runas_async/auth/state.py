@@ -40,13 +40,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runas_async.core.endpoints import AccountEndpoint, parse_endpoint
 from runas_async.core.errors import UsageError
-from runas_async.core.models import LoginResult, Status
+from runas_async.core.models import LoginResult, Status, TokenKey
 from runas_async.core.partitions import Partition
 from runas_async.files import atomic_write, read_trusted
 
@@ -364,8 +365,14 @@ class Recording:
     def finish(self, results: Sequence[LoginResult]) -> None:
         self.inner.finish([*self.fresh, *results])
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)  # paused(), stop() of the live table
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        self.inner.note(key, text)
+
+    def paused(self) -> AbstractContextManager[None]:
+        return self.inner.paused()
+
+    def stop(self) -> None:
+        self.inner.stop()
 
 
 # --- ecr status ---------------------------------------------------------------------------

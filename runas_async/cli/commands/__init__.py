@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TextIO
 
+from runas_async.cli.args import Registration
 from runas_async.cli.commands._shared import Outcome, _fast_child_watcher, specs_for
 from runas_async.core.options import (
     Command,
@@ -26,9 +27,23 @@ from runas_async.core.options import (
     Password,
 )
 
-__all__ = ["Outcome", "_fast_child_watcher", "run", "specs_for"]
-"""What other code imports: ``run`` and its ``Outcome`` (cli.py), ``specs_for`` and
-``_fast_child_watcher`` (their tests)."""
+__all__ = ["Outcome", "_fast_child_watcher", "registrations", "run", "specs_for"]
+"""What other code imports: ``run``, its ``Outcome`` and ``registrations`` (cli/main.py),
+``specs_for`` and ``_fast_child_watcher`` (their tests)."""
+
+
+def registrations() -> tuple[Registration, ...]:
+    """Every command's :class:`~runas_async.cli.args.Registration`, found in the modules of
+    this package (a new command is a new module), in the order their help lists them."""
+    import importlib
+    import pkgutil
+
+    found: list[Registration] = []
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            found += [v for v in vars(module).values() if isinstance(v, Registration)]
+    return tuple(sorted(found, key=lambda r: (r.order, r.path)))
 
 
 def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:

@@ -233,9 +233,9 @@ def _find_client(opts: RunOptions, env: Mapping[str, str]) -> str:
 
 
 def _dry_run(plan: Plan, output: Output, stdout: TextIO, *, logout: bool) -> Outcome:
-    from runas_async.cli.report import render_plan
+    from runas_async.cli.formats import render_plan
 
-    render_plan(plan, output.value, stdout, logout=logout)
+    render_plan(plan, output, stdout, logout=logout)
     return DONE
 
 
@@ -283,12 +283,12 @@ def _tokens(
         resolver=_resolver(credentials, env, reporter),
         preconnected=prepared.preconnected,
         env=env,
-        notify=getattr(reporter, "note", None),
+        notify=None if reporter is None else reporter.note,
     )
 
 
 def _resolver(
-    credentials: CredentialOptions, env: Mapping[str, str], reporter: object = None
+    credentials: CredentialOptions, env: Mapping[str, str], reporter: Reporter | None = None
 ) -> CredentialResolver:
     """Credentials with awscli's cache and one MFA prompt per device (the live table paused)."""
     from runas_async.aws.credentials import default_resolver
@@ -297,28 +297,17 @@ def _resolver(
         env,
         mfa_code=credentials.mfa_code,
         refresh=credentials.refresh,
-        pause=getattr(reporter, "paused", None),
-        waiting=getattr(reporter, "note", None),
+        pause=None if reporter is None else reporter.paused,
+        waiting=None if reporter is None else reporter.note,
     )
 
 
 def _reporter(
     output: Output, stream: TextIO, env: Mapping[str, str], *, logout: bool = False
 ) -> Reporter:
-    from runas_async.cli.report import JsonReporter, PlainReporter
+    from runas_async.cli.formats import reporter
 
-    if output is Output.JSON:
-        return JsonReporter(stream)
-    if stream.isatty() and env.get("TERM") != "dumb":
-        from rich.console import Console
-
-        from runas_async.cli.report import LiveTableReporter
-
-        # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
-        no_color = bool(env.get("NO_COLOR"))
-        console = Console(file=stream, stderr=False, no_color=no_color)
-        return LiveTableReporter(console, logout=logout)
-    return PlainReporter(stream)
+    return reporter(output, stream, env, logout=logout)
 
 
 def _until_signalled(
@@ -362,9 +351,7 @@ def _until_signalled(
     try:
         results = anyio.run(go)
     finally:
-        stop_display = getattr(reporter, "stop", None)
-        if stop_display is not None:
-            stop_display()
+        reporter.stop()
     return Outcome(results=results, signum=received[0] if received else None)
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -14,6 +15,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from runas_async.cli.args import (
+    EXIT_EPILOG,
+    PROG,
+    Registration,
+    _add_credential_options,
+    _add_debug,
+    _add_run_options,
+    _add_targets,
+    _duration,
+    add_job,
+    check_no_stray,
+    jobs_for,
+    run_options,
+    targets_of,
+)
 from runas_async.cli.commands._shared import (
     Outcome,
     _auth_file,
@@ -29,8 +45,9 @@ from runas_async.cli.commands._shared import (
     _tokens,
     _until_signalled,
 )
-from runas_async.core.errors import RunasError
-from runas_async.core.options import Login, Output
+from runas_async.core.clients import BUILTIN, CLIENTS
+from runas_async.core.errors import RunasError, UsageError
+from runas_async.core.options import CredentialOptions, Login, Output, needs_every_token
 
 if TYPE_CHECKING:
     import anyio
@@ -152,11 +169,6 @@ def _all_ok(outcome: Outcome) -> bool:
     return outcome.results is not None and all(r.status is Status.OK for r in outcome.results)
 
 
-JOB_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "HELM_REGISTRY_CONFIG")
-"""What points docker, nerdctl, kaniko, crane (DOCKER_CONFIG), buildah, skopeo, podman
-(REGISTRY_AUTH_FILE) and helm (HELM_REGISTRY_CONFIG) at the job's private auth file."""
-
-
 @contextlib.contextmanager
 def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[Mapping[str, str]]:
     """For ``-- CMD``: ``env`` pointed at a fresh private directory (0700) whose config.json
@@ -169,6 +181,7 @@ def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[Mapping
     import tempfile
 
     from runas_async.auth.authfile import AuthFile, credential_free
+    from runas_async.core.clients import job_variables
     from runas_async.core.places import docker_auth_file
     from runas_async.files import atomic_write
 
@@ -177,7 +190,7 @@ def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[Mapping
     try:
         config = directory / "config.json"
         atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
-        yield {**env, **dict.fromkeys(JOB_VARIABLES, str(config)), "DOCKER_CONFIG": str(directory)}
+        yield {**env, **job_variables(config)}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -194,7 +207,8 @@ def _run_job(argv: Sequence[str], env: Mapping[str, str]) -> Outcome:
 
 def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdout: TextIO) -> None:
     """``-o dockerconfigjson`` or ``--k8s-secret``: the logins of this run, by design."""
-    from runas_async.cli.report import dockerconfigjson, k8s_secrets
+    from runas_async.cli.formats.dockerconfigjson import dockerconfigjson
+    from runas_async.cli.formats.k8s import k8s_secrets
 
     document = dockerconfigjson(secrets)
     if command.k8s_secret is None:
@@ -206,7 +220,7 @@ def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdou
 
 def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
     """GitHub Actions: a table in the step summary, the hosts logged in as an output."""
-    from runas_async.cli.report import github_output, github_summary
+    from runas_async.cli.formats.github import github_output, github_summary
 
     if outcome.results is None:
         return
@@ -327,10 +341,108 @@ def _plan_from_files(
 
 def _report_fresh(results: list[LoginResult], output: Output, stdout: TextIO) -> Outcome:
     """Every registry fresh: its lines or JSON, no live display, nothing else imported."""
-    from runas_async.cli.report import JsonReporter, PlainReporter
+    from runas_async.cli.formats import reporter as reporter_for
 
-    reporter = JsonReporter(stdout) if output is Output.JSON else PlainReporter(stdout)
+    reporter = reporter_for(output, stdout, {}, live=False)
     for result in results:
         reporter.update(result)
     reporter.finish(results)
     return Outcome(results=results)
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
+    _add_targets(p, many=True)
+    _add_run_options(p, reg, what="logins")
+    p.add_argument(
+        "--k8s-secret",
+        metavar="NAME",
+        help="print a kubernetes.io/dockerconfigjson Secret NAME (JSON, for kubectl apply -f -)",
+    )
+    p.add_argument(
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="namespace of the --k8s-secret (repeatable: one Secret each)",
+    )
+    p.add_argument(
+        "--renew-before",
+        type=_duration,
+        metavar="DURATION",
+        help="skip registries whose recorded login stays valid longer than DURATION "
+        "(30m, 2h, 1h30m); no token is requested for them",
+    )
+    _add_credential_options(p)
+    _add_debug(p)
+    add_job(
+        p,
+        required=False,
+        help="after the logins, run CMD with an auth file of its own that holds only them "
+        "(removed when CMD ends); exit with its exit status",
+    )
+
+
+def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]) -> Login:
+    """``ecr login``: outputs that print secrets imply the built-in client."""
+    check_no_stray(args, "ecr login")
+    if job == ():
+        raise UsageError(f"give a command after '--' (see '{PROG} ecr login --help')")
+    run = run_options(args, env)
+    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    command = Login(
+        targets_of(args, "login"),
+        run,
+        credentials,
+        args.k8s_secret,
+        tuple(args.namespaces),
+        job or (),
+        renew_before=args.renew_before,
+    )
+    if args.namespaces and args.k8s_secret is None:
+        raise UsageError("--namespace goes with --k8s-secret NAME")
+    if command.renew_before is not None and (mode := needs_every_token(command)):
+        raise UsageError(f"--renew-before leaves fresh registries out; {mode} needs them all")
+    if command.prints_secrets:
+        command = _with_builtin(command, args)
+    client = command.run.client
+    if job and not client.private_capable:
+        able = ", ".join(name for name, c in CLIENTS.items() if c.private_capable)
+        raise UsageError(
+            f"--client {client.name} cannot be pointed at a private auth file, "
+            f"which '-- CMD' needs: use {able}"
+        )
+    return command
+
+
+def _with_builtin(command: Login, args: argparse.Namespace) -> Login:
+    if args.client not in (None, BUILTIN):
+        raise UsageError(
+            f"-o dockerconfigjson and --k8s-secret use the built-in client, not "
+            f"{args.client!r}: leave out --client"
+        )
+    if command.job:
+        raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
+    builtin = CLIENTS[BUILTIN]
+    run = replace(command.run, client=builtin, jobs=jobs_for(args.jobs, builtin))
+    return replace(command, run=run)
+
+
+COMMAND = Registration(
+    path=("ecr", "login"),
+    help="log container clients into ECR registries",
+    description=(
+        "Log a container client into one or more ECR registries with the credentials "
+        "of AWS profiles. Tokens are fetched once per (credentials, region), "
+        "logins run concurrently, and every login ends up in the client's auth file."
+    ),
+    add_arguments=_arguments,
+    build=_build,
+    formats=(Output.TEXT, Output.JSON, Output.DOCKERCONFIGJSON),
+    epilog=EXIT_EPILOG,
+    takes_command=True,
+    order=1,
+)

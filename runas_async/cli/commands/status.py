@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from typing import TextIO
 
+from runas_async.cli.args import (
+    Registration,
+    _add_client_option,
+    _add_debug,
+    _add_output,
+    client_of,
+)
 from runas_async.cli.commands._shared import Outcome, _status_rows
-from runas_async.core.options import LoginStatus
+from runas_async.core.options import LoginStatus, Output
 
 
 def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outcome:
     """List the auth file's ECR registries and their time left; no AWS call."""
     from runas_async.auth.state import Freshness
-    from runas_async.cli.report import render_status
+    from runas_async.cli.formats import render_status
 
     rows = _status_rows(command.client.auth_path(env), env)
-    render_status(rows, command.output.value, stdout)
+    render_status(rows, command.output, stdout)
     expired = any(row.freshness is Freshness.EXPIRED for row in rows)
     return Outcome(status=1 if expired else 0)
+
+
+def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
+    _add_client_option(p)
+    _add_output(p, reg)
+    _add_debug(p)
+
+
+def _build(
+    args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]
+) -> LoginStatus:
+    return LoginStatus(client_of(args.client, env), args.output)
+
+
+COMMAND = Registration(
+    path=("ecr", "status"),
+    help="list the ECR registries of the client's auth file and when their logins end",
+    description=(
+        "List every ECR registry in the client's auth file, its credential store or its "
+        "credHelpers: where the credentials live, whether runas-async logged it in and "
+        "with which profile, and the time left. No AWS call. Exit status 1 when one has "
+        "expired."
+    ),
+    add_arguments=_arguments,
+    build=_build,
+    formats=(Output.TEXT, Output.JSON),
+    order=3,
+)

@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from runas_async.cli.report import JsonReporter, LiveTableReporter, PlainReporter, render_plan
+from runas_async.cli.formats import render_plan
+from runas_async.cli.formats.json import JsonReporter
+from runas_async.cli.formats.table import LiveTableReporter
+from runas_async.cli.formats.text import PlainReporter
 from runas_async.core.endpoints import parse_endpoint
 from runas_async.core.errors import LoginError
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
+from runas_async.core.options import Output
 from runas_async.core.partitions import load_partitions
 from runas_async.core.plan import Plan, build_plan
 from runas_async.engine import run_plan
@@ -138,7 +142,7 @@ def test_render_plan_json_lists_planned_rows_and_their_token_requests() -> None:
     the token request serving each row."""
     stream = io.StringIO()
 
-    render_plan(plan_of(DEFAULT_TARGET, OK_TARGET), "json", stream)
+    render_plan(plan_of(DEFAULT_TARGET, OK_TARGET), Output.JSON, stream)
 
     assert json.loads(stream.getvalue()) == {
         "results": [
@@ -182,7 +186,7 @@ def test_render_plan_text(targets: tuple[Target, ...], summary: str) -> None:
     """The text plan has a line per registry and a count of registries and token requests."""
     stream = io.StringIO()
 
-    render_plan(plan_of(*targets), "text", stream)
+    render_plan(plan_of(*targets), Output.TEXT, stream)
 
     lines = stream.getvalue().splitlines()
     assert len(lines) == len(targets) + 1
@@ -196,7 +200,7 @@ def test_render_plan_text_default_registry_account_from_sts() -> None:
     """The profile's own registry is shown by its label, with its account still to come."""
     stream = io.StringIO()
 
-    render_plan(plan_of(DEFAULT_TARGET), "text", stream)
+    render_plan(plan_of(DEFAULT_TARGET), Output.TEXT, stream)
 
     first = stream.getvalue().splitlines()[0]
     assert first.startswith("planned ops's own registry in us-east-2 ")

@@ -1,0 +1,61 @@
+"""``-o json``: exactly one JSON document on stdout, whatever happens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from runas_async.cli.formats._quiet import Quiet
+from runas_async.cli.formats._records import plan_records, result_record, status_record
+from runas_async.core.models import LoginResult
+
+if TYPE_CHECKING:
+    from runas_async.auth.state import StatusRow
+    from runas_async.core.plan import Plan
+    from runas_async.engine import Reporter
+
+DESCRIPTION = "one document"
+
+
+def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool) -> Reporter:
+    return JsonReporter(stream)
+
+
+def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
+    """Every planned registry, with its token request (none for a logout)."""
+    records = plan_records(plan)
+    if logout:
+        for record in records:
+            del record["token_request"]
+    json.dump({"results": records}, stream, indent=2)
+    stream.write("\n")
+
+
+def status(rows: Sequence[StatusRow], stream: TextIO) -> None:
+    json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)
+    stream.write("\n")
+
+
+def error(line: str, stream: TextIO) -> None:
+    """The run's one document, carrying the error."""
+    stream.write(json.dumps({"error": line, "results": []}, indent=2) + "\n")
+    stream.flush()
+
+
+class JsonReporter(Quiet):
+    """Exactly one JSON document on the stream, at the end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def start(self, plan: Plan) -> None:
+        pass
+
+    def update(self, result: LoginResult) -> None:
+        pass
+
+    def finish(self, results: Sequence[LoginResult]) -> None:
+        json.dump({"results": [result_record(r) for r in results]}, self.stream, indent=2)
+        self.stream.write("\n")
+        self.stream.flush()
