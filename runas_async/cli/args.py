@@ -10,7 +10,6 @@ Light to import: no anyio, aiobotocore or rich.
 from __future__ import annotations
 
 import argparse
-import difflib
 import enum
 import re
 import sys
@@ -48,7 +47,9 @@ def whole(text: str) -> str:
 
 
 def did_you_mean(typed: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the nearest of ``choices``, or nothing."""
+    """``; did you mean 'x'?`` for the nearest of ``choices``, or nothing."""
+    import difflib
+
     near = difflib.get_close_matches(typed, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {near[0]!r}?" if near else ""
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
-from runas_async.core.models import TokenKey
+if TYPE_CHECKING:
+    from runas_async.core.models import TokenKey
 
 
 class Quiet:

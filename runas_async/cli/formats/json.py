@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.formats._quiet import Quiet
-from runas_async.cli.formats._records import plan_records, result_record, status_record
-from runas_async.core.models import LoginResult
 
 if TYPE_CHECKING:
     from runas_async.auth.state import StatusRow
+    from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
 
@@ -24,6 +23,8 @@ def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool
 
 def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     """Every planned registry, with its token request (none for a logout)."""
+    from runas_async.cli.formats._records import plan_records
+
     records = plan_records(plan)
     if logout:
         for record in records:
@@ -33,6 +34,8 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
 
 
 def status(rows: Sequence[StatusRow], stream: TextIO) -> None:
+    from runas_async.cli.formats._records import status_record
+
     json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)
     stream.write("\n")
 
@@ -56,6 +59,8 @@ class JsonReporter(Quiet):
         pass
 
     def finish(self, results: Sequence[LoginResult]) -> None:
+        from runas_async.cli.formats._records import result_record
+
         json.dump({"results": [result_record(r) for r in results]}, self.stream, indent=2)
         self.stream.write("\n")
         self.stream.flush()

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from runas_async.auth.state import time_left
 from runas_async.cli.formats._quiet import Quiet
-from runas_async.cli.formats._records import result_record
-from runas_async.core.models import LoginResult, Status
 
 if TYPE_CHECKING:
     from runas_async.auth.state import StatusRow
+    from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
 
@@ -56,6 +54,8 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
 
 def status(rows: Sequence[StatusRow], stream: TextIO) -> None:
     """One aligned line per registry."""
+    from runas_async.auth.state import time_left
+
     lines = [("registry", "where", "logged in by", "state")]
     for row in rows:
         who = f"runas-async ({row.record.profile})" if row.record else "(not runas-async)"
@@ -84,6 +84,10 @@ class PlainReporter(Quiet):
         pass
 
     def update(self, result: LoginResult) -> None:
+        from runas_async.auth.state import time_left
+        from runas_async.cli.formats._records import result_record
+        from runas_async.core.models import Status
+
         if not result.status.done:
             return
         rec = result_record(result)
