@@ -295,12 +295,13 @@ def _add_client_option(
 
 
 def _client_choice(names: Sequence[str]) -> Callable[[str], str]:
+    kind = "a client" if set(names) == set(CLIENTS) else "a client this command serves"
+
     def convert(text: str) -> str:
         if text in names:
             return text
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a client here: choose from {', '.join(names)}"
-            + did_you_mean(text, names)
+            f"{text!r} is not {kind}: choose from {', '.join(names)}" + did_you_mean(text, names)
         )
 
     return convert
