@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
 
-DESCRIPTION = "a live table on a terminal, one line per registry otherwise"
+DESCRIPTION = "one line per registry (a live table while a run goes on a terminal)"
 
 
 def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool) -> Reporter:
