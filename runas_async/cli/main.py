@@ -2,9 +2,9 @@
 
 The parser, ``--help``, the completion specs and the errors for unknown commands and options
 are built from the commands' registrations (cli/args.py, one in each module of commands/):
-nothing here names a command. The only place that reads the process environment, exits, or picks exit codes
-(:func:`exit_status`). Imports stay light until a command runs: ``--help`` and
-``--version`` load neither aiobotocore nor rich.
+nothing here names a command. The only place that reads the process environment, exits, or
+picks exit codes (:func:`exit_status`). Imports stay light until a command runs: ``--help``
+and ``--version`` load neither aiobotocore nor rich.
 """
 
 from __future__ import annotations
