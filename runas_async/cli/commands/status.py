@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import TextIO
 
 from runas_async.cli.args import (
     Registration,
@@ -13,17 +12,17 @@ from runas_async.cli.args import (
     _add_output,
     client_of,
 )
-from runas_async.cli.commands._shared import Outcome, _status_rows
-from runas_async.core.options import LoginStatus, Output
+from runas_async.cli.context import Context, Outcome
+from runas_async.core.options import ListLogins, Output
 
 
-def status(command: LoginStatus, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+def status(command: ListLogins, ctx: Context) -> Outcome:
     """List the auth file's ECR registries and their time left; no AWS call."""
-    from runas_async.auth.state import Freshness
+    from runas_async.auth.freshness import Freshness
     from runas_async.cli.formats import render_status
 
-    rows = _status_rows(command.client.auth_path(env), env)
-    render_status(rows, command.output, stdout)
+    rows = ctx.ecr_logins()
+    render_status(rows, command.output, ctx.stdout)
     expired = any(row.freshness is Freshness.EXPIRED for row in rows)
     return Outcome(status=1 if expired else 0)
 
@@ -36,8 +35,8 @@ def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
 
 def _build(
     args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]
-) -> LoginStatus:
-    return LoginStatus(client_of(args.client, env), args.output)
+) -> ListLogins:
+    return ListLogins(client_of(args.client, env), args.output)
 
 
 COMMAND = Registration(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO, cast
 from runas_async.core.options import Output
 
 if TYPE_CHECKING:
-    from runas_async.auth.state import StatusRow
+    from runas_async.auth.freshness import EcrLogin
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
 
@@ -39,7 +39,7 @@ class Format(Protocol):
     def plan(self, plan: Plan, stream: TextIO, *, logout: bool) -> None:
         """A dry run's plan (for logout: no token requests)."""
 
-    def status(self, rows: Sequence[StatusRow], stream: TextIO) -> None:
+    def status(self, rows: Sequence[EcrLogin], stream: TextIO) -> None:
         """``ecr status``'s registries."""
 
     def error(self, line: str, stream: TextIO) -> None:
@@ -70,7 +70,7 @@ def render_plan(plan: Plan, output: Output, stream: TextIO, *, logout: bool = Fa
     module(output).plan(plan, stream, logout=logout)
 
 
-def render_status(rows: Sequence[StatusRow], output: Output, stream: TextIO) -> None:
+def render_status(rows: Sequence[EcrLogin], output: Output, stream: TextIO) -> None:
     module(output).status(rows, stream)
     stream.flush()
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from runas_async.core.models import LoginResult, Status
 
 if TYPE_CHECKING:
-    from runas_async.auth.state import StatusRow
+    from runas_async.auth.freshness import EcrLogin
     from runas_async.core.plan import Plan
 
 
@@ -38,7 +38,7 @@ def plan_records(plan: Plan) -> list[dict[str, Any]]:
     return records
 
 
-def status_record(row: StatusRow) -> dict[str, Any]:
+def status_record(row: EcrLogin) -> dict[str, Any]:
     """One entry of ``ecr status -o json``."""
     record = row.record
     return {

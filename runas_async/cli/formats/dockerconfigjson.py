@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.formats import text
 
 if TYPE_CHECKING:
-    from runas_async.auth.state import StatusRow
+    from runas_async.auth.freshness import EcrLogin
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
 
@@ -28,7 +28,7 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     text.plan(plan, stream, logout=logout)
 
 
-def status(rows: Sequence[StatusRow], stream: TextIO) -> None:
+def status(rows: Sequence[EcrLogin], stream: TextIO) -> None:
     text.status(rows, stream)
 
 

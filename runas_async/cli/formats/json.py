@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.formats._quiet import Quiet
 
 if TYPE_CHECKING:
-    from runas_async.auth.state import StatusRow
+    from runas_async.auth.freshness import EcrLogin
     from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
@@ -33,7 +33,7 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     stream.write("\n")
 
 
-def status(rows: Sequence[StatusRow], stream: TextIO) -> None:
+def status(rows: Sequence[EcrLogin], stream: TextIO) -> None:
     from runas_async.cli.formats._records import status_record
 
     json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)

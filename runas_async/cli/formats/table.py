@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from runas_async.auth.state import time_left
+from runas_async.auth.freshness import time_left
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ _STATE_STYLE = {
     Status.WAITING: ("waiting", "dim"),
     Status.TOKEN: ("waiting for token", "yellow"),
     Status.LOGIN: ("logging in", "cyan"),
+    Status.LOGOUT: ("logging out", "cyan"),
     Status.OK: ("ok", "bold green"),
     Status.FAILED: ("failed", "bold red"),
     Status.FRESH: ("fresh", "green"),
@@ -180,8 +181,6 @@ class LiveTableReporter:
         rows = []
         for target, result in self._rows.items():
             label, style = _STATE_STYLE[result.status]
-            if result.status is Status.LOGIN and self.logout:
-                label = "logging out"
             if result.status is Status.TOKEN:
                 label = self._notes.get(target.key, self._notes.get(target.key.profile, label))
             registry = result.registry or target.registry

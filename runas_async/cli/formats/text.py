@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.formats._quiet import Quiet
 
 if TYPE_CHECKING:
-    from runas_async.auth.state import StatusRow
+    from runas_async.auth.freshness import EcrLogin
     from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
@@ -52,9 +52,9 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     )
 
 
-def status(rows: Sequence[StatusRow], stream: TextIO) -> None:
+def status(rows: Sequence[EcrLogin], stream: TextIO) -> None:
     """One aligned line per registry."""
-    from runas_async.auth.state import time_left
+    from runas_async.auth.freshness import time_left
 
     lines = [("registry", "where", "logged in by", "state")]
     for row in rows:
@@ -84,7 +84,7 @@ class PlainReporter(Quiet):
         pass
 
     def update(self, result: LoginResult) -> None:
-        from runas_async.auth.state import time_left
+        from runas_async.auth.freshness import time_left
         from runas_async.cli.formats._records import result_record
         from runas_async.core.models import Status
 
