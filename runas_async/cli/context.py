@@ -500,13 +500,16 @@ def _with_known_account(spec: LoginSpec, files: AwsFiles, env: Mapping[str, str]
 
 
 def _read_file(name: str) -> str:
+    """``--file``'s text, read within files.py's bounds (a FIFO or /dev/zero: an error)."""
+    from runas_async.files import decode, read_stream, read_user
+
+    what = f"--file {name!r}"
     if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"cannot read --file {name!r}: {reason}") from e
+        return read_stream(sys.stdin, what="--file from stdin", error=UsageError)
+    data = read_user(Path(name), what="--file", error=UsageError)
+    if data is None:
+        raise UsageError(f"cannot read {what}: No such file or directory")
+    return decode(data, what=what, error=UsageError)
 
 
 def _until_signalled(

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.cli.args import (
     EXIT_EPILOG,
@@ -31,7 +31,7 @@ from runas_async.cli.args import (
 )
 from runas_async.cli.context import Context, Outcome
 from runas_async.core.clients import BUILTIN, CLIENTS
-from runas_async.core.errors import RunasError, UsageError
+from runas_async.core.errors import DockerConfigError, RunasError, UsageError
 from runas_async.core.options import CredentialOptions, Login, Output, needs_every_token
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from runas_async.core.models import LoginResult, Target, TokenKey
     from runas_async.core.plan import Plan
+    from runas_async.engine import Reporter
 
 log = logging.getLogger("runas_async")
 
@@ -82,27 +83,76 @@ def _run_logins(
 
     opts = command.run
     runner = ctx.runner(plan)
-    reporter = Recording(ctx.reporter, ctx.recorder, fresh.results)
+    saving = _UntilSaved(ctx.reporter)
+    reporter = Recording(saving, ctx.recorder, fresh.results)
     tokens = ctx.tokens(reporter)
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
-        async with runner:
-            return fresh.results + await run_plan(
-                plan,
-                tokens,
-                runner,
-                reporter,
-                jobs=opts.jobs,
-                login_timeout=opts.timeout,
-                deadline=opts.deadline,
-                stop=stop,
-                # Clients start once the first AWS connection is under way:
-                # spawning them earlier would delay it.
-                prestart=tokens.on_wire,
-            )
+        done: list[LoginResult] | None = None
+        try:
+            async with runner:
+                done = await run_plan(
+                    plan,
+                    tokens,
+                    runner,
+                    reporter,
+                    jobs=opts.jobs,
+                    login_timeout=opts.timeout,
+                    deadline=opts.deadline,
+                    stop=stop,
+                    # Clients start once the first AWS connection is under way:
+                    # spawning them earlier would delay it.
+                    prestart=tokens.on_wire,
+                )
+        except DockerConfigError as e:
+            if done is None:
+                raise  # not the merge: known before any login
+            done = saving.unsaved(done, runner.logged_in, str(e))
+        saving.release()
+        return fresh.results + done
 
     outcome = ctx.until_signalled(work, reporter)
     return outcome, getattr(runner, "secrets", {})
+
+
+class _UntilSaved:
+    """A reporter whose ``finish`` waits until the logins are saved (the merge into the auth
+    file, on the runner's way out): a login is ok only once it is saved. If the merge fails,
+    every login it carried is failed with the reason before anything is finished."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.finished: list[LoginResult] | None = None
+
+    def finish(self, results: Sequence[LoginResult]) -> None:
+        self.finished = list(results)
+
+    def unsaved(
+        self, results: list[LoginResult], carried: Mapping[str, object], reason: str
+    ) -> list[LoginResult]:
+        """``results`` with each login the failed merge carried failed with ``reason``."""
+        from runas_async.core.models import Status
+
+        def failed(result: LoginResult) -> LoginResult:
+            host = None if result.registry is None else result.registry.host
+            if result.status is not Status.OK or host not in carried:
+                return result
+            return replace(result, status=Status.FAILED, error=f"not saved: {reason}")
+
+        now = {id(r): failed(r) for r in results}
+        for before in results:
+            if now[id(before)] is not before:
+                self.inner.update(now[id(before)])
+        if self.finished is not None:
+            self.finished = [now.get(id(r), r) for r in self.finished]
+        return [now[id(r)] for r in results]
+
+    def release(self) -> None:
+        if self.finished is not None:
+            self.inner.finish(self.finished)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # start, update, paused(), stop() of the live table
 
 
 def _all_ok(outcome: Outcome) -> bool:
