@@ -417,7 +417,7 @@ def test_every_output_has_its_module_and_a_full_reporter(output: Output) -> None
     assert isinstance(module.DESCRIPTION, str) and module.DESCRIPTION
     stream = io.StringIO()
     reporter = formats.reporter(output, stream, {})
-    for member in ("start", "update", "finish", "note", "paused", "stop"):
+    for member in ("start", "update", "finish", "note", "paused", "begin", "stop"):
         assert callable(getattr(reporter, member)), member
     reporter.note("dev", "retrying 2/5")
     with reporter.paused():

@@ -159,6 +159,9 @@ class RecordingReporter:
     def paused(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def begin(self) -> None:
+        pass
+
     def stop(self) -> None:
         pass
 

@@ -115,5 +115,8 @@ class Recording:
     def paused(self) -> AbstractContextManager[None]:
         return self.inner.paused()
 
+    def begin(self) -> None:
+        self.inner.begin()
+
     def stop(self) -> None:
         self.inner.stop()

@@ -188,13 +188,14 @@ class Context:
         return self.targets
 
     @contextlib.contextmanager
-    def connecting(self) -> Iterator[None]:
+    def connecting(self, *, registries: bool = False) -> Iterator[None]:
         """The start-up connections (preconnect.py), opened before the heavy imports so that
-        they connect while those run; closed on the way out, used or not."""
+        they connect while those run (with ``registries``, the built-in client's to the
+        registries too); closed on the way out, used or not."""
         from runas_async.aws import preconnect
 
         self.preconnected = preconnect.start(
-            self.specs, self.env, self.partitions, self.region, self.files
+            self.specs, self.env, self.partitions, self.region, self.files, registries=registries
         )
         log.debug("connecting at start-up to %s", self.preconnected.targets or "nothing")
         try:
@@ -372,23 +373,36 @@ class Context:
         from runas_async.cli.formats import reporter
 
         stream = sys.stderr if self.secrets_out else self.stdout
-        return reporter(self.output, stream, self.env, logout=self.logout)
+        # A login's table is drawn once its first request has left (the engine begins it):
+        # a logout's engine does not, so its table is drawn at once.
+        return reporter(self.output, stream, self.env, logout=self.logout, defer=not self.logout)
 
     def runner(self, plan: Plan) -> ClientRunner | BuiltinRunner:
         """The client's runner, or the built-in one; the auth file checked for ``plan``
         before any request (no auth file when the secrets are printed)."""
         from runas_async.auth.registry import BuiltinRunner
+        from runas_async.aws._transport import RegistryConnections
 
         jobs = self.run.jobs if self.run is not None else 1
+        # The built-in client's pool takes the registry connections opened at start-up,
+        # and opens each while its token comes (_transport.py).
+        opened = RegistryConnections(self.preconnected)
         runner: ClientRunner | BuiltinRunner
         if self.secrets_out:
-            runner = BuiltinRunner(None, None, self.run_env, connections=jobs, keep_secrets=True)
+            runner = BuiltinRunner(
+                None, None, self.run_env, connections=jobs, keep_secrets=True, opened=opened
+            )
         else:
             self.check_auth(plan)
             executable = self.find_client()
             if executable is None:
                 runner = BuiltinRunner(
-                    self.auth, self.seed, self.run_env, connections=jobs, recorder=self.recorder
+                    self.auth,
+                    self.seed,
+                    self.run_env,
+                    connections=jobs,
+                    recorder=self.recorder,
+                    opened=opened,
                 )
             else:
                 from runas_async.auth.runners import ClientRunner
@@ -517,6 +531,8 @@ def _until_signalled(
 ) -> Outcome:
     import anyio
 
+    from runas_async.cli.main import resume_gc
+
     received: list[int] = []
 
     async def watch(
@@ -544,6 +560,7 @@ def _until_signalled(
         return results
 
     fast_child_watcher()
+    resume_gc()  # the heavy modules are imported, the collaborators made
     try:
         results = anyio.run(go)
     finally:

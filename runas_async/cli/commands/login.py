@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.args import (
     EXIT_EPILOG,
@@ -57,7 +57,8 @@ def login(command: Login, ctx: Context) -> Outcome:
         if not command.prints_secrets:  # checked as the real run checks it
             ctx.check_auth(ctx.plan)
         return ctx.dry_run(ctx.plan)
-    with ctx.connecting():
+    # The built-in client's registries are connected at start-up too.
+    with ctx.connecting(registries=command.prints_secrets or ctx.find_client() is None):
         plan = fresh.remaining(ctx.plan)
         with _job_environment(command, ctx):
             outcome, secrets = _run_logins(command, ctx, plan, fresh)
@@ -151,8 +152,23 @@ class _UntilSaved:
         if self.finished is not None:
             self.inner.finish(self.finished)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)  # start, update, paused(), stop() of the live table
+    def start(self, plan: Plan) -> None:
+        self.inner.start(plan)
+
+    def update(self, result: LoginResult) -> None:
+        self.inner.update(result)
+
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        self.inner.note(key, text)
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        return self.inner.paused()
+
+    def begin(self) -> None:
+        self.inner.begin()
+
+    def stop(self) -> None:
+        self.inner.stop()
 
 
 def _all_ok(outcome: Outcome) -> bool:

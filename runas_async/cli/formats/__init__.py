@@ -32,9 +32,10 @@ class Format(Protocol):
     """One line for ``-o``'s help."""
 
     def reporter(
-        self, stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool
+        self, stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool, defer: bool
     ) -> Reporter:
-        """The run's reporter on ``stream`` (``live``: a live display is allowed)."""
+        """The run's reporter on ``stream`` (``live``: a live display is allowed; ``defer``:
+        it waits for ``begin``)."""
 
     def plan(self, plan: Plan, stream: TextIO, *, logout: bool) -> None:
         """A dry run's plan (for logout: no token requests)."""
@@ -62,8 +63,9 @@ def reporter(
     *,
     logout: bool = False,
     live: bool = True,
+    defer: bool = False,
 ) -> Reporter:
-    return module(output).reporter(stream, env, logout=logout, live=live)
+    return module(output).reporter(stream, env, logout=logout, live=live, defer=defer)
 
 
 def render_plan(plan: Plan, output: Output, stream: TextIO, *, logout: bool = False) -> None:

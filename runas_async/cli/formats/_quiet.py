@@ -18,5 +18,8 @@ class Quiet:
     def paused(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    def begin(self) -> None:
+        pass
+
     def stop(self) -> None:
         pass

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 DESCRIPTION = 'the logins\' {"auths": ...} with secrets'
 
 
-def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool) -> Reporter:
+def reporter(
+    stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool, defer: bool
+) -> Reporter:
     """Progress as text on stderr: stdout carries the document."""
-    return text.reporter(sys.stderr, env, logout=logout, live=live)
+    return text.reporter(sys.stderr, env, logout=logout, live=live, defer=defer)
 
 
 def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:

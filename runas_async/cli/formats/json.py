@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 DESCRIPTION = "one document"
 
 
-def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool) -> Reporter:
+def reporter(
+    stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool, defer: bool
+) -> Reporter:
     return JsonReporter(stream)
 
 

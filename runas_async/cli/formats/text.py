@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 DESCRIPTION = "one line per registry (a live table while a run goes on a terminal)"
 
 
-def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool) -> Reporter:
+def reporter(
+    stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool, defer: bool
+) -> Reporter:
     """The live table when ``stream`` is a terminal (and ``live``), else plain lines."""
     if live and stream.isatty() and env.get("TERM") != "dumb":
         from rich.console import Console
@@ -26,7 +28,7 @@ def reporter(stream: TextIO, env: Mapping[str, str], *, logout: bool, live: bool
         # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
         no_color = bool(env.get("NO_COLOR"))
         console = Console(file=stream, stderr=False, no_color=no_color)
-        return LiveTableReporter(console, logout=logout)
+        return LiveTableReporter(console, logout=logout, defer=defer)
     return PlainReporter(stream)
 
 
