@@ -261,6 +261,19 @@ _CHILD = textwrap.dedent(
 )
 
 
+def test_a_plan_the_files_cannot_make_is_not_everything_fresh(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--renew-before with a profile that has no region: the check from the files finds
+    nothing (fresh or not), so the full path runs and says what is wrong (exit 2); an
+    empty check is not "every registry is fresh" (exit 0, nothing done)."""
+    moto.write_aws_config({"dev": dict(STATIC_KEYS)})
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["ecr", "login", "dev", "--renew-before", "1h"]) == 2
+    assert "profile 'dev' has no region" in capsys.readouterr().err
+
+
 def test_everything_fresh_makes_no_request_and_imports_nothing_heavy(world: World) -> None:
     """All fresh (own registry included): no request reaches moto, no heavy module loads."""
     moto, env, log, proxy = world

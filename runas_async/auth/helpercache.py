@@ -99,22 +99,7 @@ class TokenCache:
 
     def get(self, name: str, fingerprint: str) -> CachedToken | None:
         """The token under ``name`` if it is well-formed and for these settings."""
-        entry = self._section("tokens").get(name)
-        if not isinstance(entry, dict):
-            return None
-        try:
-            token = CachedToken(
-                username=str(entry["username"]),
-                password=str(entry["password"]),
-                expires_at=float(entry["expires_at"]),
-                fetched_at=float(entry["fetched_at"]),
-                fingerprint=str(entry["fingerprint"]),
-            )
-        except (TypeError, KeyError, ValueError, OverflowError):
-            return None
-        if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
-            return None
-        return token if token.fingerprint == fingerprint and token.password else None
+        return _token(self._read(), name, fingerprint)
 
     def put(self, name: str, token: CachedToken) -> None:
         """Store ``token`` under ``name``; call within :meth:`locked`."""
@@ -122,11 +107,14 @@ class TokenCache:
 
     def route(self, server_url: str, stamp: str) -> CachedToken | None:
         """The token a previous ``get`` of ``server_url`` answered with, if nothing that
-        chose it has changed since (``stamp``): the warm path, with no parsing at all."""
-        route = self._section("routes").get(server_url)
+        chose it has changed since (``stamp``): the warm path, one read and no parsing of
+        anything else."""
+        doc = self._read()
+        routes = doc.get("routes")
+        route = routes.get(server_url) if isinstance(routes, dict) else None
         if not isinstance(route, dict) or route.get("stamp") != stamp:
             return None
-        return self.get(str(route.get("token")), str(route.get("fingerprint")))
+        return _token(doc, str(route.get("token")), str(route.get("fingerprint")))
 
     def put_route(self, server_url: str, name: str, fingerprint: str, stamp: str) -> None:
         self._update(
@@ -155,3 +143,24 @@ class TokenCache:
             atomic_write(self.path, json.dumps(doc).encode(), 0o600, through_links=False)
         except OSError as e:
             warn("cannot write the token cache %s: %s", self.path, e.strerror or e)
+
+
+def _token(doc: dict[str, Any], name: str, fingerprint: str) -> CachedToken | None:
+    """The token under ``name`` in the cache's document, if well-formed and for these settings."""
+    tokens = doc.get("tokens")
+    entry = tokens.get(name) if isinstance(tokens, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        token = CachedToken(
+            username=str(entry["username"]),
+            password=str(entry["password"]),
+            expires_at=float(entry["expires_at"]),
+            fetched_at=float(entry["fetched_at"]),
+            fingerprint=str(entry["fingerprint"]),
+        )
+    except (TypeError, KeyError, ValueError, OverflowError):
+        return None
+    if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
+        return None
+    return token if token.fingerprint == fingerprint and token.password else None
