@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,11 +49,27 @@ class LogoutRunner(Protocol):
 
 
 class Reporter(Protocol):
+    """What a run shows as it goes: the one protocol every output format (cli/formats/)
+    implements. The engine calls ``start``, ``update`` and ``finish``; the credentials and
+    the command call the rest."""
+
     def start(self, plan: Plan) -> None: ...
 
     def update(self, result: LoginResult) -> None: ...
 
     def finish(self, results: Sequence[LoginResult]) -> None: ...
+
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        """What a token request (or every one of a profile) waits for now; None clears it."""
+
+    def paused(self) -> AbstractContextManager[None]:
+        """The display taken off the terminal while something else uses it (an MFA prompt)."""
+
+    def begin(self) -> None:
+        """A display that waits (``defer``) goes on screen: the first request has left."""
+
+    def stop(self) -> None:
+        """The display left as it stands (also on errors and Ctrl-C)."""
 
 
 RUN_TIME_FAILURES = (TokenError, CredentialsError)
@@ -111,15 +128,14 @@ class _Run:
 
 
 def _begin_when(tg: TaskGroup, reporter: Reporter, event: anyio.Event | None) -> None:
-    """Call the reporter's ``begin`` (a live display that waits), if it has one, in ``tg``
+    """Call the reporter's ``begin`` (a live display that waits goes on screen) in ``tg``
     once ``event`` is set."""
-    begin = getattr(reporter, "begin", None)
-    if event is None or begin is None:
+    if event is None:
         return
 
     async def when_set() -> None:
         await event.wait()
-        begin()
+        reporter.begin()
 
     tg.start_soon(when_set)
 
@@ -140,8 +156,8 @@ async def _drive(
     """Serve every key of the plan concurrently, within ``deadline`` and until ``stop``.
 
     The registries not done when the deadline passes or ``stop`` is set fail with the
-    reason; everything already done is kept. A reporter with a ``begin`` (a live display
-    that waits) is begun once ``shown_after`` is set: the first request has left.
+    reason; everything already done is kept. The reporter's ``begin`` (a live display that
+    waits goes on screen) is called once ``shown_after`` is set: the first request has left.
     """
     run.reporter.start(plan)
     for target in plan.targets:

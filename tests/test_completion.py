@@ -86,6 +86,13 @@ def test_profile_name_completes_from_the_aws_config_files(shell: str, tmp_path: 
     [
         pytest.param(("",), ["completion", "ecr", "env", "exec"], id="commands"),
         pytest.param(("ecr", "lo"), ["login", "logout"], id="ecr-commands"),
+        pytest.param(
+            ("ecr", ""),
+            ["configure-docker", "login", "logout", "password", "status"],
+            id="every-ecr-command",
+        ),
+        pytest.param(("ecr", "status", "-o", ""), ["json", "text"], id="status-formats"),
+        pytest.param(("ecr", "configure-docker", "--re"), ["--region", "--remove"], id="cd-opts"),
         pytest.param(("ecr", "login", "-c", ""), sorted(CLIENTS), id="client-names"),
         pytest.param(("ecr", "logout", "--profile", "s"), ["staging"], id="profile-option"),
         pytest.param(("env", "-o", ""), ["fish", "json", "sh"], id="env-formats"),

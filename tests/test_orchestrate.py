@@ -7,6 +7,7 @@ that fails in one region only, a login that never finishes, exact concurrency me
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
@@ -151,6 +152,18 @@ class RecordingReporter:
 
     def finish(self, results: Sequence[LoginResult]) -> None:
         self.finished.append(results)
+
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        pass
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def begin(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
 
     def states(self, target: Target) -> list[Status]:
         return [u.status for u in self.updates if u.target == target]

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyte
 import pytest
 
-from runas_async.cli.report import ONE_LINE_FROM, Row, layout
+from runas_async.cli.formats.table import ONE_LINE_FROM, Row, layout
 from runas_async.core.models import Registry
 from tests.sandbox import STATIC_KEYS, Moto, ecr_host
 

@@ -5,12 +5,13 @@ under the auth file's lock; :class:`Recording` is the reporter that tells it wha
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runas_async.auth.entries import place_of
 from runas_async.auth.state import LoginRecord, State, StateFile, auth_key
-from runas_async.core.models import LoginResult, Status
+from runas_async.core.models import LoginResult, Status, TokenKey
 
 if TYPE_CHECKING:
     from runas_async.core.plan import Plan
@@ -108,5 +109,14 @@ class Recording:
     def finish(self, results: Sequence[LoginResult]) -> None:
         self.inner.finish([*self.fresh, *results])
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)  # paused(), stop() of the live table
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        self.inner.note(key, text)
+
+    def paused(self) -> AbstractContextManager[None]:
+        return self.inner.paused()
+
+    def begin(self) -> None:
+        self.inner.begin()
+
+    def stop(self) -> None:
+        self.inner.stop()

@@ -237,7 +237,7 @@ class Context:
         )
         return _Sessions(plan=plan, sessions=sessions)
 
-    def resolver(self, reporter: object = None) -> CredentialResolver:
+    def resolver(self, reporter: Reporter | None = None) -> CredentialResolver:
         """Credentials with awscli's cache and one MFA prompt per device (``reporter``'s
         live table paused meanwhile)."""
         from runas_async.aws.credentials import default_resolver
@@ -246,8 +246,8 @@ class Context:
             self.run_env,
             mfa_code=self.credentials.mfa_code,
             refresh=self.credentials.refresh,
-            pause=getattr(reporter, "paused", None),
-            waiting=getattr(reporter, "note", None),
+            pause=None if reporter is None else reporter.paused,
+            waiting=None if reporter is None else reporter.note,
         )
 
     def tokens(self, reporter: Reporter | None = None) -> AwsTokenProvider:
@@ -259,7 +259,7 @@ class Context:
             resolver=self.resolver(reporter),
             preconnected=self.preconnected,
             env=self.run_env,
-            notify=getattr(reporter, "note", None),
+            notify=None if reporter is None else reporter.note,
         )
 
     def identities(self) -> dict[str, str | None]:
@@ -369,24 +369,13 @@ class Context:
 
     @cached_property
     def reporter(self) -> Reporter:
-        """The table, the lines or the JSON document the run reports with."""
-        from runas_async.cli.report import JsonReporter, PlainReporter
+        """The table, the lines or the JSON document the run reports with (cli/formats/)."""
+        from runas_async.cli.formats import reporter
 
         stream = sys.stderr if self.secrets_out else self.stdout
-        if self.output is Output.JSON:
-            return JsonReporter(stream)
-        if stream.isatty() and self.env.get("TERM") != "dumb":
-            from rich.console import Console
-
-            from runas_async.cli.report import LiveTableReporter
-
-            # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
-            no_color = bool(self.env.get("NO_COLOR"))
-            console = Console(file=stream, stderr=False, no_color=no_color)
-            # A login's table is drawn once its first request has left (the engine begins
-            # it): a logout's engine does not, so its table is drawn at once.
-            return LiveTableReporter(console, logout=self.logout, defer=not self.logout)
-        return PlainReporter(stream)
+        # A login's table is drawn once its first request has left (the engine begins it):
+        # a logout's engine does not, so its table is drawn at once.
+        return reporter(self.output, stream, self.env, logout=self.logout, defer=not self.logout)
 
     def runner(self, plan: Plan) -> ClientRunner | BuiltinRunner:
         """The client's runner, or the built-in one; the auth file checked for ``plan``
@@ -430,9 +419,9 @@ class Context:
 
     def dry_run(self, plan: Plan) -> Outcome:
         """Print ``plan`` instead of running it."""
-        from runas_async.cli.report import render_plan
+        from runas_async.cli.formats import render_plan
 
-        render_plan(plan, self.output.value, self.stdout, logout=self.logout)
+        render_plan(plan, self.output, self.stdout, logout=self.logout)
         return DONE
 
     def until_signalled(
@@ -575,9 +564,7 @@ def _until_signalled(
     try:
         results = anyio.run(go)
     finally:
-        stop_display = getattr(reporter, "stop", None)
-        if stop_display is not None:
-            stop_display()
+        reporter.stop()
     return Outcome(results=results, signum=received[0] if received else None)
 
 

@@ -1,8 +1,10 @@
 """Command line: argv -> a typed command (options.py) -> commands/ -> exit status.
 
-The only place that reads the process environment, exits, or picks exit codes
-(:func:`exit_status`). Imports stay light until a command runs: ``--help`` and
-``--version`` load neither aiobotocore nor rich.
+The parser, ``--help``, the completion specs and the errors for unknown commands and options
+are built from the commands' registrations (cli/args.py, one in each module of commands/):
+nothing here names a command. The only place that reads the process environment, exits, or
+picks exit codes (:func:`exit_status`). Imports stay light until a command runs: ``--help``
+and ``--version`` load neither aiobotocore nor rich.
 """
 
 from __future__ import annotations
@@ -11,48 +13,19 @@ import argparse
 import contextlib
 import gc
 import io
-import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from runas_async.core.clients import BUILTIN, CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client, Redirect
+from runas_async.cli.args import GROUPS, PROG, Parser, Registration, _Version, did_you_mean
 from runas_async.core.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
-from runas_async.core.options import (
-    BUILTIN_JOBS,
-    DEFAULT_DEADLINE,
-    DEFAULT_JOBS,
-    DEFAULT_TIMEOUT,
-    Command,
-    Completion,
-    ConfigureDocker,
-    CredentialOptions,
-    Env,
-    EnvFormat,
-    Exec,
-    ListLogins,
-    ListProfiles,
-    Login,
-    Logout,
-    Output,
-    Password,
-    RunOptions,
-    Shell,
-    Targets,
-    needs_every_token,
-)
-from runas_async.core.shells import PROFILES_FLAG, CommandSpec, OptionSpec, Value
+from runas_async.core.options import Command, Output
+from runas_async.core.shells import CommandSpec, OptionSpec, Value
 
 if TYPE_CHECKING:
     from runas_async.core.models import LoginResult
-
-PROG = "runas-async"
-HELPER_CLIENTS = ("docker", "nerdctl", "podman")
-"""The clients whose auth file has credHelpers for docker-credential-runas-async."""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -61,374 +34,46 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals give 128 + their number
 
 log = logging.getLogger("runas_async")
 
-
-HELP_WIDTH = 80
-"""Help is wrapped to the terminal, and never wider than this."""
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter, at most :data:`HELP_WIDTH` columns wide."""
-
-    def __init__(self, prog: str) -> None:
-        import shutil
-
-        width = min(shutil.get_terminal_size().columns, HELP_WIDTH) - 2
-        super().__init__(prog, width=max(width, 40))
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and help at most 80 columns wide."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def _duration(text: str) -> float:
-    """``90m``, ``2h``, ``1h30m``: one or more <integer><unit> groups, in seconds."""
-    if not re.fullmatch(r"(?:[0-9]+[smh])+", text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: one or more <integer><unit> groups with units "
-            "s, m, h (30m, 2h, 1h30m)"
-        )
-    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
-
-
-class _Version(argparse.Action):
-    """--version that reads package metadata only when asked."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
-        from runas_async._version import __version__
-
-        sys.stdout.write(f"{PROG} {__version__}\n")
-        parser.exit()
-
-
-_PROFILE_HELP = (
-    "AWS profile (default: the default credentials, as awscli finds them: "
-    "environment keys, $AWS_PROFILE, web identity, container, instance role)"
-)
-_ENDPOINT_HELP = (
-    "registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com, any partition, FIPS, "
-    "dual-stack, public.ecr.aws) or 12-digit account number; "
-    "default: the profile's own registry"
-)
-
-
-def _add_targets(p: argparse.ArgumentParser, *, many: bool, verb: str = "log into") -> None:
-    """PROFILE [ENDPOINT ...], and for many: --profile/--file."""
-    p.add_argument(
-        "profile",
-        nargs="?",
-        metavar="PROFILE",
-        help=_PROFILE_HELP + "; may be left out before an ENDPOINT",
-    )
-    p.add_argument("endpoints", nargs="*" if many else "?", metavar="ENDPOINT", help=_ENDPOINT_HELP)
-    p.add_argument("-r", "--region", help="region for account numbers and the default registry")
-    if not many:
-        return
-    p.add_argument(
-        "-p",
-        "--profile",
-        dest="profiles",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help=f"also {verb} this profile's own registry (repeatable; not with PROFILE)",
-    )
-    p.add_argument(
-        "-f",
-        "--file",
-        metavar="FILE",
-        help="TOML file of [[login]] tables (profile, registries, region); - for stdin",
-    )
-
-
-def _add_client_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c",
-        "--client",
-        choices=tuple(CLIENTS),
-        metavar="CLIENT",
-        help=f"{', '.join(CLIENTS)} (default: ${CLIENT_ENV}, then {DEFAULT_CLIENT.name})",
-    )
-
-
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    _add_client_option(p)
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=_positive_int,
-        default=None,
-        help=f"at most this many logins at once (default: {DEFAULT_JOBS}; "
-        f"{BUILTIN_JOBS} with --client builtin, which starts no processes)",
-    )
-    p.add_argument(
-        "-t",
-        "--timeout",
-        type=_positive_float,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"kill a client that takes longer (default: {DEFAULT_TIMEOUT:g})",
-    )
-    p.add_argument(
-        "--deadline",
-        type=_positive_float,
-        default=DEFAULT_DEADLINE,
-        metavar="SECONDS",
-        help=f"fail whatever is not done after this long in all (default: {DEFAULT_DEADLINE:g})",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Output,
-        choices=tuple(Output),
-        default=Output.TEXT,
-        metavar="FORMAT",
-        help="text: live table on a terminal, one line per registry otherwise; json: one "
-        'document; dockerconfigjson (login): the logins\' {"auths": ...} with secrets',
-    )
-    p.add_argument(
-        "-n",
-        "--dry-run",
-        action="store_true",
-        help="check what a real run checks, then print the plan without calling AWS or the client",
-    )
-
-
-def _add_credential_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--mfa-code",
-        metavar="CODE",
-        help="answer the MFA prompt with this code (default: $MFA_CODE, else ask on the terminal)",
-    )
-    p.add_argument(
-        "--refresh",
-        action="store_true",
-        help="ignore cached credentials (~/.aws/cli/cache) for this run",
-    )
-
-
-def _add_debug(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--debug", action="store_true", help="log what runas-async does (never secrets)")
-
-
-_EXIT_EPILOG = (
-    "exit status: 0 all registries done, 1 some failed (all were tried), "
-    "2 usage or configuration error (nothing tried), 130 interrupted, 143 terminated, "
-    "129 hung up"
-)
+Tree = dict[tuple[str, ...], argparse.ArgumentParser]
+"""Every parser by its words: () the top, ("ecr",) a group, ("ecr", "login") a command."""
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The top-level parser and the parsers of each ``ecr`` command."""
-    parser = _Parser(
-        prog=PROG,
-        description="Log container clients into Amazon ECR registries, concurrently.",
+    """The top-level parser and each command's parser (by its last word), built from the
+    commands' registrations (cli/commands/)."""
+    parser, tree = _build_tree()
+    return parser, {path[-1]: p for path, p in tree.items() if _registration(p)}
+
+
+def _build_tree() -> tuple[argparse.ArgumentParser, Tree]:
+    from runas_async.cli.commands import registrations
+
+    parser = Parser(
+        prog=PROG, description="Log container clients into Amazon ECR registries, concurrently."
     )
     parser.add_argument("--version", action=_Version)
-    commands = parser.add_subparsers(dest="service", metavar="COMMAND", required=True)
-    ecr = commands.add_parser("ecr", help="Amazon ECR commands")
-    ecr_commands = ecr.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    login = ecr_commands.add_parser(
-        "login",
-        help="log container clients into ECR registries",
-        description=(
-            "Log a container client into one or more ECR registries with the credentials "
-            "of AWS profiles. Tokens are fetched once per (credentials, region), "
-            "logins run concurrently, and every login ends up in the client's auth file."
-        ),
-        epilog=_EXIT_EPILOG,
-    )
-    _add_targets(login, many=True)
-    _add_run_options(login)
-    login.add_argument(
-        "--k8s-secret",
-        metavar="NAME",
-        help="print a kubernetes.io/dockerconfigjson Secret NAME (JSON, for kubectl apply -f -)",
-    )
-    login.add_argument(
-        "--namespace",
-        dest="namespaces",
-        action="append",
-        default=[],
-        metavar="NS",
-        help="namespace of the --k8s-secret (repeatable: one Secret each)",
-    )
-    login.add_argument(
-        "--renew-before",
-        type=_duration,
-        metavar="DURATION",
-        help="skip registries whose recorded login stays valid longer than DURATION "
-        "(30m, 2h, 1h30m); no token is requested for them",
-    )
-    _add_credential_options(login)
-    _add_debug(login)
-    logout = ecr_commands.add_parser(
-        "logout",
-        help="remove ECR registries from the client's auth file",
-        description=(
-            "Log a container client out of exactly these ECR registries, concurrently, "
-            "leaving every other entry of its auth file as it is."
-        ),
-        epilog=_EXIT_EPILOG,
-    )
-    _add_targets(logout, many=True, verb="log out of")
-    _add_run_options(logout)
-    logout.add_argument(
-        "--expired",
-        action="store_true",
-        help="log out of every registry whose recorded login has expired (no ENDPOINT)",
-    )
-    _add_credential_options(logout)
-    _add_debug(logout)
-    status = ecr_commands.add_parser(
-        "status",
-        help="list the ECR registries of the client's auth file and when their logins end",
-        description=(
-            "List every ECR registry in the client's auth file, its credential store or its "
-            "credHelpers: where the credentials live, whether runas-async logged it in and "
-            "with which profile, and the time left. No AWS call. Exit status 1 when one has "
-            "expired."
-        ),
-    )
-    _add_client_option(status)
-    status.add_argument(
-        "-o",
-        "--output",
-        type=Output,
-        choices=tuple(Output),
-        default=Output.TEXT,
-        help="text: one line per registry; json: one document",
-    )
-    _add_debug(status)
-    password = ecr_commands.add_parser(
-        "password",
-        help="print a registry's login password, for tools runas-async does not drive",
-        description=(
-            "Print the password for one registry (ECR's get-login-password) alone on "
-            "stdout, e.g. for: runas-async ecr password prod | tool login -u AWS --password-stdin"
-        ),
-    )
-    _add_targets(password, many=False)
-    _add_credential_options(password)
-    _add_debug(password)
-    env_cmd = commands.add_parser(
-        "env",
-        help="print a profile's credentials for eval, or as credential_process JSON",
-        description=(
-            "Print a profile's credentials and region as shell lines for eval "
-            '(eval "$(runas-async env prod)"), or with --output json in the '
-            "credential_process format."
-        ),
-    )
-    env_cmd.add_argument("profile", nargs="?", metavar="PROFILE", help=_PROFILE_HELP)
-    env_cmd.add_argument("-r", "--region", help="region to export (default: the profile's)")
-    env_cmd.add_argument(
-        "-o",
-        "--output",
-        type=EnvFormat,
-        choices=tuple(EnvFormat),
-        default=EnvFormat.SH,
-        help="sh (bash, zsh) or fish lines for eval; json: credential_process format",
-    )
-    _add_credential_options(env_cmd)
-    _add_debug(env_cmd)
-    exec_cmd = commands.add_parser(
-        "exec",
-        usage=f"{PROG} exec [-h] [-r REGION] [--mfa-code CODE] [--refresh] [--debug]\n"
-        f"{' ' * len(f'usage: {PROG} exec ')}[PROFILE] -- CMD [ARG ...]",
-        help="run a command with a profile's credentials in its environment",
-        description=(
-            "Run CMD with the profile's credentials and region in its environment; "
-            "exit with its exit status (128+N if signal N killed it). SIGINT, SIGTERM "
-            "and SIGHUP are passed on to it."
-        ),
-    )
-    exec_cmd.add_argument("profile", nargs="?", metavar="PROFILE", help=_PROFILE_HELP)
-    exec_cmd.add_argument("-r", "--region", help="region to set (default: the profile's)")
-    _add_credential_options(exec_cmd)
-    _add_debug(exec_cmd)
-    configure = ecr_commands.add_parser(
-        "configure-docker",
-        help="send ECR registries to runas-async's docker credential helper",
-        description=(
-            "Write credHelpers entries that send these registries to "
-            "docker-credential-runas-async, and record in registries.toml which profile "
-            "serves each (as gcloud auth configure-docker). Everything else stays."
-        ),
-    )
-    _add_targets(configure, many=True, verb="send")
-    configure.add_argument(
-        "-c",
-        "--client",
-        choices=HELPER_CLIENTS,
-        metavar="CLIENT",
-        help="docker (and nerdctl: config.json) or podman (containers auth.json); default docker",
-    )
-    configure.add_argument(
-        "--remove", action="store_true", help="take the entries out again (and the mapping)"
-    )
-    _add_debug(configure)
-    completion = commands.add_parser(
-        "completion",
-        help="print a shell's completion script",
-        description=(
-            "Print a completion script for bash, zsh or fish: it completes commands, "
-            "options, client names, and profile names from the AWS config files. "
-            f"bash: source <({PROG} completion bash); zsh (after compinit): "
-            f"source <({PROG} completion zsh); fish: {PROG} completion fish | source"
-        ),
-    )
-    completion.add_argument(
-        "shell",
-        nargs="?",
-        type=Shell,
-        choices=tuple(Shell),
-        metavar="SHELL",
-        help="bash, zsh or fish",
-    )
-    completion.add_argument(PROFILES_FLAG, action="store_true", help=argparse.SUPPRESS)
-    return parser, {
-        "configure-docker": configure,
-        "login": login,
-        "logout": logout,
-        "password": password,
-        "status": status,
-        "env": env_cmd,
-        "exec": exec_cmd,
-        "completion": completion,
-    }
+    tree: Tree = {(): parser}
+    subparsers: dict[tuple[str, ...], Any] = {}
+
+    def children(path: tuple[str, ...]) -> Any:
+        if path not in subparsers:
+            if path not in tree:
+                tree[path] = children(path[:-1]).add_parser(path[-1], help=GROUPS[path])
+            subparsers[path] = tree[path].add_subparsers(metavar="COMMAND", required=True)
+        return subparsers[path]
+
+    for reg in registrations():
+        sub = children(reg.path[:-1]).add_parser(
+            reg.path[-1], help=reg.help, description=reg.description, epilog=reg.epilog
+        )
+        sub.set_defaults(_registration=reg)
+        reg.add_arguments(sub, reg)
+        tree[reg.path] = sub
+    return parser, tree
+
+
+def _registration(parser: argparse.ArgumentParser) -> Registration | None:
+    return cast("Registration | None", parser.get_default("_registration"))
 
 
 def _value_of(action: argparse.Action) -> Value | None:
@@ -444,201 +89,77 @@ def _value_of(action: argparse.Action) -> Value | None:
     return Value.NONE
 
 
+def _spec(path: tuple[str, ...], parser: argparse.ArgumentParser) -> CommandSpec:
+    options: list[OptionSpec] = []
+    subcommands: tuple[str, ...] = ()
+    positional, choices = Value.NONE, cast("tuple[str, ...]", ())
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            subcommands = tuple(action.choices)
+        elif action.option_strings:
+            value = _value_of(action)
+            listed = tuple(str(c) for c in action.choices or ()) if value else ()
+            options.append(OptionSpec(tuple(action.option_strings), value, listed))
+        elif positional is Value.NONE and action.dest == "profile":
+            positional = Value.PROFILE
+        elif positional is Value.NONE and action.choices is not None:
+            positional, choices = Value.CHOICE, tuple(str(c) for c in action.choices)
+    return CommandSpec(path, subcommands, tuple(options), positional, choices)
+
+
 def completion_specs() -> tuple[CommandSpec, ...]:
-    """Every command as the completion scripts see it, read from the parsers themselves."""
-    parser, subs = build_parser()
-    specs = [
-        CommandSpec(
-            (),
-            subcommands=("ecr", "env", "exec", "completion"),
-            options=(OptionSpec(("-h", "--help")), OptionSpec(("--version",))),
-        )
-    ]
-    specs.append(
-        CommandSpec(
-            ("ecr",),
-            subcommands=("login", "logout", "password"),
-            options=(OptionSpec(("-h", "--help")),),
-        )
-    )
-    paths = {
-        "login": ("ecr", "login"),
-        "logout": ("ecr", "logout"),
-        "password": ("ecr", "password"),
-    }
-    for name, sub in subs.items():
-        options = []
-        positional = Value.NONE
-        choices: tuple[str, ...] = ()
-        for action in sub._actions:
-            if action.help == argparse.SUPPRESS:
-                continue
-            if action.option_strings:
-                value = _value_of(action)
-                listed = tuple(str(c) for c in action.choices or ()) if value else ()
-                options.append(OptionSpec(tuple(action.option_strings), value, listed))
-            elif positional is Value.NONE:
-                if action.dest == "profile":
-                    positional = Value.PROFILE
-                elif action.choices is not None:
-                    positional, choices = Value.CHOICE, tuple(str(c) for c in action.choices)
-        specs.append(
-            CommandSpec(
-                paths.get(name, (name,)),
-                options=tuple(options),
-                positional=positional,
-                positional_choices=choices,
-            )
-        )
-    return tuple(specs)
+    """Every command and group as the completion scripts see it, read from the parsers."""
+    _, tree = _build_tree()
+    return tuple(_spec(path, parser) for path, parser in tree.items())
 
 
-def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:  # noqa: C901 - reg splits it
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     """argv (without the program name) as a typed command; UsageError when it is not one."""
-    parser, subs = build_parser()
+    _, tree = _build_tree()
     argv = list(argv)
-    if argv and argv[0] in ("env", "exec"):
-        return _parse_runas(argv, env, subs[argv[0]])
-    if argv and argv[0] == "completion":
-        return _parse_completion(argv[1:], subs["completion"])
-    if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
-        parser.parse_args(argv)  # prints help or version, or raises UsageError
-        raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
-    name, rest = argv[1], argv[2:]
-    job: list[str] = []
-    if name == "login" and "--" in rest:
+    path: tuple[str, ...] = ()
+    while (*path, *argv[len(path) : len(path) + 1]) in tree and len(path) < len(argv):
+        path = (*path, argv[len(path)])
+    parser, rest = tree[path], argv[len(path) :]
+    reg = _registration(parser)
+    if reg is None:
+        _not_a_command(parser, path, rest, tree)
+    job: tuple[str, ...] | None = None
+    if reg.takes_command and "--" in rest:
         at = rest.index("--")
-        rest, job = rest[:at], rest[at + 1 :]
-        if not job:
-            raise UsageError(f"give a command after '--' (see '{PROG} ecr login --help')")
+        rest, job = rest[:at], tuple(rest[at + 1 :])
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
-    args = subs[name].parse_intermixed_args(rest)
-    if name == "status":
-        return ListLogins(_client(args.client, env), args.output)
-    targets = _targets(args, env, name)
-    if name == "configure-docker":
-        client = CLIENTS[args.client or DEFAULT_CLIENT.name]
-        return ConfigureDocker(targets, client, args.remove)
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
-    if name == "password":
-        return Password(targets, credentials)
-    client = _client(args.client, env)
-    run = RunOptions(
-        client=client,
-        jobs=_jobs(args.jobs, client),
-        timeout=args.timeout,
-        deadline=args.deadline,
-        output=args.output,
-        dry_run=args.dry_run,
-    )
-    if name == "logout":
-        if run.output is Output.DOCKERCONFIGJSON:
-            raise UsageError("-o dockerconfigjson is for ecr login only")
-        if args.expired and targets != Targets(None, region=targets.region):
-            raise UsageError("--expired finds the registries itself: give no PROFILE or ENDPOINT")
-        return Logout(targets, run, credentials, expired=args.expired)
-    return _login(args, targets, run, credentials, tuple(job))
+    args, extra = parser.parse_known_intermixed_args(rest)
+    if extra:
+        _unknown(parser, extra[0])
+    return reg.build(args, job, env)
 
 
-def _login(
-    args: argparse.Namespace,
-    targets: Targets,
-    run: RunOptions,
-    credentials: CredentialOptions,
-    job: tuple[str, ...],
-) -> Login:
-    """``ecr login``: outputs that print secrets imply the built-in client."""
-    command = Login(
-        targets,
-        run,
-        credentials,
-        args.k8s_secret,
-        tuple(args.namespaces),
-        job,
-        renew_before=args.renew_before,
-    )
-    if args.namespaces and args.k8s_secret is None:
-        raise UsageError("--namespace goes with --k8s-secret NAME")
-    if command.renew_before is not None and (mode := needs_every_token(command)):
-        raise UsageError(f"--renew-before leaves fresh registries out; {mode} needs them all")
-    if command.prints_secrets:
-        if args.client not in (None, BUILTIN):
-            raise UsageError(
-                f"-o dockerconfigjson and --k8s-secret use the built-in client, not "
-                f"{args.client!r}: leave out --client"
-            )
-        if job:
-            raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
-        builtin = CLIENTS[BUILTIN]
-        command = replace(command, run=replace(run, client=builtin, jobs=_jobs(args.jobs, builtin)))
-    if job and command.run.client.redirect is Redirect.NONE and command.run.client.program:
-        raise UsageError(
-            f"--client {command.run.client.name} cannot be pointed at a private auth file, "
-            "which '-- CMD' needs: use docker, podman, nerdctl, helm or builtin"
-        )
-    return command
+def _not_a_command(
+    parser: argparse.ArgumentParser, path: tuple[str, ...], rest: list[str], tree: Tree
+) -> NoReturn:
+    """At a group (or the top): help, the version, or an error naming what was typed."""
+    names = [p[-1] for p in tree if len(p) == len(path) + 1 and p[: len(path)] == path]
+    see = f"(see '{parser.prog} --help')"
+    if not rest:
+        raise UsageError(f"give a COMMAND: {', '.join(names)} {see}")
+    word = rest[0]
+    if not word.startswith("-"):
+        raise UsageError(f"unknown command {word!r}{did_you_mean(word, names)} {see}")
+    options = [o for a in parser._actions for o in a.option_strings]
+    if word in options or len([o for o in options if o.startswith(word)]) == 1:
+        parser.parse_args(rest)  # prints help or version and exits
+    raise UsageError(f"unknown option {word!r}{did_you_mean(word, options)} {see}")
 
 
-def _targets(args: argparse.Namespace, env: Mapping[str, str], name: str) -> Targets:
-    endpoints = args.endpoints if isinstance(args.endpoints, list) else [args.endpoints]
-    profiles = tuple(getattr(args, "profiles", ()))
-    file = getattr(args, "file", None)
-    if args.profile is not None and (profiles or file):
-        raise UsageError(
-            f"give either PROFILE [ENDPOINT ...] or --profile/--file, not both "
-            f"(got PROFILE {args.profile!r}; see '{PROG} ecr {name} --help')"
-        )
-    return Targets(
-        profile=args.profile,
-        endpoints=tuple(e for e in endpoints if e is not None),
-        profiles=profiles,
-        file=file,
-        region=args.region,
-    )
-
-
-def _jobs(given: int | None, client: Client) -> int:
-    """``--jobs``, else the default for the client: processes cost CPU, requests do not."""
-    if given is not None:
-        return given
-    return DEFAULT_JOBS if client.program else BUILTIN_JOBS
-
-
-def _client(given: str | None, env: Mapping[str, str]) -> Client:
-    name = given or env.get(CLIENT_ENV) or DEFAULT_CLIENT.name
-    if name not in CLIENTS:
-        raise UsageError(
-            f"unknown client {name!r} (from ${CLIENT_ENV}); choose from {', '.join(CLIENTS)}"
-        )
-    return CLIENTS[name]
-
-
-def _parse_runas(argv: list[str], env: Mapping[str, str], sub: argparse.ArgumentParser) -> Command:
-    """``env [options] [PROFILE]`` and ``exec [options] [PROFILE] -- CMD [ARG ...]``."""
-    name, rest = argv[0], argv[1:]
-    run: list[str] = []
-    if name == "exec" and "--" in rest:
-        at = rest.index("--")
-        rest, run = rest[:at], rest[at + 1 :]
-    args = sub.parse_intermixed_args(rest)  # --help prints the command's help and exits
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
-    if name == "env":
-        return Env(args.profile, args.region, args.output, credentials)
-    if not run:
-        raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
-    return Exec(args.profile, tuple(run), args.region, credentials)
-
-
-def _parse_completion(argv: list[str], sub: argparse.ArgumentParser) -> Command:
-    """``completion SHELL``, or the scripts' hidden ``completion --profiles``."""
-    args = sub.parse_args(argv)
-    if args.profiles:
-        return ListProfiles()
-    if args.shell is None:
-        raise UsageError(
-            f"completion needs a SHELL: bash, zsh or fish (see '{PROG} completion --help')"
-        )
-    return Completion(args.shell, PROG, completion_specs())
+def _unknown(parser: argparse.ArgumentParser, word: str) -> NoReturn:
+    see = f"(see '{parser.prog} --help')"
+    if word.startswith("-"):
+        options = [o for a in parser._actions for o in a.option_strings]
+        raise UsageError(f"unknown option {word!r}{did_you_mean(word, options)} {see}")
+    raise UsageError(f"unexpected argument {word!r} {see}")
 
 
 def exit_status(
@@ -777,26 +298,34 @@ def _main(argv: list[str], env: Mapping[str, str], stdout: Stdout, debug: bool) 
 
 
 def _report_error(error: RunasError, argv: list[str], stdout: Stdout, debug: bool) -> None:
-    """One line on stderr; with ``ecr ... -o json``, also the run's one JSON document."""
+    """One line on stderr; and what the run's format adds (``-o json``: its one document)."""
     line = f"{PROG}: error: {error}"
     sys.stderr.write(line + "\n")
     if debug:
         log.debug("details", exc_info=error)
-    if _wants_json(argv) and not stdout.written:
-        stdout.write(json.dumps({"error": line, "results": []}, indent=2) + "\n")
-        stdout.flush()
+    output = _output_asked(argv)
+    if output is not None and not stdout.written:
+        from runas_async.cli.formats import report_error
+
+        report_error(line, output, cast(TextIO, stdout))
 
 
-def _wants_json(argv: list[str]) -> bool:
-    """Whether an ``ecr`` command was asked for ``-o json`` (argv may not even parse)."""
+def _output_asked(argv: list[str]) -> Output | None:
+    """The ``-o`` an ``ecr`` command was given (argv may not even parse)."""
     if argv[:1] != ["ecr"]:
-        return False
+        return None
+    given = None
     for i, arg in enumerate(argv):
-        if arg in ("-o", "--output") and argv[i + 1 : i + 2] == ["json"]:
-            return True
-        if arg in ("-ojson", "--output=json"):
-            return True
-    return False
+        if arg in ("-o", "--output"):
+            given = argv[i + 1] if i + 1 < len(argv) else None
+        elif arg.startswith("--output="):
+            given = arg.partition("=")[2]
+        elif arg.startswith("-o") and len(arg) > 2:
+            given = arg[2:]
+    try:
+        return None if given is None else Output(given)
+    except ValueError:
+        return None
 
 
 LIBRARY_LOGGERS = ("botocore", "aiobotocore", "aiohttp", "urllib3")

@@ -33,6 +33,18 @@ class Redirect(enum.Enum):
     NONE = "none"
     """Cannot be redirected: logins run one at a time against the real file (finch)."""
 
+    @property
+    def variable(self) -> str | None:
+        """The environment variable that points the client at an auth file, if any."""
+        return _VARIABLES.get(self)
+
+
+_VARIABLES = {
+    Redirect.DOCKER_CONFIG: "DOCKER_CONFIG",  # names the directory that holds config.json
+    Redirect.AUTHFILE: "REGISTRY_AUTH_FILE",
+    Redirect.REGISTRY_CONFIG: "HELM_REGISTRY_CONFIG",
+}
+
 
 @dataclass(frozen=True)
 class Client:
@@ -48,6 +60,8 @@ class Client:
     """The host comes right after the verb (helm), not last."""
     program: bool = True
     """A program on PATH; False for the built-in login (registry.py), which needs none."""
+    credential_helpers: bool = False
+    """Its auth file's ``credHelpers`` send hosts to a helper (``configure-docker``)."""
 
     @property
     def private_name(self) -> str:
@@ -81,19 +95,29 @@ class Client:
     def private_env(self, env: Mapping[str, str], private: Path) -> dict[str, str]:
         """``env`` with the variable that points the client at ``private``, if it has one."""
         out = dict(env)
-        if self.redirect is Redirect.DOCKER_CONFIG:
-            out["DOCKER_CONFIG"] = str(private.parent)
-        elif self.redirect is Redirect.AUTHFILE:
-            out["REGISTRY_AUTH_FILE"] = str(private)
+        if self.redirect in (Redirect.DOCKER_CONFIG, Redirect.AUTHFILE):
+            out.update(_pointing(self.redirect, private))
         return out
+
+    @property
+    def private_capable(self) -> bool:
+        """A login can be pointed at a private auth file (``-- CMD`` needs it)."""
+        return self.redirect is not Redirect.NONE or not self.program
+
+
+def _pointing(redirect: Redirect, path: Path) -> dict[str, str]:
+    variable = redirect.variable
+    if variable is None:
+        return {}
+    return {variable: str(path.parent if redirect is Redirect.DOCKER_CONFIG else path)}
 
 
 CLIENTS: Mapping[str, Client] = {
     c.name: c
     for c in (
-        Client("docker", Redirect.DOCKER_CONFIG, places.docker_auth_file),
-        Client("podman", Redirect.AUTHFILE, places.podman_auth_file),
-        Client("nerdctl", Redirect.DOCKER_CONFIG, places.docker_auth_file),
+        Client("docker", Redirect.DOCKER_CONFIG, places.docker_auth_file, credential_helpers=True),
+        Client("podman", Redirect.AUTHFILE, places.podman_auth_file, credential_helpers=True),
+        Client("nerdctl", Redirect.DOCKER_CONFIG, places.docker_auth_file, credential_helpers=True),
         Client("finch", Redirect.NONE, places.finch_auth_file),
         Client(BUILTIN, Redirect.NONE, places.docker_auth_file, program=False),
         Client(
@@ -109,3 +133,16 @@ CLIENTS: Mapping[str, Client] = {
 """Every client, by the name ``--client`` takes. The first is the default."""
 
 DEFAULT_CLIENT = next(iter(CLIENTS.values()))
+
+
+HELPER_CLIENTS = tuple(name for name, client in CLIENTS.items() if client.credential_helpers)
+"""The clients whose auth file has credHelpers for docker-credential-runas-async."""
+
+
+def job_variables(config: Path) -> dict[str, str]:
+    """Every variable that points a client at the auth file ``config`` (a ``config.json``):
+    what a job's environment sets so that any client it runs finds its logins there."""
+    out: dict[str, str] = {}
+    for client in CLIENTS.values():
+        out.update(_pointing(client.redirect, config))
+    return out

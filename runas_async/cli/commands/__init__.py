@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TextIO
 
+from runas_async.cli.args import Registration
 from runas_async.cli.context import Context, Outcome
 from runas_async.core.options import (
     Command,
@@ -26,8 +27,22 @@ from runas_async.core.options import (
     Password,
 )
 
-__all__ = ["Outcome", "run"]
-"""What other code imports: ``run`` and its ``Outcome`` (cli.py)."""
+__all__ = ["Outcome", "registrations", "run"]
+"""What other code imports: ``run``, its ``Outcome`` and ``registrations`` (cli/main.py)."""
+
+
+def registrations() -> tuple[Registration, ...]:
+    """Every command's :class:`~runas_async.cli.args.Registration`, found in the modules of
+    this package (a new command is a new module), in the order their help lists them."""
+    import importlib
+    import pkgutil
+
+    found: list[Registration] = []
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            found += [v for v in vars(module).values() if isinstance(v, Registration)]
+    return tuple(sorted(found, key=lambda r: (r.order, r.path)))
 
 
 def run(command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:

@@ -4,13 +4,24 @@ the profile that serves each registry.
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runas_async.auth.helpercache import HELPER
+from runas_async.cli.args import (
+    Registration,
+    _add_client_option,
+    _add_debug,
+    _add_targets,
+    targets_of,
+    whole,
+)
 from runas_async.cli.context import DONE, Context, Outcome
+from runas_async.core.clients import CLIENTS, DEFAULT_CLIENT, HELPER_CLIENTS
 from runas_async.core.errors import AwsError, ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
 
@@ -135,3 +146,43 @@ class _MappingFile:
             return stat.S_IMODE(os.stat(self.target).st_mode)
         except FileNotFoundError:
             return 0o600
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
+    _add_targets(p, many=True, verb="send")
+    _add_client_option(
+        p,
+        HELPER_CLIENTS,
+        help=f"{', '.join(HELPER_CLIENTS)}: whose auth file gets the entries "
+        f"(default {DEFAULT_CLIENT.name})",
+    )
+    p.add_argument(
+        "--remove", action="store_true", help="take the entries out again (and the mapping)"
+    )
+    _add_debug(p)
+
+
+def _build(
+    args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]
+) -> ConfigureDocker:
+    client = CLIENTS[args.client or DEFAULT_CLIENT.name]
+    return ConfigureDocker(targets_of(args, "configure-docker"), client, args.remove)
+
+
+COMMAND = Registration(
+    path=("ecr", "configure-docker"),
+    help="send ECR registries to runas-async's docker credential helper",
+    description=(
+        "Write credHelpers entries that send these registries to "
+        + whole(f"docker-credential-{HELPER}")
+        + ", and record in registries.toml which profile serves each (as "
+        + whole("gcloud auth configure-docker")
+        + "). Everything else stays."
+    ),
+    add_arguments=_arguments,
+    build=_build,
+    order=5,
+)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -11,11 +12,27 @@ import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from runas_async.cli.args import (
+    EXIT_EPILOG,
+    PROG,
+    Registration,
+    _add_credential_options,
+    _add_debug,
+    _add_run_options,
+    _add_targets,
+    _duration,
+    add_job,
+    check_no_stray,
+    jobs_for,
+    run_options,
+    targets_of,
+)
 from runas_async.cli.context import Context, Outcome
-from runas_async.core.errors import DockerConfigError, RunasError
-from runas_async.core.options import Login, Output
+from runas_async.core.clients import BUILTIN, CLIENTS
+from runas_async.core.errors import DockerConfigError, RunasError, UsageError
+from runas_async.core.options import CredentialOptions, Login, Output, needs_every_token
 
 if TYPE_CHECKING:
     import anyio
@@ -137,19 +154,29 @@ class _UntilSaved:
         if self.finished is not None:
             self.inner.finish(self.finished)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)  # start, update, paused(), stop() of the live table
+    def start(self, plan: Plan) -> None:
+        self.inner.start(plan)
+
+    def update(self, result: LoginResult) -> None:
+        self.inner.update(result)
+
+    def note(self, key: TokenKey | str, text: str | None) -> None:
+        self.inner.note(key, text)
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        return self.inner.paused()
+
+    def begin(self) -> None:
+        self.inner.begin()
+
+    def stop(self) -> None:
+        self.inner.stop()
 
 
 def _all_ok(outcome: Outcome) -> bool:
     from runas_async.core.models import Status
 
     return outcome.results is not None and all(r.status is Status.OK for r in outcome.results)
-
-
-JOB_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "HELM_REGISTRY_CONFIG")
-"""What points docker, nerdctl, kaniko, crane (DOCKER_CONFIG), buildah, skopeo, podman
-(REGISTRY_AUTH_FILE) and helm (HELM_REGISTRY_CONFIG) at the job's private auth file."""
 
 
 @contextlib.contextmanager
@@ -166,6 +193,7 @@ def _job_environment(command: Login, ctx: Context) -> Iterator[None]:
     import tempfile
 
     from runas_async.auth.authfile import AuthFile, credential_free
+    from runas_async.core.clients import job_variables
     from runas_async.core.places import docker_auth_file
     from runas_async.files import atomic_write
 
@@ -174,9 +202,7 @@ def _job_environment(command: Login, ctx: Context) -> Iterator[None]:
     try:
         config = directory / "config.json"
         atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
-        ctx.redirect(
-            {**env, **dict.fromkeys(JOB_VARIABLES, str(config)), "DOCKER_CONFIG": str(directory)}
-        )
+        ctx.redirect({**env, **job_variables(config)})
         yield
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -194,7 +220,8 @@ def _run_job(argv: Sequence[str], env: Mapping[str, str]) -> Outcome:
 
 def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdout: TextIO) -> None:
     """``-o dockerconfigjson`` or ``--k8s-secret``: the logins of this run, by design."""
-    from runas_async.cli.report import dockerconfigjson, k8s_secrets
+    from runas_async.cli.formats.dockerconfigjson import dockerconfigjson
+    from runas_async.cli.formats.k8s import k8s_secrets
 
     document = dockerconfigjson(secrets)
     if command.k8s_secret is None:
@@ -207,7 +234,7 @@ def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdou
 def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
     """GitHub Actions, on every run: a table in the step summary; the registries in force
     and those logged in by this run as outputs."""
-    from runas_async.cli.report import github_output, github_summary
+    from runas_async.cli.formats.github import github_output, github_summary
 
     if outcome.results is None:
         return
@@ -315,11 +342,108 @@ def _plan_from_files(ctx: Context) -> tuple[Plan, dict[str, TokenKey]]:
 
 def _report_fresh(results: list[LoginResult], ctx: Context) -> Outcome:
     """Every registry fresh: its lines or JSON, no live display, nothing else imported."""
-    from runas_async.cli.report import JsonReporter, PlainReporter
+    from runas_async.cli.formats import reporter as reporter_for
 
-    stdout = ctx.stdout
-    reporter = JsonReporter(stdout) if ctx.output is Output.JSON else PlainReporter(stdout)
+    reporter = reporter_for(ctx.output, ctx.stdout, ctx.env, live=False)
     for result in results:
         reporter.update(result)
     reporter.finish(results)
     return Outcome(results=results)
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
+    _add_targets(p, many=True)
+    _add_run_options(p, reg, what="logins")
+    p.add_argument(
+        "--k8s-secret",
+        metavar="NAME",
+        help="print a kubernetes.io/dockerconfigjson Secret NAME (JSON, for kubectl apply -f -)",
+    )
+    p.add_argument(
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="namespace of the --k8s-secret (repeatable: one Secret each)",
+    )
+    p.add_argument(
+        "--renew-before",
+        type=_duration,
+        metavar="DURATION",
+        help="skip registries whose recorded login stays valid longer than DURATION "
+        "(30m, 2h, 1h30m); no token is requested for them",
+    )
+    _add_credential_options(p)
+    _add_debug(p)
+    add_job(
+        p,
+        required=False,
+        help="after the logins, run CMD with an auth file of its own that holds only them "
+        "(removed when CMD ends); exit with its exit status",
+    )
+
+
+def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]) -> Login:
+    """``ecr login``: outputs that print secrets imply the built-in client."""
+    check_no_stray(args, "ecr login")
+    if job == ():
+        raise UsageError(f"give a command after '--' (see '{PROG} ecr login --help')")
+    run = run_options(args, env)
+    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    command = Login(
+        targets_of(args, "login"),
+        run,
+        credentials,
+        args.k8s_secret,
+        tuple(args.namespaces),
+        job or (),
+        renew_before=args.renew_before,
+    )
+    if args.namespaces and args.k8s_secret is None:
+        raise UsageError("--namespace goes with --k8s-secret NAME")
+    if command.renew_before is not None and (mode := needs_every_token(command)):
+        raise UsageError(f"--renew-before leaves fresh registries out; {mode} needs them all")
+    if command.prints_secrets:
+        command = _with_builtin(command, args)
+    client = command.run.client
+    if job and not client.private_capable:
+        able = ", ".join(name for name, c in CLIENTS.items() if c.private_capable)
+        raise UsageError(
+            f"--client {client.name} cannot be pointed at a private auth file, "
+            f"which '-- CMD' needs: use {able}"
+        )
+    return command
+
+
+def _with_builtin(command: Login, args: argparse.Namespace) -> Login:
+    if args.client not in (None, BUILTIN):
+        raise UsageError(
+            f"-o dockerconfigjson and --k8s-secret use the built-in client, not "
+            f"{args.client!r}: leave out --client"
+        )
+    if command.job:
+        raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
+    builtin = CLIENTS[BUILTIN]
+    run = replace(command.run, client=builtin, jobs=jobs_for(args.jobs, builtin))
+    return replace(command, run=run)
+
+
+COMMAND = Registration(
+    path=("ecr", "login"),
+    help="log container clients into ECR registries",
+    description=(
+        "Log a container client into one or more ECR registries with the credentials "
+        "of AWS profiles. Tokens are fetched once per (credentials, region), "
+        "logins run concurrently, and every login ends up in the client's auth file."
+    ),
+    add_arguments=_arguments,
+    build=_build,
+    formats=(Output.TEXT, Output.JSON, Output.DOCKERCONFIGJSON),
+    epilog=EXIT_EPILOG,
+    takes_command=True,
+    order=1,
+)

@@ -4,10 +4,23 @@ has ended; no token fetched.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from runas_async.cli.args import (
+    EXIT_EPILOG,
+    Registration,
+    _add_credential_options,
+    _add_debug,
+    _add_run_options,
+    _add_targets,
+    run_options,
+    targets_of,
+)
 from runas_async.cli.context import Context, Outcome
-from runas_async.core.options import Logout
+from runas_async.core.errors import UsageError
+from runas_async.core.options import CredentialOptions, Logout, Output, Targets
 
 if TYPE_CHECKING:
     import anyio
@@ -80,3 +93,41 @@ def _expired_plan(ctx: Context) -> Plan:
         if row.freshness is Freshness.EXPIRED and row.record is not None
     ]
     return Plan(targets=tuple(targets), partitions=ctx.partitions)
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
+    _add_targets(p, many=True, verb="log out of")
+    _add_run_options(p, reg, what="logouts")
+    p.add_argument(
+        "--expired",
+        action="store_true",
+        help="log out of every registry whose recorded login has expired (no ENDPOINT)",
+    )
+    _add_credential_options(p)
+    _add_debug(p)
+
+
+def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]) -> Logout:
+    targets = targets_of(args, "logout")
+    if args.expired and targets != Targets(None, region=targets.region):
+        raise UsageError("--expired finds the registries itself: give no PROFILE or ENDPOINT")
+    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    return Logout(targets, run_options(args, env), credentials, expired=args.expired)
+
+
+COMMAND = Registration(
+    path=("ecr", "logout"),
+    help="remove ECR registries from the client's auth file",
+    description=(
+        "Log a container client out of exactly these ECR registries, concurrently, "
+        "leaving every other entry of its auth file as it is."
+    ),
+    add_arguments=_arguments,
+    build=_build,
+    formats=(Output.TEXT, Output.JSON),
+    epilog=EXIT_EPILOG,
+    order=2,
+)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Mapping
+
+from runas_async.cli.args import (
+    Registration,
+    _add_credential_options,
+    _add_debug,
+    _add_targets,
+    targets_of,
+    whole,
+)
 from runas_async.cli.context import DONE, Context, Outcome
 from runas_async.core.errors import UsageError
-from runas_async.core.options import Password
+from runas_async.core.options import CredentialOptions, Password
 
 
 def password(command: Password, ctx: Context) -> Outcome:
@@ -19,3 +30,30 @@ def password(command: Password, ctx: Context) -> Outcome:
     ctx.stdout.write(token.password + "\n")
     ctx.stdout.flush()
     return DONE
+
+
+def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
+    _add_targets(p, many=False)
+    _add_credential_options(p)
+    _add_debug(p)
+
+
+def _build(
+    args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]
+) -> Password:
+    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    return Password(targets_of(args, "password"), credentials)
+
+
+COMMAND = Registration(
+    path=("ecr", "password"),
+    help="print a registry's login password, for tools runas-async does not drive",
+    description=(
+        "Print the password for one registry (ECR's get-login-password) alone on "
+        "stdout, e.g. for: "
+        + whole("runas-async ecr password prod | tool login -u AWS --password-stdin")
+    ),
+    add_arguments=_arguments,
+    build=_build,
+    order=4,
+)

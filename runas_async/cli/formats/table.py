@@ -1,20 +1,16 @@
-"""What the user sees: a live rich table, plain lines, or one JSON document.
-
-The core only calls ``start``/``update``/``finish``; rich is imported only
-when a live table is actually shown.
+"""The live table ``-o text`` shows on a terminal: one row per registry, laid out for the
+terminal's width. rich is imported only when a table is actually shown.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING
 
-from runas_async.auth.freshness import EcrLogin, time_left
+from runas_async.auth.freshness import time_left
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
 
 if TYPE_CHECKING:
@@ -22,109 +18,6 @@ if TYPE_CHECKING:
     from rich.live import Live
 
     from runas_async.core.plan import Plan
-
-
-def result_record(result: LoginResult) -> dict[str, Any]:
-    """One entry of the JSON document."""
-    registry = result.registry or result.target.registry
-    return {
-        "registry": registry.host if registry else None,
-        "account": registry.account if registry else None,
-        "region": result.target.key.region,
-        "profile": result.target.key.profile,
-        "status": result.status.value,
-        "error": result.error if result.status is Status.FAILED else None,
-        "seconds": round(result.seconds, 3),
-    } | ({} if result.expires_in is None else {"expires_in": round(result.expires_in)})
-
-
-def plan_records(plan: Plan) -> list[dict[str, Any]]:
-    """The JSON entries of a dry run: every registry with the token request serving it."""
-    records = []
-    for target in plan.targets:
-        record = result_record(LoginResult(target=target, status=Status.PLANNED))
-        record["token_request"] = {
-            "profile": target.key.profile,
-            "region": target.key.region,
-        }
-        records.append(record)
-    return records
-
-
-def render_plan(plan: Plan, output: str, stream: TextIO, *, logout: bool = False) -> None:
-    """Print a dry run's plan (for logout: no token requests)."""
-    if output == "json":
-        records = plan_records(plan)
-        if logout:
-            for record in records:
-                del record["token_request"]
-        json.dump({"results": records}, stream, indent=2)
-        stream.write("\n")
-        return
-    for target in plan.targets:
-        registry = target.registry
-        account = "(from STS)" if registry is None else registry.account or "(public)"
-        line = f"planned {target.label}  account {account}  region {target.key.region}"
-        if not logout:
-            api = "ecr-public" if target.key.public else "ecr"
-            line += f"  token: {api} GetAuthorizationToken as {target.key.profile}"
-            line += f" in {target.key.region}"
-        stream.write(line + "\n")
-    if logout:
-        n = len(plan.targets)
-        stream.write(f"{n} registr{'y' if n == 1 else 'ies'} to log out of\n")
-        return
-    n_keys = len(plan.keys)
-    stream.write(
-        f"{len(plan.targets)} registr{'y' if len(plan.targets) == 1 else 'ies'}, "
-        f"{n_keys} token request{'' if n_keys == 1 else 's'}\n"
-    )
-
-
-class PlainReporter:
-    """One line per registry as it finishes; for logs and pipes."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def start(self, plan: Plan) -> None:
-        pass
-
-    def update(self, result: LoginResult) -> None:
-        if not result.status.done:
-            return
-        rec = result_record(result)
-        where = f"(profile {rec['profile']}, region {rec['region']}, {result.seconds:.2f}s)"
-        name = rec["registry"] or result.target.label
-        if result.status is Status.FRESH:
-            left = time_left(result.expires_in or 0)
-            self.stream.write(f"fresh   {name} (profile {rec['profile']}, {left} left)\n")
-        elif result.status is Status.OK:
-            self.stream.write(f"ok      {name} {where}\n")
-        else:
-            self.stream.write(f"failed  {name} {where}: {result.error}\n")
-        self.stream.flush()
-
-    def finish(self, results: Sequence[LoginResult]) -> None:
-        pass
-
-
-class JsonReporter:
-    """Exactly one JSON document on the stream, at the end."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def start(self, plan: Plan) -> None:
-        pass
-
-    def update(self, result: LoginResult) -> None:
-        pass
-
-    def finish(self, results: Sequence[LoginResult]) -> None:
-        json.dump({"results": [result_record(r) for r in results]}, self.stream, indent=2)
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 _STATE_STYLE = {
@@ -375,125 +268,5 @@ class LiveTableReporter:
             self._live = None
 
 
-# --- outputs that carry the logins, and CI summaries ---------------------------------------
-
-
-def dockerconfigjson(secrets: Mapping[str, tuple[str, str]]) -> str:
-    """``{"auths": {HOST: {"username", "password", "auth"}}}``: what a Kubernetes
-    ``kubernetes.io/dockerconfigjson`` Secret holds (as ``kubectl create secret
-    docker-registry`` writes it). Secrets by design: this output exists to carry them."""
-    auths = {
-        host: {
-            "username": username,
-            "password": password,
-            "auth": base64.b64encode(f"{username}:{password}".encode()).decode(),
-        }
-        for host, (username, password) in sorted(secrets.items())
-    }
-    return json.dumps({"auths": auths}, indent=2) + "\n"
-
-
-def k8s_secrets(name: str, namespaces: Sequence[str], document: str) -> str:
-    """A ``List`` of one Secret per namespace (none: the kubeconfig's), holding ``document``
-    as ``.dockerconfigjson``; JSON, which ``kubectl apply -f -`` reads as it reads YAML."""
-    data = base64.b64encode(document.encode()).decode()
-    items = []
-    for namespace in namespaces or (None,):
-        metadata: dict[str, Any] = {"name": name}
-        if namespace is not None:
-            metadata["namespace"] = namespace
-        items.append(
-            {
-                "kind": "Secret",
-                "apiVersion": "v1",
-                "metadata": metadata,
-                "data": {".dockerconfigjson": data},
-                "type": "kubernetes.io/dockerconfigjson",
-            }
-        )
-    return json.dumps({"kind": "List", "apiVersion": "v1", "items": items}, indent=2) + "\n"
-
-
-def github_summary(results: Sequence[LoginResult]) -> str:
-    """A markdown table of registries, status and time, for ``$GITHUB_STEP_SUMMARY``."""
-    lines = ["| registry | profile | status | seconds |", "| --- | --- | --- | --- |"]
-    for result in results:
-        rec = result_record(result)
-        name = rec["registry"] or result.target.label
-        status = rec["status"] if not rec["error"] else f"{rec['status']}: {rec['error']}"
-        status = status.replace("|", "\\|")
-        lines.append(f"| `{name}` | {rec['profile']} | {status} | {rec['seconds']:.2f} |")
-    ok = len(_hosts(results, Status.OK, Status.FRESH))
-    return "\n".join([f"### ECR logins: {ok} of {len(results)}", "", *lines, "", ""])
-
-
-def github_output(results: Sequence[LoginResult]) -> str:
-    """For ``$GITHUB_OUTPUT``: ``registries=HOST,HOST`` (every registry in force, the ones
-    ``--renew-before`` found fresh too) and ``renewed=HOST,HOST`` (logged in by this run)."""
-    in_force = ",".join(_hosts(results, Status.OK, Status.FRESH))
-    return f"registries={in_force}\nrenewed={','.join(_hosts(results, Status.OK))}\n"
-
-
-def _hosts(results: Sequence[LoginResult], *statuses: Status) -> list[str]:
-    return [
-        registry.host
-        for result in results
-        if result.status in statuses and (registry := result.registry or result.target.registry)
-    ]
-
-
 def _left(result: LoginResult) -> str:
     return "" if result.expires_in is None else f"{time_left(result.expires_in)} left"
-
-
-def status_record(row: EcrLogin) -> dict[str, Any]:
-    """One entry of ``ecr status -o json``."""
-    record = row.record
-    return {
-        "registry": row.host,
-        "where": None if row.place is None else row.place.store,
-        "helper": None if row.place is None else row.place.helper,
-        "ours": record is not None,
-        "profile": None if record is None else record.profile,
-        "client": None if record is None else record.client,
-        "state": row.freshness.value,
-        "expires_at": None if record is None else record.expires_at,
-        "expires_in": None if row.seconds_left is None else round(row.seconds_left),
-    }
-
-
-def render_status(rows: Sequence[EcrLogin], output: str, stream: TextIO) -> None:
-    """``ecr status``: one JSON document, or one aligned line per registry."""
-    if output == "json":
-        json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)
-        stream.write("\n")
-    else:
-        lines = [("registry", "where", "logged in by", "state")]
-        for row in rows:
-            who, state = _status_who(row), row.freshness.value
-            if row.seconds_left is not None and row.seconds_left > 0:
-                state = f"{time_left(row.seconds_left)} left"
-            elif who.startswith(_HELPER_ROW):
-                state = "no token yet" if row.record is None else "expired, renewed at next pull"
-            where = "(nowhere)" if row.place is None else row.place.shown
-            lines.append((row.host, where, who, state))
-        widths = [max(len(line[i]) for line in lines) for i in range(3)]
-        for line in lines:
-            stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)))
-            stream.write(f"  {line[3]}\n")
-    stream.flush()
-
-
-_HELPER_ROW = "runas-async helper"
-
-
-def _status_who(row: EcrLogin) -> str:
-    """Who logged a status row in: runas-async (with the profile), its credential helper
-    (credHelpers sends the registry to runas-async), or someone else."""
-    from runas_async.auth.helpercache import HELPER
-
-    helper = row.place is not None and row.place.helper == HELPER
-    who = _HELPER_ROW if helper else "runas-async"
-    if row.record is not None:
-        return f"{who} ({row.record.profile})"
-    return who if helper else "(not runas-async)"

@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from runas_async.cli.report import JsonReporter, LiveTableReporter, PlainReporter, render_plan
+from runas_async.cli.formats import render_plan
+from runas_async.cli.formats.json import JsonReporter
+from runas_async.cli.formats.table import LiveTableReporter
+from runas_async.cli.formats.text import PlainReporter
 from runas_async.core.endpoints import parse_endpoint
 from runas_async.core.errors import LoginError
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
+from runas_async.core.options import Output
 from runas_async.core.partitions import load_partitions
 from runas_async.core.plan import LoginSpec, Plan, plan_logins
 from runas_async.engine import run_plan
@@ -144,7 +148,7 @@ def test_render_plan_json_lists_planned_rows_and_their_token_requests() -> None:
     the token request serving each row."""
     stream = io.StringIO()
 
-    render_plan(plan_of(DEFAULT_TARGET, OK_TARGET), "json", stream)
+    render_plan(plan_of(DEFAULT_TARGET, OK_TARGET), Output.JSON, stream)
 
     assert json.loads(stream.getvalue()) == {
         "results": [
@@ -188,7 +192,7 @@ def test_render_plan_text(targets: tuple[Target, ...], summary: str) -> None:
     """The text plan has a line per registry and a count of registries and token requests."""
     stream = io.StringIO()
 
-    render_plan(plan_of(*targets), "text", stream)
+    render_plan(plan_of(*targets), Output.TEXT, stream)
 
     lines = stream.getvalue().splitlines()
     assert len(lines) == len(targets) + 1
@@ -202,7 +206,7 @@ def test_render_plan_text_default_registry_account_from_sts() -> None:
     """The profile's own registry is shown by its label, with its account still to come."""
     stream = io.StringIO()
 
-    render_plan(plan_of(DEFAULT_TARGET), "text", stream)
+    render_plan(plan_of(DEFAULT_TARGET), Output.TEXT, stream)
 
     first = stream.getvalue().splitlines()[0]
     assert first.startswith("planned ops's own registry in us-east-2 ")
@@ -395,3 +399,78 @@ async def test_live_table_after_a_real_run() -> None:
         (h, "ok") for h in hosts(plan.targets)
     )
     assert lines[-1] == "3 logged in"
+
+
+# ---------------------------------------------------------------------------------------------
+# One module per format, chosen in one place
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output", list(Output), ids=str)
+def test_every_output_has_its_module_and_a_full_reporter(output: Output) -> None:
+    """Each Output member is a module of cli/formats meeting Format, whose reporter has every
+    member of the one Reporter protocol (notes, pauses and stops too)."""
+    from runas_async.cli import formats
+
+    module = formats.module(output)
+    assert module.__name__ == f"runas_async.cli.formats.{output.value}"  # type: ignore[attr-defined]
+    assert isinstance(module.DESCRIPTION, str) and module.DESCRIPTION
+    stream = io.StringIO()
+    reporter = formats.reporter(output, stream, {})
+    for member in ("start", "update", "finish", "note", "paused", "begin", "stop"):
+        assert callable(getattr(reporter, member)), member
+    reporter.note("dev", "retrying 2/5")
+    with reporter.paused():
+        pass
+    reporter.stop()
+    formats.render_plan(plan_of(OK_TARGET), output, stream)
+    assert H1 in stream.getvalue()
+
+
+def test_no_format_is_compared_as_a_bare_string() -> None:
+    """No `output == "json"` (or any format's name) outside the Output enum: formats are
+    chosen by member, in cli/formats."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "runas_async"
+    names = "|".join(re.escape(o.value) for o in Output)
+    bare = re.compile(rf"""(==|!=|\bin)\s*\(?\s*["']({names})["']""")
+    found = [
+        f"{path.relative_to(package)}:{n}: {line.strip()}"
+        for path in package.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "document"),
+    [
+        pytest.param(["-o", "json"], True, id="json"),
+        pytest.param(["--output=json"], True, id="json-equals"),
+        pytest.param(["-ojson"], True, id="json-joined"),
+        pytest.param(["-o", "text"], False, id="text"),
+        pytest.param(["-o", "dockerconfigjson"], False, id="dockerconfigjson"),
+    ],
+)
+def test_an_error_before_the_run_is_reported_in_the_format_asked(
+    argv: list[str],
+    document: bool,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A configuration error: one line on stderr, and with -o json the run's one document."""
+    from runas_async.cli.main import main
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    (tmp_path / "config").write_text("[profile a]\nregion = us-east-1\n")
+    assert main(["ecr", "login", "nope", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "'nope'" in err
+    if document:
+        assert json.loads(out) == {"error": err.strip(), "results": []}
+    else:
+        assert out == ""

@@ -1,0 +1,189 @@
+"""The command line as the commands register it: every path parsed, helped and completed, and
+choice errors that list the choices or say "did you mean"."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from runas_async.cli.main import build_parser, completion_specs, main
+from runas_async.core.clients import CLIENTS
+
+
+def _paths() -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every parser of the tree, by its words, walked from the top-level parser itself."""
+    parser, _ = build_parser()
+    found: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+
+    def walk(path: tuple[str, ...], p: argparse.ArgumentParser) -> None:
+        found[path] = p
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk((*path, name), sub)
+
+    walk((), parser)
+    return found
+
+
+PATHS = sorted(_paths())
+
+
+def _help(capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    assert main([*words, "--help"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
+
+
+def test_completion_offers_every_subcommand_and_option_of_every_path() -> None:
+    """Each parser path has a completion spec offering all its subcommands and options."""
+    specs = {spec.path: spec for spec in completion_specs()}
+    assert ("ecr", "status") in specs
+    assert ("ecr", "configure-docker") in specs
+    for path, parser in _paths().items():
+        spec = specs[path]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                assert set(spec.subcommands) == set(action.choices), path
+            elif action.option_strings and action.help != argparse.SUPPRESS:
+                offered = {name for option in spec.options for name in option.names}
+                assert set(action.option_strings) <= offered, (path, action.option_strings)
+
+
+WHOLE = ("runas-async", "docker-credential-runas-async", "--password-stdin", "-- CMD")
+
+
+@pytest.mark.parametrize("columns", ["60", "80"])
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "top")
+def test_help_fits_the_terminal_and_keeps_commands_whole(
+    path: tuple[str, ...],
+    columns: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every --help fits min(COLUMNS, 80), and never splits a command a user
+    copies: no `runas-\\nasync`, and `source <(runas-async completion zsh)` on one line."""
+    monkeypatch.setenv("COLUMNS", columns)
+    out = _help(capsys, *path)
+    assert max(len(line) for line in out.splitlines()) <= min(int(columns), 80), out
+    flat = " ".join(out.split())
+    for phrase in (*WHOLE, *re.findall(r"source <\([^)]*\)", flat), "| source"):
+        assert flat.count(phrase) == out.count(phrase), (phrase, out)
+    assert not re.search(r"-\n\s*(async|runas|stdin)", out), out
+
+
+def test_login_help_names_the_job_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ecr login --help` shows `-- CMD` in its usage and says what it does."""
+    out = _help(capsys, "ecr", "login")
+    usage = out.split("\n\n")[0]
+    assert "[-- CMD [ARG ...]]" in " ".join(usage.split())
+    assert "-- CMD" in out.split("\n\n", 1)[1]
+
+
+def test_logout_help_speaks_of_logouts(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ecr logout --help`: -j counts logouts, and no dockerconfigjson is offered."""
+    out = " ".join(_help(capsys, "ecr", "logout").split())
+    jobs = out[out.index("-j JOBS, --jobs") : out.index("-t SECONDS,")]
+    assert "logouts" in jobs
+    assert "login" not in jobs
+    assert "dockerconfigjson" not in out
+
+
+@pytest.mark.parametrize(
+    ("words", "offered", "not_offered"),
+    [
+        pytest.param(("ecr", "login"), {"text", "json", "dockerconfigjson"}, set(), id="login"),
+        pytest.param(("ecr", "logout"), {"text", "json"}, {"dockerconfigjson"}, id="logout"),
+        pytest.param(("ecr", "status"), {"text", "json"}, {"dockerconfigjson"}, id="status"),
+    ],
+)
+def test_each_command_offers_the_formats_it_produces(
+    words: tuple[str, ...],
+    offered: set[str],
+    not_offered: set[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`-o` lists a command's own formats in its errors; another command's is refused."""
+    assert main([*words, "-o", "yaml"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "'yaml'" in err
+    assert "Output" not in err
+    for name in offered:
+        assert name in err
+    for name in not_offered:
+        assert name not in err
+        assert main([*words, "-o", name]) == 2
+        _, err = capsys.readouterr()
+        assert err.count("\n") == 1
+        assert f"{name!r}" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        pytest.param(["completion", "tcsh"], ("'tcsh'", "bash", "zsh", "fish"), id="shell"),
+        pytest.param(["env", "-o", "csh"], ("'csh'", "sh", "fish", "json"), id="env-format"),
+        pytest.param(["ecr", "login", "-c", "dockr"], ("'dockr'", "'docker'?"), id="client"),
+        pytest.param(["--versoin"], ("'--versoin'", "did you mean '--version'?"), id="option"),
+        pytest.param(["ecr", "logn"], ("'logn'", "did you mean 'login'?"), id="ecr-command"),
+        pytest.param(["ecrr", "login"], ("'ecrr'", "did you mean 'ecr'?"), id="command"),
+        pytest.param(
+            ["ecr", "login", "p", "--dyr-run"],
+            ("'--dyr-run'", "did you mean '--dry-run'?"),
+            id="command-option",
+        ),
+        pytest.param(["ecr", "--jobs", "3"], ("'--jobs'",), id="option-of-a-group"),
+    ],
+)
+def test_choice_errors_list_the_choices_or_the_nearest(
+    argv: list[str], needles: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad choice, command or option: exit 2, one line naming it, with the choices or the
+    nearest; never an internal name (Output, Shell) or 'arguments are required'."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith("runas-async: error: ")
+    for needle in needles:
+        assert needle in err
+    for internal in ("Output", "Shell", "EnvFormat", "are required"):
+        assert internal not in err
+
+
+def test_configure_docker_offers_the_clients_that_run_credential_helpers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """configure-docker's -c choices are the clients marked as reading credHelpers."""
+    helpers = [name for name, client in CLIENTS.items() if client.credential_helpers]
+    assert helpers == ["docker", "podman", "nerdctl"]
+    assert main(["ecr", "configure-docker", "p", "1", "-c", "helm"]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert all(name in err for name in helpers)
+    assert "finch" not in err
+
+
+def test_job_variables_point_every_redirectable_client_at_the_job_file(
+    tmp_path: object,
+) -> None:
+    """The job's environment names its auth file in every variable a client reads."""
+    from pathlib import Path
+
+    from runas_async.core.clients import Redirect, job_variables
+
+    config = Path("/job/config.json")
+    variables = job_variables(config)
+    assert variables == {
+        "DOCKER_CONFIG": "/job",
+        "REGISTRY_AUTH_FILE": "/job/config.json",
+        "HELM_REGISTRY_CONFIG": "/job/config.json",
+    }
+    for client in CLIENTS.values():
+        if client.redirect is not Redirect.NONE:
+            assert client.redirect.variable in variables
