@@ -22,7 +22,7 @@ import pytest
 from runas_async.auth.registry import MAX_BODY, RegistryCheck, parse_challenge
 from runas_async.core.errors import LoginError
 from tests.faults import map_hosts
-from tests.registries import BearerRegistry, HostileRegistry, StandIn
+from tests.registries import ESCAPES_SHOWN, BearerRegistry, HostileRegistry, StandIn
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 PASSWORD = "the-ecr-token"
@@ -278,3 +278,85 @@ async def test_a_registry_quoting_the_credentials_back_gets_them_redacted(
     assert "bad credentials" in message
     assert PASSWORD not in message
     assert base64.b64encode(f"AWS:{PASSWORD}".encode()).decode() not in message
+
+
+# --- issue 19: outside text through the one sanitizer; every failure is the registry's ------
+
+LONG_PASSWORD = "eyJwYXlsb2FkIjoi" + "".join(
+    base64.b64encode(bytes([n % 256]) * 3).decode() for n in range(520)
+)
+"""About 2 KB, as a real ECR token's password (issue 19, item 1: only long ones leaked)."""
+
+
+def pieces(secret: str, size: int = 12) -> list[str]:
+    """Every ``size``-character piece of ``secret``, none of which may be shown."""
+    return [secret[i : i + size] for i in range(0, len(secret) - size + 1)]
+
+
+def assert_no_piece(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        leaked = [p for p in pieces(secret) if p in text]
+        assert not leaked, f"{len(leaked)} pieces of a secret shown, first {leaked[0]!r}"
+
+
+async def test_a_2kb_token_quoted_back_is_redacted_whole(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """Item 1: a registry quotes a 2 KB token's Authorization header back in its 401: no
+    piece of the password or of the auth value is in the reason, which is still one short
+    line naming the registry."""
+    assert len(LONG_PASSWORD) > 2000
+    with HostileRegistry("127.0.0.1", mode="echo") as hostile:
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", LONG_PASSWORD)
+    message = str(info.value)
+    assert_no_piece(
+        message, LONG_PASSWORD, base64.b64encode(f"AWS:{LONG_PASSWORD}".encode()).decode()
+    )
+    assert message.startswith(f"login attempt to {hostile.netloc} failed with status 401: ")
+    assert "bad credentials" in message
+    assert len(message) <= 200 and "\n" not in message
+
+
+async def test_terminal_escapes_from_a_registry_are_stripped(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """Item 2: ESC, colours, BEL, U+202E and new lines in a registry's message are gone; the
+    words stay."""
+    with HostileRegistry("127.0.0.1", mode="escapes") as hostile:
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+    message = str(info.value)
+    assert message.endswith(f": {ESCAPES_SHOWN}")
+    assert not [c for c in message if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e"]
+
+
+BAD_LOCATIONS = {
+    "userinfo": "http://x:y@{netloc}/v2/",
+    "broken-ipv6": "http://[::1/v2/",
+}
+
+
+@pytest.mark.parametrize("where", ["redirect", "realm"])
+@pytest.mark.parametrize("bad", sorted(BAD_LOCATIONS))
+async def test_urls_aiohttp_refuses_fail_the_registry_alone(
+    session: tuple[aiohttp.ClientSession, list[str]], where: str, bad: str
+) -> None:
+    """Item 3: a redirect or a Bearer realm with userinfo or a broken IPv6 literal (aiohttp
+    raises on both) is that registry's LoginError, one line naming it: no other exception."""
+    registry: HostileRegistry | BearerRegistry
+    if where == "redirect":
+        registry = HostileRegistry("127.0.0.1", mode="redirect-first")
+    else:
+        registry = BearerRegistry("127.0.0.1", password=PASSWORD)
+    with registry:
+        url = BAD_LOCATIONS[bad].format(netloc=registry.netloc)
+        if isinstance(registry, HostileRegistry):
+            registry.location = url
+        else:
+            registry.realm = url.replace("/v2/", "/token")
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(registry.netloc, "AWS", PASSWORD)
+    message = str(info.value)
+    assert registry.netloc in message
+    assert "\n" not in message and PASSWORD not in message, message

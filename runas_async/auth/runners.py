@@ -37,6 +37,7 @@ from runas_async.core.clients import Client, Redirect
 from runas_async.core.errors import ClientNotFound, LoginError
 from runas_async.core.models import Registry, Token
 from runas_async.core.places import find_client
+from runas_async.core.sanitize import clean
 
 _KEEP_OUTPUT = 64 * 1024
 
@@ -84,7 +85,7 @@ def failure_reason(stderr: bytes, stdout: bytes, returncode: int, secret: str) -
         lines = [ln.strip() for ln in blob.decode("utf-8", "replace").splitlines()]
         lines = [ln for ln in lines if ln]
         if lines:
-            line = lines[-1].replace(secret, "<redacted>") if secret else lines[-1]
+            line = clean(lines[-1], [secret])
             if line.lower().startswith("error response from daemon: "):
                 line = line[len("error response from daemon: ") :]
             return line

@@ -16,12 +16,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.auth.state import StatusRow, time_left
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
+from runas_async.core.sanitize import redact, shorten_middle, strip_controls
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
     from runas_async.core.plan import Plan
+
+
+def _safe(text: str) -> str:
+    """Outside text (a profile name from a config file, an error) as every output shows it:
+    credentials redacted, control and bidi characters gone (core/sanitize.py). Errors come
+    cleaned from where they were made; this is the last guard, and the one for names."""
+    return strip_controls(redact(text))
 
 
 def result_record(result: LoginResult) -> dict[str, Any]:
@@ -31,9 +39,9 @@ def result_record(result: LoginResult) -> dict[str, Any]:
         "registry": registry.host if registry else None,
         "account": registry.account if registry else None,
         "region": result.target.key.region,
-        "profile": result.target.key.profile,
+        "profile": _safe(result.target.key.profile),
         "status": result.status.value,
-        "error": result.error if result.status is Status.FAILED else None,
+        "error": _safe(result.error or "") if result.status is Status.FAILED else None,
         "seconds": round(result.seconds, 3),
     } | ({} if result.expires_in is None else {"expires_in": round(result.expires_in)})
 
@@ -95,7 +103,7 @@ class PlainReporter:
             return
         rec = result_record(result)
         where = f"(profile {rec['profile']}, region {rec['region']}, {result.seconds:.2f}s)"
-        name = rec["registry"] or result.target.label
+        name = rec["registry"] or _safe(result.target.label)
         if result.status is Status.FRESH:
             left = time_left(result.expires_in or 0)
             self.stream.write(f"fresh   {name} (profile {rec['profile']}, {left} left)\n")
@@ -157,16 +165,6 @@ class Row:
     state: str
     style: str
     elapsed: str
-
-
-def shorten_middle(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters, its middle replaced by an ellipsis."""
-    if len(text) <= width:
-        return text
-    if width < 2:
-        return "…"[:width]
-    tail = (width - 1) // 2
-    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
 
 
 def shorten_host(host: str, registry: Registry | None, width: int) -> str:
@@ -295,7 +293,8 @@ class LiveTableReporter:
             elapsed = result.seconds if result.status.done else now
             host = registry.host if registry else target.label
             shown = _left(result) if result.status is Status.FRESH else f"{elapsed:.1f}s"
-            rows.append(Row(host, registry, target.key.profile, label, style, shown))
+            host = host if registry else _safe(host)
+            rows.append(Row(host, registry, _safe(target.key.profile), label, style, shown))
         return rows
 
     def _table(self) -> RenderableType:
@@ -330,9 +329,9 @@ class LiveTableReporter:
             self.console.print()
         for result in failures:
             registry = result.registry or result.target.registry
-            host = registry.host if registry else result.target.label
+            host = registry.host if registry else _safe(result.target.label)
             self.console.print(Text.assemble(("failed", "bold red"), "  ", host), overflow="fold")
-            reason = Text(result.error or "unknown error", overflow="fold")
+            reason = Text(_safe(result.error or "unknown error"), overflow="fold")
             self.console.print(Padding(reason, (0, 0, 0, len(INDENT))))
         ok = sum(r.status is Status.OK for r in results)
         fresh = sum(r.status is Status.FRESH for r in results)
@@ -407,12 +406,17 @@ def github_summary(results: Sequence[LoginResult]) -> str:
     lines = ["| registry | profile | status | seconds |", "| --- | --- | --- | --- |"]
     for result in results:
         rec = result_record(result)
-        name = rec["registry"] or result.target.label
+        name = (rec["registry"] or _safe(result.target.label)).replace("`", "'").replace("|", "\\|")
         status = rec["status"] if not rec["error"] else f"{rec['status']}: {rec['error']}"
-        status = status.replace("|", "\\|")
-        lines.append(f"| `{name}` | {rec['profile']} | {status} | {rec['seconds']:.2f} |")
+        cells = (f"`{name}`", _markdown(rec["profile"]), _markdown(status))
+        lines.append(f"| {' | '.join(cells)} | {rec['seconds']:.2f} |")
     ok = sum(r.status is Status.OK for r in results)
     return "\n".join([f"### ECR logins: {ok} of {len(results)}", "", *lines, "", ""])
+
+
+def _markdown(text: str) -> str:
+    """``text`` as one cell of a Markdown table: ``|`` cannot end it, ``<`` starts no tag."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
 
 
 def github_output(results: Sequence[LoginResult]) -> str:

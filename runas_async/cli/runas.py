@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from runas_async.core.endpoints import show
 from runas_async.core.errors import CommandNotFound, UsageError
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     from runas_async.aws.credentials import ResolvedCredentials

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runas_async.core.endpoints import Endpoint, parse_endpoint, show
+from runas_async.core.endpoints import Endpoint, parse_endpoint
 from runas_async.core.errors import UsageError
 from runas_async.core.partitions import Partition, partition_for_region
 from runas_async.core.plan import LoginSpec
+from runas_async.core.sanitize import show
 
 _KEYS = frozenset({"profile", "registries", "region"})
 
