@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import aiohttp
@@ -21,7 +22,7 @@ import pytest
 
 from runas_async.auth.registry import MAX_BODY, RegistryCheck, parse_challenge
 from runas_async.core.errors import LoginError
-from tests.faults import map_hosts
+from tests.faults import ApiFaultProxy, map_hosts
 from tests.registries import ESCAPES_SHOWN, BearerRegistry, HostileRegistry, StandIn
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
 
@@ -360,3 +361,61 @@ async def test_urls_aiohttp_refuses_fail_the_registry_alone(
     message = str(info.value)
     assert registry.netloc in message
     assert "\n" not in message and PASSWORD not in message, message
+
+
+def test_tool_hostile_registries_each_fail_alone_with_a_clean_reason(
+    dev: Sandbox, tmp_path: Path
+) -> None:
+    """Items 1-3 end to end: 2 KB tokens (a proxy in front of moto), one registry that logs in,
+    one quoting the credentials back, one sending terminal escapes, four with URLs aiohttp
+    refuses. Each fails alone with a one-line reason, the JSON document is complete, no
+    traceback; no piece of a secret and no control character reaches stdout, stderr or the
+    step summary."""
+    regions = ("ca-central-1", "eu-north-1", "sa-east-1", "me-south-1", "af-south-1")
+    good, echo, escapes, redirect_ui, redirect_v6 = (ecr_host(DEV, r) for r in regions)
+    realm_ui, realm_v6 = ecr_host(DEV, "ap-south-1"), ecr_host(DEV, "eu-west-3")
+    hosts = [good, echo, escapes, redirect_ui, redirect_v6, realm_ui, realm_v6]
+    addresses = {host: f"{NET}{10 + n}" for n, host in enumerate(hosts)}
+    summary = tmp_path / "summary.md"
+    with (
+        ApiFaultProxy(dev.moto_url, password=LONG_PASSWORD) as proxy,
+        BearerRegistry(addresses[good], 80, password=LONG_PASSWORD, realm=f"http://{good}/token"),
+        HostileRegistry(addresses[echo], 80, mode="echo"),
+        HostileRegistry(addresses[escapes], 80, mode="escapes"),
+        HostileRegistry(
+            addresses[redirect_ui],
+            80,
+            mode="redirect-first",
+            location=f"http://x:y@{redirect_ui}/v2/",
+        ),
+        HostileRegistry(
+            addresses[redirect_v6], 80, mode="redirect-first", location="http://[::1/v2/"
+        ),
+        BearerRegistry(
+            addresses[realm_ui], 80, password=LONG_PASSWORD, realm=f"http://x:y@{realm_ui}/t"
+        ),
+        BearerRegistry(addresses[realm_v6], 80, password=LONG_PASSWORD, realm="http://[::1/t"),
+        map_hosts(dev, addresses),
+    ):
+        env = dev.env(AWS_ENDPOINT_URL=proxy.url, GITHUB_STEP_SUMMARY=str(summary))
+        done = dev.run_tool(["ecr", "login", "dev", *hosts, "-c", "builtin", "-o", "json"], env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    rows = _rows(done.stdout)
+    assert set(rows) == set(hosts)
+    assert rows[good]["status"] == "ok"
+    for host in hosts[1:]:
+        assert rows[host]["status"] == "failed", rows[host]
+        assert not _controls(str(rows[host]["error"])), rows[host]
+    assert "bad credentials" in str(rows[echo]["error"])
+    assert str(rows[escapes]["error"]).endswith(ESCAPES_SHOWN)
+    text = summary.read_text()
+    auth = base64.b64encode(f"AWS:{LONG_PASSWORD}".encode()).decode()
+    for shown in (done.stdout, done.stderr, text):
+        assert_no_piece(shown, LONG_PASSWORD, auth)
+    assert not _controls(text.replace("\n", ""))
+    assert dev.docker_auths() == {good: f"AWS:{LONG_PASSWORD}"}
+
+
+def _controls(text: str) -> list[str]:
+    return [c for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e"]

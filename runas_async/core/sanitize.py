@@ -3,9 +3,9 @@ in an error, profile and host names from config. Pure.
 
 Three steps, always in this order (:func:`clean`):
 
-1. **Redact** every secret given (the password, the base64 ``auth`` value), any
-   ``Basic …``/``Bearer …`` credential, and any long run of token characters that is a
-   piece of a secret (a registry that quotes a cut-off header). Redaction comes first:
+1. **Redact** every secret given (the password, the base64 ``auth`` value), any piece of
+   one of :data:`MIN_PIECE` characters or more (a registry that quotes a header it cut),
+   and any ``Basic …``/``Bearer …`` credential. Redaction comes first:
    a secret cut in half by shortening would no longer be found.
 2. **Strip** C0 and C1 control characters (ESC, BEL, CR...) and the bidi controls (U+202E
    and friends), which would clear a screen, colour it or reorder what a reader sees; white
@@ -31,11 +31,10 @@ MAX_SHOWN = 200
 middle."""
 
 MIN_PIECE = 12
-"""A run of token characters this long that is part of a secret is redacted: shorter runs
-are too likely to be ordinary words."""
+"""A piece of a secret this long is redacted wherever it stands: shorter ones are too
+likely to be ordinary text."""
 
 _SCHEME_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9+/=._~-]+)")
-_TOKEN_RUN = re.compile(rf"[A-Za-z0-9+/=._~-]{{{MIN_PIECE},}}")
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _SPACES = "\t\n\v\f\r\x85\u2028\u2029"
@@ -49,16 +48,29 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     kept = [s for s in secrets if s]
     for secret in sorted(kept, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    text = _SCHEME_CREDENTIAL.sub(_scheme_credential, text)
-    long_ones = [s for s in kept if len(s) >= MIN_PIECE]
-    if long_ones:
+    text = _redact_pieces(text, [s for s in kept if len(s) >= MIN_PIECE])
+    return _SCHEME_CREDENTIAL.sub(_scheme_credential, text)
 
-        def piece(m: re.Match[str]) -> str:
-            run = m.group()
-            return REDACTED if any(run in s for s in long_ones) else run
 
-        text = _TOKEN_RUN.sub(piece, text)
-    return text
+def _redact_pieces(text: str, secrets: list[str]) -> str:
+    """Every stretch of ``text`` made of :data:`MIN_PIECE`-character pieces of a secret (a
+    registry that quotes a header it cut, whatever stands around it) as one ``<redacted>``."""
+    if not secrets or len(text) < MIN_PIECE:
+        return text
+    grams = {s[i : i + MIN_PIECE] for s in secrets for i in range(len(s) - MIN_PIECE + 1)}
+    covered = bytearray(len(text))
+    for i in range(len(text) - MIN_PIECE + 1):
+        if text[i : i + MIN_PIECE] in grams:
+            covered[i : i + MIN_PIECE] = b"\x01" * MIN_PIECE
+    if not any(covered):
+        return text
+    out: list[str] = []
+    for i, char in enumerate(text):
+        if not covered[i]:
+            out.append(char)
+        elif i == 0 or not covered[i - 1]:
+            out.append(REDACTED)
+    return "".join(out)
 
 
 def _scheme_credential(m: re.Match[str]) -> str:
