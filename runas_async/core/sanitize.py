@@ -34,6 +34,10 @@ MIN_PIECE = 12
 """A piece of a secret this long is redacted wherever it stands: shorter ones are too
 likely to be ordinary text."""
 
+PIECES_FROM = 64
+"""Pieces are looked for in secrets this long or longer (a real ECR password is about 2 KB):
+a short one (a test's ``123456789012-auth-token``) shares pieces with ordinary names."""
+
 _SCHEME_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9+/=._~-]+)")
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -48,7 +52,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     kept = [s for s in secrets if s]
     for secret in sorted(kept, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    text = _redact_pieces(text, [s for s in kept if len(s) >= MIN_PIECE])
+    text = _redact_pieces(text, [s for s in kept if len(s) >= PIECES_FROM])
     return _SCHEME_CREDENTIAL.sub(_scheme_credential, text)
 
 
