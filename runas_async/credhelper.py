@@ -67,13 +67,24 @@ def main(
     env = os.environ if env is None else env
     verb = argv[0] if argv else ""
     try:
-        text = stdin.read()
+        text = _read_input(stdin)
         if verb == "get" and (answer := warm_get(text.strip(), env, time.time())) is not None:
             stdout.write(answer)
             return 0
         return Helper(env).serve(verb, text, stdout)
     except KeyboardInterrupt:
         return 130
+
+
+def _read_input(stdin: TextIO | None) -> str:
+    """What docker sent on stdin; nothing when stdin is closed (``sys.stdin`` is None then)
+    or cannot be read: the verb then says what it is missing, in one line."""
+    if stdin is None:
+        return ""
+    try:
+        return stdin.read()
+    except (OSError, ValueError):  # ValueError: a closed file, bytes that are not UTF-8
+        return ""
 
 
 STAMPED_VARIABLES = (

@@ -44,6 +44,7 @@ from runas_async.core.options import (
     Targets,
     needs_every_token,
 )
+from runas_async.core.sanitize import show
 from runas_async.core.shells import PROFILES_FLAG, CommandSpec, OptionSpec, Value
 
 if TYPE_CHECKING:
@@ -90,19 +91,25 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{show(text)} must be at least 1")
     return value
+
+
+MAX_DURATION = 366 * 24 * 3600
+"""The longest duration or number of seconds an option takes: a year and a day."""
 
 
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{show(text)} must be a positive number of seconds")
+    if value > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{show(text)} is longer than 366 days")
     return value
 
 
@@ -110,13 +117,45 @@ _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
 def _duration(text: str) -> float:
-    """``90m``, ``2h``, ``1h30m``: one or more <integer><unit> groups, in seconds."""
+    """``90m``, ``2h``, ``1h30m``: one or more <integer><unit> groups, in seconds; at most
+    366 days."""
     if not re.fullmatch(r"(?:[0-9]+[smh])+", text):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: one or more <integer><unit> groups with units "
+            f"{show(text)} is not a duration: one or more <integer><unit> groups with units "
             "s, m, h (30m, 2h, 1h30m)"
         )
-    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
+    groups = [(n.lstrip("0"), u) for n, u in re.findall(r"([0-9]+)([smh])", text)]
+    # a group of more than 12 digits is past the cap whatever its unit: no huge int math
+    if any(len(n) > 12 for n, _ in groups):
+        raise argparse.ArgumentTypeError(f"{show(text)} is longer than 366 days")
+    seconds = sum(int(n or "0") * _UNITS[u] for n, u in groups)
+    if seconds > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{show(text)} is longer than 366 days")
+    return float(seconds)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _k8s_secret_name(text: str) -> str:
+    """A Secret's name as the API server takes it: a DNS-1123 subdomain (lowercase labels
+    of letters, digits and ``-``, joined by dots), at most 253 characters."""
+    if len(text) > 253 or not all(_DNS_LABEL.fullmatch(p) for p in text.split(".")):
+        raise argparse.ArgumentTypeError(
+            f"{show(text)} is not a Kubernetes Secret name: lowercase letters, digits, '-' "
+            "and '.', starting and ending with a letter or digit, at most 253 characters"
+        )
+    return text
+
+
+def _k8s_namespace(text: str) -> str:
+    """A namespace as the API server takes it: a DNS-1123 label, at most 63 characters."""
+    if len(text) > 63 or not _DNS_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{show(text)} is not a Kubernetes namespace: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return text
 
 
 class _Version(argparse.Action):
@@ -274,12 +313,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     login.add_argument(
         "--k8s-secret",
         metavar="NAME",
+        type=_k8s_secret_name,
         help="print a kubernetes.io/dockerconfigjson Secret NAME (JSON, for kubectl apply -f -)",
     )
     login.add_argument(
         "--namespace",
         dest="namespaces",
         action="append",
+        type=_k8s_namespace,
         default=[],
         metavar="NS",
         help="namespace of the --k8s-secret (repeatable: one Secret each)",
@@ -558,6 +599,10 @@ def _login(
     )
     if args.namespaces and args.k8s_secret is None:
         raise UsageError("--namespace goes with --k8s-secret NAME")
+    if args.k8s_secret is not None and run.output is not Output.TEXT:
+        raise UsageError(
+            f"--k8s-secret prints the Secret as JSON itself: leave out -o {run.output.value}"
+        )
     if command.renew_before is not None and (mode := needs_every_token(command)):
         raise UsageError(f"--renew-before leaves fresh registries out; {mode} needs them all")
     if command.prints_secrets:

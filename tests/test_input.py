@@ -1,0 +1,139 @@
+"""Input is checked before any request (issue 19, items 12-14): Kubernetes names, durations,
+echoed values at most 200 characters, the helper's closed stdin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from runas_async.cli.main import main
+from runas_async.core.options import Login
+
+
+def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Exit 2 and one stderr line, no traceback, nothing on stdout: that line."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith("runas-async: error: ")
+    return err
+
+
+LOGIN = ["ecr", "login", "dev", "123456789012", "-n"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("Bad_Name", id="underscore-upper"),
+        pytest.param("", id="empty"),
+        pytest.param("a" * 254, id="254-chars"),
+        pytest.param("../../etc", id="path"),
+        pytest.param("-lead", id="leading-dash"),
+        pytest.param("a..b", id="empty-label"),
+        pytest.param("x\x1b[2J", id="escape"),
+    ],
+)
+def test_k8s_secret_name_must_be_a_dns_subdomain(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--k8s-secret NAME: a DNS-1123 subdomain of at most 253 characters, else exit 2 naming
+    the value (escaped, at most 200 characters)."""
+    err = _usage_error([*LOGIN, f"--k8s-secret={name}"], capsys)
+    assert "is not a Kubernetes Secret name" in err
+    assert repr(name[:20])[:-1] in err
+    assert len(err) < 500 and "\x1b" not in err
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    [
+        pytest.param("NS_UP", id="upper-underscore"),
+        pytest.param("", id="empty"),
+        pytest.param("a" * 64, id="64-chars"),
+        pytest.param("a.b", id="dot"),
+        pytest.param("../../etc", id="path"),
+    ],
+)
+def test_namespace_must_be_a_dns_label(namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--namespace NS: a DNS-1123 label of at most 63 characters, else exit 2 naming it."""
+    err = _usage_error([*LOGIN, "--k8s-secret", "ok", f"--namespace={namespace}"], capsys)
+    assert "is not a Kubernetes namespace" in err
+    assert repr(namespace[:20])[:-1] in err
+
+
+@pytest.mark.parametrize(
+    ("name", "namespace"),
+    [("ecr-pull", "default"), ("a" * 253, "b" * 63), ("ecr.pull-1", "team-2")],
+)
+def test_valid_kubernetes_names_are_taken(name: str, namespace: str) -> None:
+    """The longest and dotted names the API server takes are taken."""
+    from runas_async.cli.main import parse
+
+    command = parse(["ecr", "login", "dev", "--k8s-secret", name, "--namespace", namespace], {})
+    assert isinstance(command, Login)
+    assert (command.k8s_secret, command.namespaces) == (name, (namespace,))
+
+
+def test_k8s_secret_with_json_output_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """--k8s-secret prints JSON of its own: ``-o json`` with it is exit 2, not ignored."""
+    assert main([*LOGIN, "--k8s-secret", "ecr-pull", "-o", "json"]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "-o json" in err
+    assert json.loads(out)["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        pytest.param("9" * 400 + "h", "longer than 366 days", id="400-nines"),
+        pytest.param("1" * 5000 + "s", "longer than 366 days", id="5000-digits"),
+        pytest.param("8785h", "longer than 366 days", id="just-past-a-year"),
+        pytest.param("1" * 5000, "is not a duration", id="5000-digits-no-unit"),
+    ],
+)
+def test_durations_are_capped_and_echoed_short(
+    value: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 12: a huge --renew-before is one line (no OverflowError), the value echoed in at
+    most 200 characters, shortened in the middle."""
+    err = _usage_error(["ecr", "login", "dev", "--renew-before", value], capsys)
+    assert needle in err
+    assert len(err) < 400
+    assert f"'{value[:50]}" in err and f"{value[-20:]}'" in err
+
+
+def test_a_year_and_a_day_is_the_longest_duration() -> None:
+    """366 days is taken, in any spelling."""
+    from runas_async.cli.main import parse
+
+    for text, seconds in (("8784h", 366 * 86400), ("0000000000000000001h", 3600)):
+        command = parse(["ecr", "login", "dev", "--renew-before", text], {})
+        assert isinstance(command, Login)
+        assert command.renew_before == seconds
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--deadline"])
+def test_seconds_options_are_capped(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--timeout and --deadline past 366 days: one line, the value shortened."""
+    err = _usage_error(["ecr", "login", "dev", option, "1e300"], capsys)
+    assert "'1e300' is longer than 366 days" in err
+
+
+def test_helper_get_with_a_closed_stdin_is_one_line() -> None:
+    """Item 13: ``get`` with stdin closed (``<&-``): exit 1 and one line, no traceback."""
+    script = '"$0" -c "from runas_async.credhelper import run; run()" get <&-'
+    done = subprocess.run(
+        ["sh", "-c", script, sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.strip() == "no credentials server URL"
