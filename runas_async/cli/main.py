@@ -20,7 +20,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from runas_async.core.clients import BUILTIN, CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client, Redirect
-from runas_async.core.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
+from runas_async.core.errors import (
+    CommandNotFound,
+    CredentialsError,
+    LoginError,
+    RunasError,
+    TokenError,
+    UsageError,
+)
 from runas_async.core.options import (
     BUILTIN_JOBS,
     DEFAULT_DEADLINE,
@@ -699,6 +706,8 @@ def exit_status(
         return 128 + signum
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(error, CommandNotFound):
+        return error.status  # as a shell: 127 not found, 126 not runnable
     if isinstance(error, TokenError | LoginError | CredentialsError):
         # known only at run time: `ecr password`'s token, `env`'s credentials
         return EXIT_FAILED

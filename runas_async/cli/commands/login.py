@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.commands._shared import (
@@ -66,15 +66,15 @@ def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
             if not command.prints_secrets:  # checked as the real run checks it
                 _auth_file(opts, env, prepared.plan)
             return _dry_run(prepared.plan, opts.output, stdout, logout=False)
-        with _job_environment(command, env) as run_env:
+        with _job_environment(command, env) as job:
             outcome, secrets = _run_logins(
-                command, prepared, fresh, specs, executable, run_env, stdout
+                command, prepared, fresh, specs, executable, job.env, stdout
             )
             _ci_summaries(outcome, env)
             if command.prints_secrets:
                 _print_secrets(command, secrets, stdout)
             if command.job and _all_ok(outcome) and outcome.signum is None:
-                return _run_job(command.job, run_env)
+                return _run_job(command.job, job)
             return outcome
 
 
@@ -157,38 +157,50 @@ JOB_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "HELM_REGISTRY_CONFIG")
 (REGISTRY_AUTH_FILE) and helm (HELM_REGISTRY_CONFIG) at the job's private auth file."""
 
 
+@dataclass
+class _Job:
+    """``-- CMD``'s environment (pointed at its private auth file), and who must hear of its
+    process group (the watchdog that cleans up if we are killed)."""
+
+    env: Mapping[str, str]
+    started: Callable[[int], None] | None = None
+
+
 @contextlib.contextmanager
-def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[Mapping[str, str]]:
+def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[_Job]:
     """For ``-- CMD``: ``env`` pointed at a fresh private directory (0700) whose config.json
     holds only this run's logins, plus the user's settings that carry no credentials
     (``proxies``...). ``credsStore`` and ``credHelpers`` are left out: nothing goes to a
-    keychain. The directory is removed on every way out. Without ``-- CMD``: ``env``."""
+    keychain. The directory is removed on every way out, a watchdog removes it if we are
+    killed (jobdir.py). Without ``-- CMD``: ``env``."""
     if not command.job:
-        yield env
+        yield _Job(env)
         return
-    import tempfile
-
     from runas_async.auth.authfile import AuthFile, credential_free
+    from runas_async.cli import jobdir
     from runas_async.core.places import docker_auth_file
     from runas_async.files import atomic_write
 
     settings = credential_free(AuthFile(docker_auth_file(env)).document())
-    directory = Path(tempfile.mkdtemp(prefix="runas-async-job-"))  # 0700
+    directory = jobdir.create(env)
+    watchdog = jobdir.Watchdog(directory)
     try:
         config = directory / "config.json"
         atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
-        yield {**env, **dict.fromkeys(JOB_VARIABLES, str(config)), "DOCKER_CONFIG": str(directory)}
+        job_env = {**env, **dict.fromkeys(JOB_VARIABLES, str(config))}
+        yield _Job({**job_env, "DOCKER_CONFIG": str(directory)}, watchdog.group)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+        watchdog.done()
 
 
-def _run_job(argv: Sequence[str], env: Mapping[str, str]) -> Outcome:
+def _run_job(argv: Sequence[str], job: _Job) -> Outcome:
     """CMD with the job's auth file; its exit status (128+N for signal N) is ours."""
     import anyio
 
     from runas_async.cli.runas import exec_command
 
-    status: int = anyio.run(exec_command, argv, env)
+    status: int = anyio.run(functools.partial(exec_command, started=job.started), argv, job.env)
     return Outcome(status=status)
 
 
