@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,90 @@ def test_helper_get_with_a_closed_stdin_is_one_line() -> None:
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout.strip() == "no credentials server URL"
+
+
+# --- issue 20: regions, and nothing to log in with ------------------------------------------
+
+
+@pytest.fixture
+def prod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A profile ``prod`` in eu-west-1, HOME in tmp_path."""
+    config = tmp_path / "config"
+    config.write_text("[profile prod]\nregion = eu-west-1\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("args", "meant"),
+    [
+        pytest.param(
+            ["210987654321.dkr.ecr.eu-wset-1.amazonaws.com"],
+            "did you mean 210987654321.dkr.ecr.eu-west-1.amazonaws.com?",
+            id="host",
+        ),
+        pytest.param(["-r", "eu-wset-1"], "did you mean eu-west-1?", id="region-own-registry"),
+        pytest.param(["210987654321", "-r", "us-esat-1"], "did you mean us-east-1?", id="account"),
+        pytest.param(["-r", "ap-sotheast-2"], "did you mean ap-southeast-2?", id="letter-missing"),
+    ],
+)
+def test_misspelt_region_is_exit_2_with_did_you_mean(
+    prod: Path, args: list[str], meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A region its partition does not list, within 2 edits of one it does: exit 2."""
+    err = _usage_error(["ecr", "login", "prod", *args, "-n"], capsys)
+    assert err.rstrip().endswith(meant), err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["-r", "us-nowhere-1"], id="far-from-any"),
+        pytest.param(["210987654321.dkr.ecr.eu-west-4.amazonaws.com"], id="new-number"),
+    ],
+)
+def test_unknown_region_far_from_any_is_taken_with_a_note(
+    prod: Path,
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """AWS adds regions: an unknown one close to none (or a new number of a known name) is
+    planned, with one note (a warning: on stderr, Python's last resort prints it alone)."""
+    from runas_async.core import partitions
+
+    partitions._note_unknown.cache_clear()
+    assert main(["ecr", "login", "prod", *args, "-n"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 registry, 1 token request" in out and err == ""
+    notes = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(notes) == 1 and "note: region" in notes[0] and "using it as given" in notes[0]
+
+
+def test_no_profiles_and_no_credentials_says_so_and_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ecr login -n`` with empty AWS files and no credential variables: not "profile
+    'default' has no region" but that nothing was found, naming the files read."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    err = _usage_error(["ecr", "login", "-n"], capsys)
+    assert "no AWS credentials or profiles found" in err
+    assert f"{tmp_path}/.aws/config" in err and f"{tmp_path}/.aws/credentials" in err
+    assert "has no region" not in err
+
+
+def test_the_region_note_is_one_line_on_stderr(prod: Path) -> None:
+    """Run as a user runs it: the note is one line on stderr, the plan on stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async", "ecr", "login", "prod", "-r", "us-nowhere-1", "-n"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "runas-async: note: region 'us-nowhere-1' is not among the aws partition's known "
+        "regions; using it as given\n"
+    )

@@ -137,3 +137,29 @@ def _sections(path: object) -> dict[str, Mapping[str, str]]:
     except (OSError, UnicodeDecodeError, configparser.Error):
         return {}
     return {name: dict(parser.items(name)) for name in parser.sections()}
+
+
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+"""The environment variables through which botocore's chain can find credentials."""
+
+
+def nothing_found(files: AwsFiles, env: Mapping[str, str]) -> str | None:
+    """What to say when there is nothing to log in with: no profile in either file and no
+    credential variable set (instance credentials aside, which only a request can find).
+    None when something is there."""
+    if files.names or any(env.get(name) for name in CREDENTIAL_VARIABLES):
+        return None
+    config, credentials = aws_config_file(env), aws_credentials_file(env)
+    return (
+        f"no AWS credentials or profiles found: no profile in {config} or {credentials}, "
+        f"and none of {', '.join(CREDENTIAL_VARIABLES[:4])} set; run aws configure, or set "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (on an instance or in a "
+        "container with a role: pass --region)"
+    )

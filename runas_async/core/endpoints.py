@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from runas_async.core.errors import NoRegion, UsageError
 from runas_async.core.models import Registry
-from runas_async.core.partitions import Partition, partition_for_region
+from runas_async.core.partitions import Partition, check_region, partition_for_region
 from runas_async.core.sanitize import show as show
 
 ACCEPTED_FORMS = "a 12-digit account or ACCOUNT.dkr.ecr.REGION.amazonaws.com"
@@ -146,7 +146,10 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
         what = "it" if host == raw.strip().lower() else show(host, 24)
         raise _reject(raw, f"{what} is not an ECR registry host", _nearest_host(host, partitions))
     region = m["region"]
-    partition = partition_for_region(region, partitions)
+    try:
+        partition = check_region(region, partitions)
+    except UsageError as e:
+        raise _reject(raw, str(e).partition("; ")[0], _nearest_host(host, partitions)) from None
     if partition is None:
         raise _reject(
             raw,
@@ -168,7 +171,7 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
 
 def registry_for(account: str, region: str, partitions: tuple[Partition, ...]) -> Registry:
     """The standard registry host of an account in a region."""
-    partition = partition_for_region(region, partitions)
+    partition = check_region(region, partitions)
     if partition is None:
         raise NoRegion(f"region {show(region)} is not a region of any AWS partition")
     host = f"{account}.dkr.ecr.{region}.{partition.dns_suffix}"

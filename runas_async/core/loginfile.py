@@ -20,7 +20,7 @@ from typing import Any
 
 from runas_async.core.endpoints import Endpoint, parse_endpoint
 from runas_async.core.errors import UsageError
-from runas_async.core.partitions import Partition, partition_for_region
+from runas_async.core.partitions import Partition, check_region
 from runas_async.core.plan import LoginSpec
 from runas_async.core.sanitize import show
 
@@ -92,7 +92,7 @@ def _table(
         raise UsageError(f"{where}: 'profile' must be a non-empty string")
     region = entry.get("region")
     if region is not None and (
-        not isinstance(region, str) or partition_for_region(region, partitions) is None
+        not isinstance(region, str) or check_region(region, partitions) is None
     ):
         raise UsageError(
             f"{where} (profile {profile!r}): region {show(str(region))} is not a region "

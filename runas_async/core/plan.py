@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from runas_async.core.endpoints import AccountEndpoint, Endpoint, PublicEndpoint, registry_for
 from runas_async.core.errors import NoRegion
 from runas_async.core.models import Target, TokenKey
-from runas_async.core.partitions import Partition, partition_for_region
+from runas_async.core.partitions import Partition, check_region
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -
         if not spec.endpoints:
             if spec.region is None:
                 raise NoRegion(where + _no_region(spec.profile, "its own registry"))
-            if partition_for_region(spec.region, partitions) is None:
+            if check_region(spec.region, partitions) is None:
                 raise NoRegion(
                     f"{where}region {spec.region!r} of profile {spec.profile!r} is not a "
                     "region of any AWS partition"

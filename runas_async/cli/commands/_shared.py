@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from runas_async.core.errors import AwsError, ConfigError, UsageError
+from runas_async.core.errors import AwsError, ConfigError, NoRegion, UsageError
 from runas_async.core.options import CredentialOptions, Output, RunOptions, Targets
 
 if TYPE_CHECKING:
@@ -216,7 +216,12 @@ def _sessions_and_plan(
                 raise type(e)(f"{spec.origin}: {e}") from e
             raise
         resolved.append(replace(spec, region=spec.region or regions[spec.profile]))
-    plan = plan_logins(resolved, load_partitions())
+    try:
+        plan = plan_logins(resolved, load_partitions())
+    except NoRegion as e:
+        from runas_async.aws.config import nothing_found
+
+        raise NoRegion(nothing_found(files, env) or str(e)) from e
     log.debug(
         "plan: %d registries, %d token requests, profiles %s",
         len(plan.targets),
