@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from runas_async.auth.helpercache import CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     from runas_async.aws.tokens import AwsTokenProvider
@@ -373,7 +374,7 @@ def _session_name(profile: str | None, env: Mapping[str, str]) -> str:
 async def _no_prompt(challenge: object) -> str:
     profile = getattr(challenge, "profile", "")
     raise MfaCodeRequired(
-        f"profile {profile!r} needs an MFA code, and docker runs this helper without a "
+        f"profile {show(profile)} needs an MFA code, and docker runs this helper without a "
         f"terminal: run `runas-async ecr login {profile}` once to start a session"
     )
 

@@ -225,3 +225,22 @@ def test_the_region_note_is_one_line_on_stderr(prod: Path) -> None:
         "runas-async: note: region 'us-nowhere-1' is not among the aws partition's known "
         "regions; using it as given\n"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["ecr", "x" * 5000], id="command"),
+        pytest.param(["ecr", "login", "-o", "y" * 5000], id="choice"),
+        pytest.param(["ecr", "login", "--jobs", "9" * 5000], id="number"),
+        pytest.param(["ecr", "login", "p" * 5000, "--profile", "q"], id="profile"),
+        pytest.param(["ecr", "login", "z" * 5000 + ".dkr.ecr.eu-west-1.amazonaws.com"], id="host"),
+    ],
+)
+def test_echoed_input_is_at_most_200_characters(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever was typed, the error quotes at most 200 characters of it (start…end)."""
+    err = _usage_error(argv, capsys)
+    assert len(err) < 500, len(err)
+    assert "…" in err

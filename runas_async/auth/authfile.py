@@ -24,6 +24,7 @@ from typing import Any
 
 from runas_async.core.errors import DockerConfigError
 from runas_async.core.places import CONFIG_NAME, docker_config_dir
+from runas_async.core.sanitize import show
 from runas_async.files import atomic_write
 
 
@@ -195,7 +196,7 @@ class AuthFile:
         doc = self._parse(current)
         part = doc.setdefault(section, {})
         if not isinstance(part, dict):
-            raise DockerConfigError(f"{self.path}: {section!r} is not a JSON object")
+            raise DockerConfigError(f"{self.path}: {show(section)} is not a JSON object")
         change(part)
         if not part and section != "auths":
             del doc[section]

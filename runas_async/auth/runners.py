@@ -37,7 +37,7 @@ from runas_async.core.clients import Client, Redirect
 from runas_async.core.errors import ClientNotFound, LoginError
 from runas_async.core.models import Registry, Token
 from runas_async.core.places import find_client
-from runas_async.core.sanitize import clean
+from runas_async.core.sanitize import clean, show
 
 _KEEP_OUTPUT = 64 * 1024
 
@@ -64,7 +64,7 @@ def check_helpers(
         if shutil.which(program, path=path) is None:
             key = "credsStore" if helper_for(doc, None) == helper else "credHelpers"
             raise ClientNotFound(
-                f"credential helper {program!r} ({key} in {auth.path}) is not on PATH, and "
+                f"credential helper {show(program)} ({key} in {auth.path}) is not on PATH, and "
                 f"it would store the login{f' of {host}' if host else 's'}: install it, or "
                 f"remove that setting"
             )

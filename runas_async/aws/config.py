@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from runas_async.core.places import aws_config_file, aws_credentials_file, region_in_force
+from runas_async.core.sanitize import show
 
 _ARN_ACCOUNT = re.compile(r"arn:[a-z0-9-]+:iam::([0-9]{12}):role/.+")
 _ACCOUNT = re.compile(r"[0-9]{12}")
@@ -88,13 +89,13 @@ class AwsFiles:
                 return None
             if source not in self.names:
                 return (
-                    f"profile {name!r} names source_profile {source!r}, which is not in the "
-                    f"AWS config files{did_you_mean(source, self.names)}"
+                    f"profile {show(name)} names source_profile {show(source)}, which is not "
+                    f"in the AWS config files{did_you_mean(source, self.names)}"
                 )
             if source == name and self._has_keys(name):
                 return None  # a role assumed with the profile's own keys
             if source == name or source in seen:
-                return f"profile {profile!r}: source_profile loops back to {source!r}"
+                return f"profile {show(profile)}: source_profile loops back to {show(source)}"
             seen.append(name)
             name = source
 

@@ -8,6 +8,7 @@ The only place that reads the process environment, exits, or picks exit codes
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -51,7 +52,7 @@ from runas_async.core.options import (
     Targets,
     needs_every_token,
 )
-from runas_async.core.sanitize import show
+from runas_async.core.sanitize import MAX_SHOWN, show
 from runas_async.core.shells import PROFILES_FLAG, CommandSpec, OptionSpec, Value
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, width=max(width, 40))
 
 
+_LONG_QUOTE = re.compile(rf"'[^'\\]{{{MAX_SHOWN + 1},}}'")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and help at most 80 columns wide."""
 
@@ -91,6 +95,9 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        # argparse quotes what was typed (invalid choice: 'x...'): each quote at most
+        # MAX_SHOWN characters, shortened in the middle, like every echoed value
+        message = _LONG_QUOTE.sub(lambda m: show(ast.literal_eval(m[0])), message)
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -550,7 +557,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
         return _parse_completion(argv[1:], subs["completion"])
     if len(argv) < 2 or argv[0] != "ecr" or argv[1] not in subs:
         parser.parse_args(argv)  # prints help or version, or raises UsageError
-        raise UsageError(f"unknown command {' '.join(argv)!r} (see '{PROG} --help')")
+        raise UsageError(f"unknown command {show(' '.join(argv))} (see '{PROG} --help')")
     name, rest = argv[1], argv[2:]
     job: list[str] = []
     if name == "login" and "--" in rest:
@@ -616,7 +623,7 @@ def _login(
         if args.client not in (None, BUILTIN):
             raise UsageError(
                 f"-o dockerconfigjson and --k8s-secret use the built-in client, not "
-                f"{args.client!r}: leave out --client"
+                f"{show(args.client)}: leave out --client"
             )
         if job:
             raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")
@@ -637,7 +644,7 @@ def _targets(args: argparse.Namespace, env: Mapping[str, str], name: str) -> Tar
     if args.profile is not None and (profiles or file):
         raise UsageError(
             f"give either PROFILE [ENDPOINT ...] or --profile/--file, not both "
-            f"(got PROFILE {args.profile!r}; see '{PROG} ecr {name} --help')"
+            f"(got PROFILE {show(args.profile)}; see '{PROG} ecr {name} --help')"
         )
     return Targets(
         profile=args.profile,
@@ -659,7 +666,7 @@ def _client(given: str | None, env: Mapping[str, str]) -> Client:
     name = given or env.get(CLIENT_ENV) or DEFAULT_CLIENT.name
     if name not in CLIENTS:
         raise UsageError(
-            f"unknown client {name!r} (from ${CLIENT_ENV}); choose from {', '.join(CLIENTS)}"
+            f"unknown client {show(name)} (from ${CLIENT_ENV}); choose from {', '.join(CLIENTS)}"
         )
     return CLIENTS[name]
 

@@ -69,7 +69,9 @@ def parse_tables(
         raise UsageError(f"{name}: not valid TOML: {e}") from e
     unknown = sorted(set(doc) - {"login"})
     if unknown:
-        raise UsageError(f"{name}: unknown top-level key {unknown[0]!r}; expected [[login]] tables")
+        raise UsageError(
+            f"{name}: unknown top-level key {show(unknown[0])}; expected [[login]] tables"
+        )
     entries = doc.get("login", [])
     if not isinstance(entries, list) or (required and not entries):
         raise UsageError(f"{name}: no [[login]] entries")
@@ -86,7 +88,9 @@ def _table(
         raise UsageError(f"{where}: expected a table, got {show(str(entry))}")
     extra = sorted(set(entry) - _KEYS)
     if extra:
-        raise UsageError(f"{where}: unknown key {extra[0]!r}; expected profile, registries, region")
+        raise UsageError(
+            f"{where}: unknown key {show(extra[0])}; expected profile, registries, region"
+        )
     profile = entry.get("profile")
     if not isinstance(profile, str) or not profile.strip():
         raise UsageError(f"{where}: 'profile' must be a non-empty string")
@@ -95,10 +99,12 @@ def _table(
         not isinstance(region, str) or check_region(region, partitions) is None
     ):
         raise UsageError(
-            f"{where} (profile {profile!r}): region {show(str(region))} is not a region "
+            f"{where} (profile {show(profile)}): region {show(str(region))} is not a region "
             "of any AWS partition"
         )
-    endpoints, patterns = _registries(entry, f"{where} (profile {profile!r})", partitions, pattern)
+    endpoints, patterns = _registries(
+        entry, f"{where} (profile {show(profile)})", partitions, pattern
+    )
     return Table(profile, region, endpoints, patterns, where)
 
 

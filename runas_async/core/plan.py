@@ -13,6 +13,7 @@ from runas_async.core.endpoints import AccountEndpoint, Endpoint, PublicEndpoint
 from runas_async.core.errors import NoRegion
 from runas_async.core.models import Target, TokenKey
 from runas_async.core.partitions import Partition, check_region
+from runas_async.core.sanitize import show
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -
                 raise NoRegion(where + _no_region(spec.profile, "its own registry"))
             if check_region(spec.region, partitions) is None:
                 raise NoRegion(
-                    f"{where}region {spec.region!r} of profile {spec.profile!r} is not a "
+                    f"{where}region {show(spec.region)} of profile {show(spec.profile)} is not a "
                     "region of any AWS partition"
                 )
             key = TokenKey(spec.profile, spec.region)
@@ -92,6 +93,6 @@ def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -
 
 def _no_region(profile: str, what: str) -> str:
     return (
-        f"profile {profile!r} has no region, needed for {what}: "
+        f"profile {show(profile)} has no region, needed for {what}: "
         "pass --region, set AWS_REGION, or add region = ... to the profile"
     )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from runas_async.core.errors import AwsError, ConfigError, NoRegion, UsageError
 from runas_async.core.options import CredentialOptions, Output, RunOptions, Targets
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     import anyio
@@ -189,7 +190,7 @@ def _read_file(name: str) -> str:
         return Path(name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"cannot read --file {name!r}: {reason}") from e
+        raise UsageError(f"cannot read --file {show(name)}: {reason}") from e
 
 
 def _sessions_and_plan(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.commands._shared import DONE, Outcome, _specs
 from runas_async.core.errors import ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     from runas_async.aws.config import AwsFiles
@@ -52,7 +53,7 @@ def _hosts_by_profile(
     for spec in specs:
         if not spec.endpoints:
             raise UsageError(
-                f"name the registries of profile {spec.profile!r} (ACCOUNT or HOST): its "
+                f"name the registries of profile {show(spec.profile)} (ACCOUNT or HOST): its "
                 "account is not in the config files, and docker needs concrete hosts"
             )
         in_force = spec.region or files.region(spec.profile, env, region)
