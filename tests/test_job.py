@@ -5,10 +5,12 @@ cannot run. The tool runs in the sandbox against real registries (test_builtin's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,50 @@ def _not_executable(directory: Path) -> str:
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o644)
     return str(script)
+
+
+def test_cmd_has_the_terminal_and_ctrl_c_reaches_its_group(tmp_path: Path) -> None:
+    """On a terminal (a pty here), CMD's group is the foreground while it runs: it reads
+    what is typed (a background group would be stopped by SIGTTIN), and Ctrl-C typed there
+    ends it: exit 130, the terminal given back."""
+    import pty
+    import select
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }
+    argv = [sys.executable, "-m", "runas_async", "exec", "--"]
+    argv += ["sh", "-c", "echo ready; read x; echo got-$x; sleep 30"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the tool, on the pty
+        os.execve(sys.executable, argv, env)  # noqa: S606 (the tool itself)
+    seen = b""
+
+    def until(needle: bytes) -> bool:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while needle not in seen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 1024)
+                except OSError:
+                    break
+        return needle in seen
+
+    try:
+        assert until(b"ready"), seen
+        os.write(fd, b"hello\n")
+        assert until(b"got-hello"), seen
+        os.write(fd, b"\x03")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGINT, seen
