@@ -134,3 +134,23 @@ def test_json_record_strips_a_profile_names_escapes() -> None:
     """A profile name from a config file with escapes is shown without them."""
     record = result_record(_failed("dev\x1b]0;title\x07\u202e", "x"))
     assert record["profile"] == "dev]0;title"
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(body=st.one_of(st.binary(max_size=2000), st.text(max_size=2000).map(str.encode)))
+def test_fuzzed_registry_bytes_give_one_clean_line(body: bytes) -> None:
+    """Any bytes a registry answers with: the reason is one line of at most 200 characters
+    with no control or bidi character (or the HTTP status alone)."""
+    message = clean(_answer("h", 401, body), SECRETS)
+    assert message.startswith("login attempt to h failed with status 401")
+    assert len(message) <= MAX_TEXT
+    assert not _controls(message)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(message=st.text(max_size=500))
+def test_fuzzed_json_error_messages_give_one_clean_line(message: str) -> None:
+    """Any text as the ``errors[0].message`` of a well-formed error document."""
+    body = json.dumps({"errors": [{"code": "X", "message": message}]}).encode()
+    shown = clean(_answer("h", 401, body), SECRETS)
+    assert len(shown) <= MAX_TEXT and not _controls(shown)
