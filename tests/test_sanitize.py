@@ -154,3 +154,20 @@ def test_fuzzed_json_error_messages_give_one_clean_line(message: str) -> None:
     body = json.dumps({"errors": [{"code": "X", "message": message}]}).encode()
     shown = clean(_answer("h", 401, body), SECRETS)
     assert len(shown) <= MAX_TEXT and not _controls(shown)
+
+
+def test_aws_messages_are_cleaned_at_the_boundary() -> None:
+    """An AWS error message (from a proxy, a stand-in, a hostile endpoint) with escapes and
+    a quoted credential: one clean line through the one boundary (aws/boundary.py)."""
+    import botocore.exceptions as bx
+
+    from runas_async.aws.boundary import translate
+
+    text = f"\x1b[2Jdenied\x07 \u202e Authorization: Bearer {PASSWORD}\r\n" + "x" * 1000
+    error = bx.ClientError({"Error": {"Code": "AccessDenied", "Message": text}}, "Op")
+    mapped = translate(error, profile="dev")
+    assert mapped is not None
+    shown = str(mapped)
+    assert "AccessDenied: [2Jdenied Authorization: Bearer <redacted>" in shown
+    assert not _controls(shown) and PASSWORD[:16] not in shown
+    assert len(shown) < 600
