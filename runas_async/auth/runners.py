@@ -79,13 +79,18 @@ async def _drain(stream: ByteReceiveStream | None, sink: bytearray) -> None:
             del sink[: len(sink) - _KEEP_OUTPUT]
 
 
+MAX_CLIENT_LINE = 400
+"""A client's line names the URL it tried (a long host twice, with a scheme and a path) and
+the registry's words: shortened in the middle past this."""
+
+
 def failure_reason(stderr: bytes, stdout: bytes, returncode: int, secret: str) -> str:
     """The client's last meaningful output line, with the secret redacted."""
     for blob in (stderr, stdout):
         lines = [ln.strip() for ln in blob.decode("utf-8", "replace").splitlines()]
         lines = [ln for ln in lines if ln]
         if lines:
-            line = clean(lines[-1], [secret])
+            line = clean(lines[-1], [secret], width=MAX_CLIENT_LINE)
             if line.lower().startswith("error response from daemon: "):
                 line = line[len("error response from daemon: ") :]
             return line
