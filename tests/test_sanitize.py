@@ -40,6 +40,9 @@ def _controls(text: str) -> list[str]:
         pytest.param(f"got {AUTH[:150]}...", f"got {REDACTED}...", id="cut-auth-value"),
         pytest.param("Bearer abc.def-123_xyz", f"Bearer {REDACTED}", id="any-bearer"),
         pytest.param("basic authentication required", "basic authentication required", id="word"),
+        pytest.param('Basic realm="x1"', 'Basic realm="x1"', id="challenge"),
+        pytest.param("Basic realm=registry2", "Basic realm=registry2", id="challenge-bare"),
+        pytest.param("Basic QVdTOnBhc3M=", f"Basic {REDACTED}", id="padded-base64"),
         pytest.param("no secret here", "no secret here", id="nothing"),
     ],
 )

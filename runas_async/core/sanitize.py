@@ -80,6 +80,8 @@ def _redact_pieces(text: str, secrets: list[str]) -> str:
 def _scheme_credential(m: re.Match[str]) -> str:
     """``Basic QVdT…`` redacted; ``basic authentication`` (a word, not a credential) kept."""
     value = m[3]
+    if "=" in value.rstrip("="):
+        return m.group()  # ``realm=...``: a challenge's parameter (base64 pads at the end only)
     looks_encoded = len(value) >= 8 and any(c.isdigit() or c in "+/=" for c in value)
     if looks_encoded or len(value) >= 20:
         return f"{m[1]}{m[2]}{REDACTED}"
