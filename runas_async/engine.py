@@ -325,7 +325,7 @@ async def run_logouts(
     reporter: Reporter,
     *,
     jobs: int,
-    login_timeout: float,
+    logout_timeout: float,
     deadline: float | None = None,
     stop: anyio.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -333,39 +333,61 @@ async def run_logouts(
     """Log out of every registry of the plan, concurrently within ``jobs``.
 
     No token is fetched: a profile's own registry only needs its account (STS).
-    Failures, the deadline and ``stop`` are handled as in :func:`run_plan`.
+    ``logout_timeout`` bounds each logout. Failures, the deadline and ``stop`` are handled as
+    in :func:`run_plan`.
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
-    limiter = anyio.CapacityLimiter(jobs)
+    engine = _Logouts(plan, accounts, runner, run, jobs, logout_timeout)
+    return await _drive(plan, run, engine.serve_key, deadline=deadline, stop=stop)
 
-    async def logout_one(target: Target, registry: Registry) -> None:
-        async with limiter:
-            run.set(target, Status.LOGIN, registry)
-            try:
-                with anyio.fail_after(login_timeout):
-                    await runner.logout(registry.host)
-            except LoginError as e:
-                run.set(target, Status.FAILED, registry, str(e))
-            except TimeoutError:
-                run.set(target, Status.FAILED, registry, f"timed out after {login_timeout:g}s")
-            else:
-                run.set(target, Status.OK, registry)
 
-    async def serve_key(key: TokenKey, targets: tuple[Target, ...], tg: TaskGroup) -> None:
+class _Logouts:
+    """The logout side of one run: a key's registries logged out, its own registry once
+    its account is known."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        accounts: AccountProvider,
+        runner: LogoutRunner,
+        run: _Run,
+        jobs: int,
+        logout_timeout: float,
+    ) -> None:
+        self.plan = plan
+        self.accounts = accounts
+        self.runner = runner
+        self.run = run
+        self.limiter = anyio.CapacityLimiter(jobs)
+        self.timeout = logout_timeout
+
+    async def serve_key(self, key: TokenKey, targets: tuple[Target, ...], tg: TaskGroup) -> None:
+        """Log out of ``key``'s known registries at once; of its own one after STS."""
         for target in targets:
             if target.registry is not None:
-                tg.start_soon(logout_one, target, target.registry)
+                tg.start_soon(self.logout_one, target, target.registry)
         own = [t for t in targets if t.registry is None]
         if not own:
             return
         account = _Account()
-        await account.fetch(accounts, key)
+        await account.fetch(self.accounts, key)
         for target in own:
             if account.value is None:
-                run.set(target, Status.FAILED, error=str(account.failure))
-            else:
-                tg.start_soon(
-                    logout_one, target, registry_for(account.value, key.region, plan.partitions)
-                )
+                self.run.set(target, Status.FAILED, error=str(account.failure))
+                continue
+            registry = registry_for(account.value, key.region, self.plan.partitions)
+            tg.start_soon(self.logout_one, target, registry)
 
-    return await _drive(plan, run, serve_key, deadline=deadline, stop=stop)
+    async def logout_one(self, target: Target, registry: Registry) -> None:
+        """One logout within ``jobs`` and its ``timeout``; a failure is its row."""
+        async with self.limiter:
+            self.run.set(target, Status.LOGOUT, registry)
+            try:
+                with anyio.fail_after(self.timeout):
+                    await self.runner.logout(registry.host)
+            except LoginError as e:
+                self.run.set(target, Status.FAILED, registry, str(e))
+            except TimeoutError:
+                self.run.set(target, Status.FAILED, registry, f"timed out after {self.timeout:g}s")
+            else:
+                self.run.set(target, Status.OK, registry)

@@ -68,6 +68,13 @@ def reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+def half_close(writer: asyncio.StreamWriter) -> None:
+    """Send EOF on ``writer``, if its transport can (errors ignored: the peer may be gone)."""
+    if writer.can_write_eof():
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+
+
 async def pump(
     src: asyncio.StreamReader,
     dst: asyncio.StreamWriter,
@@ -88,39 +95,53 @@ async def pump(
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
-    async def pump_in() -> None:
-        nonlocal first_read
-        while True:
-            try:
-                data = await src.read(CHUNK)
-            except OSError:
-                data = b""
-            if data and first_read is not None:
-                first_read()
-                first_read = None
-            queue.put_nowait((max(loop.time(), not_before) + delay, data))
-            if not data:
-                return
-
-    async def pump_out() -> None:
-        while True:
-            due, data = await queue.get()
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if not data:
-                if dst.can_write_eof():
-                    with contextlib.suppress(OSError):
-                        dst.write_eof()
-                return
-            dst.write(data)
-            if delivered is not None:
-                delivered()
-            await dst.drain()
+    def due() -> float:
+        return max(loop.time(), not_before) + delay
 
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(pump_in())
-        tg.create_task(pump_out())
+        tg.create_task(_pump_in(src, queue, due, first_read))
+        tg.create_task(_pump_out(queue, dst, loop, delivered))
+
+
+async def _pump_in(
+    src: asyncio.StreamReader,
+    queue: asyncio.Queue[tuple[float, bytes]],
+    due: Callable[[], float],
+    first_read: Callable[[], None] | None,
+) -> None:
+    """Each chunk of ``src`` queued with the time it is due; the end as an empty chunk."""
+    while True:
+        try:
+            data = await src.read(CHUNK)
+        except OSError:
+            data = b""
+        if data and first_read is not None:
+            first_read()
+            first_read = None
+        queue.put_nowait((due(), data))
+        if not data:
+            return
+
+
+async def _pump_out(
+    queue: asyncio.Queue[tuple[float, bytes]],
+    dst: asyncio.StreamWriter,
+    loop: asyncio.AbstractEventLoop,
+    delivered: Callable[[], None] | None,
+) -> None:
+    """Each queued chunk written to ``dst`` when it is due; the end as a half-close."""
+    while True:
+        when, data = await queue.get()
+        wait = when - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not data:
+            half_close(dst)
+            return
+        dst.write(data)
+        if delivered is not None:
+            delivered()
+        await dst.drain()
 
 
 async def splice(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from runas_async.aws.config import AwsFiles
-from runas_async.cli.commands import specs_for
+from runas_async.cli.context import specs_for
 from runas_async.core.clients import DEFAULT_CLIENT
 from runas_async.core.endpoints import AccountEndpoint, HostEndpoint
 from runas_async.core.errors import ConfigError

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from runas_async.auth.state import LoginRecord, State, StateFile, agrees, place_of
 from runas_async.cli import main as cli
 from runas_async.core import options
 from runas_async.core.errors import UsageError
@@ -428,54 +427,6 @@ def test_untrusted_state_file_is_ignored_never_fatal(world: World, tampering: st
     assert EAST in next(iter(json.loads(path.read_text())["logins"].values()))
     if tampering == "symlink":
         assert path.with_name("elsewhere.json").read_text().startswith("{")
-
-
-_WRITER = textwrap.dedent(
-    """\
-    import sys
-    from pathlib import Path
-    from runas_async.auth.state import LoginRecord, StateFile
-    path, name, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    state = StateFile(path)
-    for i in range(n):
-        record = LoginRecord(1.0, name, None, "us-east-1", "docker", "auths", None, None)
-        state.update(lambda s: s.logins.setdefault(name, {}).__setitem__(f"h{i}", record))
-    """
-)
-
-
-def test_two_processes_writing_records_at_once_lose_none(tmp_path: Path) -> None:
-    """Two processes updating the state file 60 times each at once: every record is kept."""
-    path = tmp_path / "state" / "logins.json"
-    writers = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), name, "60"])
-        for name in ("a", "b")
-    ]
-    assert [w.wait(timeout=60) for w in writers] == [0, 0]
-    state = StateFile(path).load()
-    assert {name: len(hosts) for name, hosts in state.logins.items()} == {"a": 60, "b": 60}
-
-
-# --- the record against the entry ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("doc", "store", "helper", "trusted"),
-    [
-        pytest.param({"auths": {"h": {}}, "credsStore": "desktop"}, "credsStore", "desktop", True),
-        pytest.param({"auths": {}, "credsStore": "desktop"}, "credsStore", "desktop", False),
-        pytest.param({"auths": {"h": {}}, "credsStore": "pass"}, "credsStore", "desktop", False),
-        pytest.param({"credHelpers": {"h": "ecr-login"}}, "credHelpers", "ecr-login", True),
-        pytest.param({"credHelpers": {"h": "pass"}}, "credHelpers", "ecr-login", False),
-        pytest.param({"auths": {"h": {}}}, "credsStore", "desktop", False),
-    ],
-)
-def test_store_entries_are_checked_by_their_placeholder(
-    doc: dict[str, Any], store: str, helper: str, trusted: bool
-) -> None:
-    """For credsStore and credHelpers logins, the placeholder (and its helper) is checked."""
-    record = LoginRecord(time.time() + 60, "dev", DEV, "us-east-1", "docker", store, helper)
-    assert agrees(record, place_of(doc, "h"), State()) is trusted
 
 
 # --- end to end: real docker, real registry -----------------------------------------------

@@ -164,9 +164,10 @@ def test_no_environment_reads_below_the_command_line() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    [m for m in _modules() if m.startswith("cli.commands.") and m != "cli.commands._shared"],
+    [m for m in _modules() if m.startswith("cli.commands.")],
 )
 def test_a_command_imports_no_other_command(module: str) -> None:
-    """Each command has one home: what two commands use lives in commands/_shared.py."""
+    """Each command has one home: what two commands use is the command context
+    (cli/context.py), not another command."""
     ours = [_layer_of(n)[0] for n in _imports(module) if n.startswith("runas_async.cli.commands")]
-    assert set(ours) <= {"cli.commands._shared"}, f"{module} imports {ours}"
+    assert ours == [], f"{module} imports {ours}"

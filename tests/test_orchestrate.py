@@ -18,7 +18,7 @@ from runas_async.core.errors import CredentialsError, LoginError, NoRegion, Toke
 from runas_async.core.models import LoginResult, Registry, Status, Target, Token, TokenKey
 from runas_async.core.partitions import load_partitions
 from runas_async.core.plan import Plan, build_plan
-from runas_async.engine import run_plan
+from runas_async.engine import run_logouts, run_plan
 
 PARTITIONS = load_partitions()
 PROFILE = "dev"
@@ -687,3 +687,73 @@ async def test_seconds_come_from_the_injected_clock() -> None:
     assert result.status is Status.OK
     assert result.seconds > 0
     assert math.isclose(result.seconds, float(int(result.seconds)))
+
+
+# ---------------------------------------------------------------------------------------------
+# run_logouts
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeLogouts:
+    """A logout runner: records the hosts, fails or hangs some."""
+
+    def __init__(
+        self, *, fail: Mapping[str, LoginError] | None = None, hang: Iterable[str] = ()
+    ) -> None:
+        self.fail = dict(fail or {})
+        self.hang = frozenset(hang)
+        self.hosts: list[str] = []
+
+    async def logout(self, host: str) -> None:
+        self.hosts.append(host)
+        if host in self.hang:
+            await anyio.sleep_forever()
+        if host in self.fail:
+            raise self.fail[host]
+
+
+async def test_a_logout_walks_its_own_states_and_never_a_logins() -> None:
+    """Logout rows go waiting -> logout -> ok/failed (never "login"); a profile's own
+    registry is logged out once its account is known, without a token."""
+    bad = host(A2, "us-east-1")
+    plan = Plan(targets=plan_for(A1, A2).targets + plan_for().targets, partitions=PARTITIONS)
+    reporter = RecordingReporter()
+    tokens = FakeTokens()
+    runner = FakeLogouts(fail={bad: LoginError("nope")})
+
+    with anyio.fail_after(GENEROUS):
+        results = await run_logouts(plan, tokens, runner, reporter, jobs=4, logout_timeout=GENEROUS)
+
+    assert tokens.token_calls == []
+    states = {t.label: reporter.states(t) for t in plan.targets}
+    own = f"{PROFILE}'s own registry in us-east-1"
+    assert states == {
+        host(A1, "us-east-1"): [Status.WAITING, Status.LOGOUT, Status.OK],
+        bad: [Status.WAITING, Status.LOGOUT, Status.FAILED],
+        own: [Status.WAITING, Status.LOGOUT, Status.OK],
+    }
+    assert sorted(runner.hosts) == sorted(
+        [host(A1, "us-east-1"), bad, host(OWN_ACCOUNT, "us-east-1")]
+    )
+    assert [r.status for r in results] == [Status.OK, Status.FAILED, Status.OK]
+
+
+async def test_a_hanging_logout_fails_at_its_timeout_and_the_others_finish() -> None:
+    """``logout_timeout`` bounds each logout: the hanging one fails with it, the others are done."""
+    stuck = host(A1, "us-east-1")
+    plan = plan_for(A1, A2)
+
+    with anyio.fail_after(GENEROUS):
+        results = await run_logouts(
+            plan,
+            FakeTokens(),
+            FakeLogouts(hang=[stuck]),
+            RecordingReporter(),
+            jobs=4,
+            logout_timeout=0.2,
+        )
+
+    got = by_host(results)
+    assert got[stuck].status is Status.FAILED
+    assert got[stuck].error == "timed out after 0.2s"
+    assert got[host(A2, "us-east-1")].status is Status.OK

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from runas_async.auth.runners import run_client
-from runas_async.cli.commands import _fast_child_watcher
+from runas_async.cli.context import fast_child_watcher
 from tests.missing import missing
 
 
@@ -23,7 +23,7 @@ def pidfd_watcher() -> Iterator[None]:
     """The pidfd watcher `ecr login` installs on 3.11 (asyncio's default from 3.12 on)."""
     if not hasattr(os, "pidfd_open"):
         missing("pidfds (Linux 5.3 or later)")
-    _fast_child_watcher()
+    fast_child_watcher()
     try:
         yield
     finally:

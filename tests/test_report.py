@@ -31,7 +31,13 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 OK_TARGET = Target(TokenKey("dev", "us-east-1"), Registry(H1, A1, "us-east-1"))
 BAD_TARGET = Target(TokenKey("dev", "eu-west-1"), Registry(H2, A2, "eu-west-1"))
 DEFAULT_TARGET = Target(TokenKey("ops", "us-east-2"), None)
-ALL_STATES_BUT_DONE = [Status.PLANNED, Status.WAITING, Status.TOKEN, Status.LOGIN]
+ALL_STATES_BUT_DONE = [
+    Status.PLANNED,
+    Status.WAITING,
+    Status.TOKEN,
+    Status.LOGIN,
+    Status.LOGOUT,
+]
 
 
 def plan_of(*targets: Target) -> Plan:
@@ -338,7 +344,7 @@ def test_live_table_of_a_logout_speaks_of_logging_out() -> None:
     reporter = LiveTableReporter(console, logout=True)
 
     reporter.start(plan_of(OK_TARGET, BAD_TARGET))
-    reporter.update(LoginResult(target=OK_TARGET, status=Status.LOGIN))
+    reporter.update(LoginResult(target=OK_TARGET, status=Status.LOGOUT))
     reporter.update(ok(BAD_TARGET))
     running = reporter.rows()
     reporter.finish([ok(OK_TARGET), ok(BAD_TARGET)])

@@ -36,8 +36,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from subprocess import PIPE
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 import anyio
@@ -45,11 +44,9 @@ import anyio
 from runas_async.auth.authfile import (
     SELF_SERVING_HELPERS,
     AuthFile,
-    helper_for,
-    parse_document,
 )
-from runas_async.auth.runners import settle
-from runas_async.auth.state import Recorder
+from runas_async.auth.recording import Recorder
+from runas_async.auth.runners import Runner
 from runas_async.core.errors import LoginError
 from runas_async.core.models import Registry, Token
 from runas_async.core.sanitize import clean, show
@@ -277,12 +274,12 @@ def auth_value(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-class BuiltinRunner:
+class BuiltinRunner(Runner):
     """The engine's login runner for ``--client builtin``; use as an async context manager.
 
-    On exit (normal, error or cancellation) every successful login is merged into ``auth``
+    On exit every successful login is merged into ``auth`` as :class:`Runner` says
     (None: nowhere, for ``-o dockerconfigjson``); ``secrets`` keeps them for the outputs
-    that print them.
+    that print them. One aiohttp session serves the run.
     """
 
     def __init__(
@@ -295,51 +292,27 @@ class BuiltinRunner:
         keep_secrets: bool = False,
         recorder: Recorder | None = None,
     ) -> None:
-        self.auth = auth
-        self.recorder = recorder
-        self._doc = parse_document(seed)
-        self._env = dict(env)
+        super().__init__(auth, seed, env, recorder)
         self._connections = connections
         self._keep = keep_secrets
         self._session: aiohttp.ClientSession | None = None
-        self.logged_in: dict[str, dict[str, Any]] = {}
-        self.logged_out: set[str] = set()
         self.secrets: dict[str, tuple[str, str]] = {}
 
-    async def __aenter__(self) -> Self:
+    async def _open(self) -> None:
         connector = aiohttp.TCPConnector(limit=max(self._connections, 1))
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, trust_env=True, raise_for_status=False
         )
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                if self.auth is not None and (self.logged_in or self.logged_out):
-                    await anyio.to_thread.run_sync(self._merge, self.auth)
-            finally:
-                if self._session is not None:
-                    await self._session.close()
-
-    def _merge(self, auth: AuthFile) -> None:
-        settle(auth, self.logged_in, self.logged_out, self.recorder)
+    async def _close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
     async def logout(self, host: str) -> None:
         """Forget one registry: its store's secret (the helper's ``erase``), then, on the
         way out, its entries in the auth file, every spelling."""
-        helper = helper_for(self._doc, host)
-        if helper == "runas-async":
-            raise LoginError(
-                f"docker-credential-runas-async serves {host}: there is no login to remove; "
-                "`runas-async ecr configure-docker --remove` stops docker using it"
-            )
+        helper = self.refuse_ours(host)
         if helper is not None and helper not in SELF_SERVING_HELPERS:
             await _run_helper(helper, "erase", host.encode(), self._env, secret=None)
         self.logged_out.add(host)
@@ -348,13 +321,7 @@ class BuiltinRunner:
         """Check the token with the registry; keep the login. LoginError when refused."""
         if self._session is None:
             raise RuntimeError("use BuiltinRunner as an async context manager")
-        helper = None if self.auth is None else helper_for(self._doc, registry.host)
-        if helper in SELF_SERVING_HELPERS:
-            raise LoginError(
-                f"docker-credential-{helper} already serves {registry.host} (credHelpers in "
-                f"{self.auth.path if self.auth else 'the auth file'}); to log in with "
-                "runas-async instead, remove that entry"
-            )
+        helper = self.refuse_served(registry.host)
         got: Token = await token()
         if self.recorder is not None:
             self.recorder.token(registry.host, got.expires_at)

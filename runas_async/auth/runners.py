@@ -4,8 +4,11 @@ The password goes on the child's stdin, never in argv. A client that can be
 pointed at another auth file gets its own temporary copy per login (0700
 directory, seeded with the user's file so credsStore, credHelpers and proxies
 still apply); :class:`ClientRunner` merges the new ``auths`` entries into the
-real file once, at the end (see dockerconfig.py for why). A client that cannot
+real file once, at the end (see authfile.py for why). A client that cannot
 be redirected (finch) has its logins run one at a time instead.
+
+:class:`Runner` is what every runner shares (this one and registry.BuiltinRunner): the
+merge on exit with the records, and the refusals of hosts a credential helper serves.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from runas_async.auth.authfile import (
     helper_for,
     parse_document,
 )
-from runas_async.auth.state import Recorder
+from runas_async.auth.recording import Recorder
 from runas_async.core.clients import Client, Redirect
 from runas_async.core.errors import ClientNotFound, LoginError
 from runas_async.core.models import Registry, Token
@@ -41,7 +44,7 @@ from runas_async.core.sanitize import clean, show
 
 _KEEP_OUTPUT = 64 * 1024
 
-__all__ = ["ECR_USERNAME", "ClientRunner", "check_helpers", "find_client", "run_client"]
+__all__ = ["ECR_USERNAME", "ClientRunner", "Runner", "check_helpers", "find_client", "run_client"]
 
 ECR_USERNAME = "AWS"
 """The username of every ECR and ECR Public token: clients are started with it."""
@@ -173,30 +176,102 @@ class _OtherUsername(Exception):
         self.token = token
 
 
-def settle(
-    auth: AuthFile,
-    logged_in: Mapping[str, Mapping[str, Any]],
-    logged_out: Iterable[str],
-    recorder: Recorder | None,
-) -> None:
-    """The logins into the real auth file, the logouts out of it, and their records
-    (state.py) written under the same lock. Blocking: a worker thread's job."""
-    if logged_in:
-        added = list(logged_in)
-        after = None if recorder is None else functools.partial(recorder.write, added=added)
-        auth.merge_auths(logged_in, after)
-    removed = list(logged_out)
-    if removed:
-        after = None if recorder is None else functools.partial(recorder.write, removed=removed)
-        auth.remove_auths(removed, after)
+class Runner:
+    """What every login runner shares (the client's :class:`ClientRunner`, the built-in
+    ``registry.BuiltinRunner``); use one as an async context manager.
+
+    It keeps the logins and logouts done (``logged_in``, ``logged_out``); on exit (normal,
+    error or cancellation) :meth:`settle` puts them into ``auth`` with their records, and
+    then :meth:`_close` frees what the runner opened. ``auth`` None: nowhere (printed
+    secrets). It refuses what the auth file sends elsewhere: a login for a host whose
+    helper fetches ECR tokens itself, a logout of a host our own helper serves.
+    """
+
+    def __init__(
+        self,
+        auth: AuthFile | None,
+        seed: bytes | None,
+        env: Mapping[str, str],
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.auth = auth
+        self.recorder = recorder
+        self._doc = parse_document(seed)
+        self._env = dict(env)
+        self.logged_in: dict[str, dict[str, Any]] = {}
+        self.logged_out: set[str] = set()
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.auth is not None and (self.logged_in or self.logged_out):
+                    await anyio.to_thread.run_sync(self.settle, self.auth)
+            finally:
+                await self._close()
+
+    async def _open(self) -> None:
+        """What the runner needs open while it runs (a directory, a connection pool)."""
+
+    async def _close(self) -> None:
+        """Free what :meth:`_open` opened; called on every way out."""
+
+    def settle(self, auth: AuthFile) -> None:
+        """The run's logins into ``auth``, its logouts out of it, and their records
+        (recording.py) written under the same lock. Blocking: a worker thread's job."""
+        recorder = self.recorder
+        if self.logged_in:
+            added = list(self.logged_in)
+            after = None if recorder is None else functools.partial(recorder.write, added=added)
+            auth.merge_auths(self.logged_in, after)
+        if self.logged_out:
+            removed = list(self.logged_out)
+            after = None if recorder is None else functools.partial(recorder.write, removed=removed)
+            auth.remove_auths(removed, after)
+
+    def _helper(self, host: str) -> str | None:
+        return helper_for(self._doc, host)
+
+    def _where(self) -> str:
+        return "the auth file" if self.auth is None else str(self.auth.path)
+
+    def refuse_served(self, host: str) -> str | None:
+        """Refuse a login (LoginError) that a credential helper fetching ECR tokens itself
+        would shadow; else the helper that stores ``host``'s login, if any."""
+        helper = self._helper(host)
+        if helper in SELF_SERVING_HELPERS:
+            raise LoginError(
+                f"docker-credential-{helper} already serves {host} (credHelpers in "
+                f"{self._where()}); to log in with runas-async instead, remove that entry"
+            )
+        return helper
+
+    def refuse_ours(self, host: str) -> str | None:
+        """Refuse a logout (LoginError) of a host our own helper serves: nothing is stored
+        to remove. Else the helper that stores ``host``'s login, if any."""
+        helper = self._helper(host)
+        if helper == "runas-async":
+            raise LoginError(
+                f"docker-credential-runas-async serves {host} (credHelpers in "
+                f"{self._where()}): there is no login to remove; `runas-async ecr "
+                "configure-docker --remove` takes that entry out, which stops docker using it"
+            )
+        return helper
 
 
-class ClientRunner:
+class ClientRunner(Runner):
     """Logs registries in (or out) with one client, never losing an entry.
 
-    Use as an async context manager: on exit (normal, error or cancellation)
-    every successful login is merged into the user's auth file, every
-    successful logout removed from it, and the temporary directories deleted.
+    Each login gets a private auth file in a temporary directory (deleted on exit), or,
+    for a client that cannot be redirected, the one-at-a-time lock (:meth:`_slot`).
     """
 
     def __init__(
@@ -208,40 +283,22 @@ class ClientRunner:
         env: Mapping[str, str],
         recorder: Recorder | None = None,
     ) -> None:
+        super().__init__(auth, seed, env, recorder)
         self.client = client
-        self.recorder = recorder
         self.executable = executable
-        self.auth = auth
+        self.auth: AuthFile = auth
         self._seed = seed
-        self._doc = parse_document(seed)
-        self._env = dict(env)
         self._workdir: Path | None = None
         self._count = 0
         self._serial = anyio.Lock()
         self._spawning = anyio.Lock()
-        self.logged_in: dict[str, dict[str, Any]] = {}
-        self.logged_out: set[str] = set()
 
-    async def __aenter__(self) -> Self:
+    async def _open(self) -> None:
         self._workdir = Path(tempfile.mkdtemp(prefix="runas-async-"))  # mode 0700
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                if self.client.redirect is not Redirect.NONE:
-                    await anyio.to_thread.run_sync(self._merge)
-            finally:
-                if self._workdir is not None:
-                    shutil.rmtree(self._workdir, ignore_errors=True)
-
-    def _merge(self) -> None:
-        settle(self.auth, self.logged_in, self.logged_out, self.recorder)
+    async def _close(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _private_file(self) -> Path:
         """A fresh 0700 directory with a 0600 copy of the user's auth file."""
@@ -282,12 +339,7 @@ class ClientRunner:
         username) and reads the password once ``token()`` returns it. A host that
         ``credHelpers`` sends to a helper that fetches ECR tokens itself is not logged in.
         """
-        helper = helper_for(self._doc, registry.host)
-        if helper in SELF_SERVING_HELPERS:
-            raise LoginError(
-                f"docker-credential-{helper} already serves {registry.host} (credHelpers in "
-                f"{self.auth.path}); to log in with runas-async instead, remove that entry"
-            )
+        self.refuse_served(registry.host)
         async with self._slot() as private:
             env = self._env if private is None else self.client.private_env(self._env, private)
 
@@ -324,12 +376,7 @@ class ClientRunner:
 
     async def logout(self, host: str) -> None:
         """Log out of one registry (the client also erases it from a credsStore)."""
-        if helper_for(self._doc, host) == "runas-async":
-            raise LoginError(
-                f"docker-credential-runas-async serves {host} (credHelpers in "
-                f"{self.auth.path}): there is no login to remove; `runas-async ecr "
-                "configure-docker --remove` takes that entry out, which stops docker using it"
-            )
+        self.refuse_ours(host)
         async with self._slot() as private:
             argv = self.client.logout_argv(self.executable, host, private)
             env = self._env if private is None else self.client.private_env(self._env, private)

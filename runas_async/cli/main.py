@@ -41,9 +41,9 @@ from runas_async.core.options import (
     Env,
     EnvFormat,
     Exec,
+    ListLogins,
     ListProfiles,
     Login,
-    LoginStatus,
     Logout,
     Output,
     Password,
@@ -547,7 +547,7 @@ def completion_specs() -> tuple[CommandSpec, ...]:
     return tuple(specs)
 
 
-def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:  # noqa: C901 - reg splits it
     """argv (without the program name) as a typed command; UsageError when it is not one."""
     parser, subs = build_parser()
     argv = list(argv)
@@ -568,7 +568,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     # Intermixed: options may come after PROFILE and between ENDPOINTs.
     args = subs[name].parse_intermixed_args(rest)
     if name == "status":
-        return LoginStatus(_client(args.client, env), args.output)
+        return ListLogins(_client(args.client, env), args.output)
     targets = _targets(args, env, name)
     if name == "configure-docker":
         client = CLIENTS[args.client or DEFAULT_CLIENT.name]

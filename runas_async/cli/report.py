@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runas_async.auth.state import StatusRow, time_left
+from runas_async.auth.freshness import EcrLogin, time_left
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
 from runas_async.core.sanitize import redact, shorten_middle, strip_controls
 
@@ -140,6 +140,7 @@ _STATE_STYLE = {
     Status.WAITING: ("waiting", "dim"),
     Status.TOKEN: ("waiting for token", "yellow"),
     Status.LOGIN: ("logging in", "cyan"),
+    Status.LOGOUT: ("logging out", "cyan"),
     Status.OK: ("ok", "bold green"),
     Status.FAILED: ("failed", "bold red"),
     Status.FRESH: ("fresh", "green"),
@@ -285,8 +286,6 @@ class LiveTableReporter:
         rows = []
         for target, result in self._rows.items():
             label, style = _STATE_STYLE[result.status]
-            if result.status is Status.LOGIN and self.logout:
-                label = "logging out"
             if result.status is Status.TOKEN:
                 label = self._notes.get(target.key, self._notes.get(target.key.profile, label))
             registry = result.registry or target.registry
@@ -433,7 +432,7 @@ def _left(result: LoginResult) -> str:
     return "" if result.expires_in is None else f"{time_left(result.expires_in)} left"
 
 
-def status_record(row: StatusRow) -> dict[str, Any]:
+def status_record(row: EcrLogin) -> dict[str, Any]:
     """One entry of ``ecr status -o json``."""
     record = row.record
     return {
@@ -449,7 +448,7 @@ def status_record(row: StatusRow) -> dict[str, Any]:
     }
 
 
-def render_status(rows: Sequence[StatusRow], output: str, stream: TextIO) -> None:
+def render_status(rows: Sequence[EcrLogin], output: str, stream: TextIO) -> None:
     """``ecr status``: one JSON document, or one aligned line per registry."""
     if output == "json":
         json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)

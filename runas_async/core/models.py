@@ -13,6 +13,7 @@ class Status(enum.Enum):
     WAITING = "waiting"
     TOKEN = "token"  # noqa: S105 - a state name, not a secret
     LOGIN = "login"
+    LOGOUT = "logout"
     OK = "ok"
     FAILED = "failed"
     FRESH = "fresh"

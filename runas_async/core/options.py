@@ -43,7 +43,7 @@ class Targets:
     profile: str | None
     """PROFILE, or None for the default credentials (botocore's chain, which reads
     ``$AWS_PROFILE`` itself). A PROFILE that names no profile but is an ENDPOINT is an
-    ENDPOINT (commands/_shared.py decides, with the config files at hand)."""
+    ENDPOINT (cli/context.py decides, with the config files at hand)."""
     endpoints: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
     file: str | None = None
@@ -121,8 +121,8 @@ class Logout:
 
 
 @dataclass(frozen=True)
-class LoginStatus:
-    """``ecr status``: the ECR registries of a client's auth file and when they expire."""
+class ListLogins:
+    """``ecr status``: list the ECR logins of a client's auth file and when they expire."""
 
     client: Client
     output: Output = Output.TEXT
@@ -193,7 +193,7 @@ Command = (
     | Password
     | Env
     | Exec
-    | LoginStatus
+    | ListLogins
     | ConfigureDocker
     | Completion
     | ListProfiles

@@ -5,64 +5,51 @@ the profile that serves each registry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from runas_async.cli.commands._shared import DONE, Outcome, _specs
+from runas_async.cli.context import DONE, Context, Outcome
 from runas_async.core.errors import ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
 from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
-    from runas_async.aws.config import AwsFiles
     from runas_async.core.partitions import Partition
-    from runas_async.core.plan import LoginSpec
 
 HELPER = "runas-async"
 """The name in credHelpers: docker runs docker-credential-runas-async."""
 
 
-def configure_docker(command: ConfigureDocker, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+def configure_docker(command: ConfigureDocker, ctx: Context) -> Outcome:
     """credHelpers entries for the named registries, and which profile serves each."""
-    from runas_async.auth.authfile import AuthFile
-    from runas_async.aws import config as awsconfig
-    from runas_async.core.partitions import load_partitions
-
-    files = awsconfig.read(env)
-    specs = _specs(command.targets, env, files)
-    served = _hosts_by_profile(specs, files, command.targets.region, env)
+    served = _hosts_by_profile(ctx)
     hosts = [host for _, group in served for host in group]
-    auth = AuthFile(command.client.auth_path(env))
-    auth.preflight()
-    auth.set_helpers(hosts, HELPER, remove=command.remove)
-    _update_mapping(served, command.remove, env, load_partitions())
+    ctx.check_auth()
+    ctx.auth.set_helpers(hosts, HELPER, remove=command.remove)
+    _update_mapping(served, command.remove, ctx.env, ctx.partitions)
     verb = "no longer sent to" if command.remove else "sent to"
     for host in hosts:
-        stdout.write(f"{host} {verb} docker-credential-{HELPER} ({auth.path})\n")
+        ctx.stdout.write(f"{host} {verb} docker-credential-{HELPER} ({ctx.auth.path})\n")
     return DONE
 
 
-def _hosts_by_profile(
-    specs: list[LoginSpec], files: AwsFiles, region: str | None, env: Mapping[str, str]
-) -> list[tuple[str | None, list[str]]]:
+def _hosts_by_profile(ctx: Context) -> list[tuple[str | None, list[str]]]:
     """Each spec's concrete registry hosts (None: the default credentials)."""
     from runas_async.core.endpoints import AccountEndpoint, registry_for
-    from runas_async.core.partitions import load_partitions
 
-    partitions = load_partitions()
     out: list[tuple[str | None, list[str]]] = []
-    for spec in specs:
+    for spec in ctx.specs:
         if not spec.endpoints:
             raise UsageError(
                 f"name the registries of profile {show(spec.profile)} (ACCOUNT or HOST): its "
                 "account is not in the config files, and docker needs concrete hosts"
             )
-        in_force = spec.region or files.region(spec.profile, env, region)
+        in_force = spec.region or ctx.files.region(spec.profile, ctx.env, ctx.region)
         hosts = []
         for ep in spec.endpoints:
             if isinstance(ep, AccountEndpoint):
                 if in_force is None:
                     raise UsageError(f"no region for account {ep.account}: pass --region")
-                hosts.append(registry_for(ep.account, in_force, partitions).host)
+                hosts.append(registry_for(ep.account, in_force, ctx.partitions).host)
             else:
                 hosts.append(ep.registry.host)
         out.append((spec.profile if spec.explicit else None, hosts))

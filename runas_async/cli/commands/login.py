@@ -9,96 +9,64 @@ import functools
 import json
 import logging
 import shutil
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TextIO
 
-from runas_async.cli.commands._shared import (
-    Outcome,
-    _auth_file,
-    _client_runner,
-    _dry_run,
-    _find_client,
-    _identities,
-    _Prepared,
-    _prepared,
-    _recorder,
-    _reporter,
-    _specs,
-    _tokens,
-    _until_signalled,
-)
+from runas_async.cli.context import Context, Outcome
 from runas_async.core.errors import RunasError
 from runas_async.core.options import Login, Output
 
 if TYPE_CHECKING:
     import anyio
 
-    from runas_async.auth.registry import BuiltinRunner
-    from runas_async.auth.runners import ClientRunner
-    from runas_async.auth.state import Recorder, State
-    from runas_async.aws.config import AwsFiles
     from runas_async.core.models import LoginResult, Target, TokenKey
-    from runas_async.core.plan import LoginSpec, Plan
+    from runas_async.core.plan import Plan
 
 log = logging.getLogger("runas_async")
 
 
-def login(command: Login, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+def login(command: Login, ctx: Context) -> Outcome:
     """Log the client into every registry of the plan; then, as asked, print the logins
     (``-o dockerconfigjson``, ``--k8s-secret``) or run ``-- CMD`` with them."""
-    opts = command.run
-    executable = _find_client(opts, env) if opts.client.program else None
-    from runas_async.aws import config as awsconfig
-
-    files = awsconfig.read(env)  # once: the specs, the fresh check, preconnect, the records
-    specs = _specs(command.targets, env, files)
+    ctx.find_client()
     fresh = _Fresh()
-    if command.renew_before is not None and not opts.dry_run:
-        fresh = _fresh_logins(command, specs, env, files)
+    if command.renew_before is not None and not command.run.dry_run:
+        fresh = _fresh_logins(command.renew_before, ctx)
         if fresh.everything:
-            return _report_fresh(fresh.results, opts.output, stdout)
-    with _prepared(
-        command.targets, env, connect=not opts.dry_run, specs=specs, files=files
-    ) as prepared:
-        if opts.dry_run:
-            if not command.prints_secrets:  # checked as the real run checks it
-                _auth_file(opts, env, prepared.plan)
-            return _dry_run(prepared.plan, opts.output, stdout, logout=False)
-        with _job_environment(command, env) as job:
-            outcome, secrets = _run_logins(
-                command, prepared, fresh, specs, executable, job.env, stdout
-            )
-            _ci_summaries(outcome, env)
+            return _report_fresh(fresh.results, ctx)
+    if command.run.dry_run:
+        if not command.prints_secrets:  # checked as the real run checks it
+            ctx.check_auth(ctx.plan)
+        return ctx.dry_run(ctx.plan)
+    with ctx.connecting():
+        plan = fresh.remaining(ctx.plan)
+        with _job_environment(command, ctx) as started:
+            outcome, secrets = _run_logins(command, ctx, plan, fresh)
+            _ci_summaries(outcome, ctx.env)
             if command.prints_secrets:
-                _print_secrets(command, secrets, stdout)
+                _print_secrets(command, secrets, ctx.stdout)
             if command.job and _all_ok(outcome) and outcome.signum is None:
-                return _run_job(command.job, job)
+                return _run_job(command.job, ctx.run_env, started)
             return outcome
 
 
 def _run_logins(
-    command: Login,
-    prepared: _Prepared,
-    fresh: _Fresh,
-    specs: list[LoginSpec],
-    executable: str | None,
-    env: Mapping[str, str],
-    stdout: TextIO,
+    command: Login, ctx: Context, plan: Plan, fresh: _Fresh
 ) -> tuple[Outcome, Mapping[str, tuple[str, str]]]:
     """The logins themselves: tokens in parallel, each login as its token arrives; the
-    fresh ones (``--renew-before``) reported as they stand."""
-    from runas_async.auth.state import Recording
+    fresh ones (``--renew-before``) reported as they stand.
+
+    Logins are recorded (recording.py) where they last: in the user's auth file, not in a
+    job's private one or in printed secrets (the context's recorder is None then).
+    """
+    from runas_async.auth.recording import Recording
     from runas_async.engine import run_plan
 
     opts = command.run
-    plan = fresh.remaining(prepared.plan)
-    report_to = sys.stderr if command.prints_secrets else stdout
-    output = Output.TEXT if command.prints_secrets else opts.output
-    runner, recorder = _login_runner(command, plan, specs, prepared.files, executable, env)
-    reporter = Recording(_reporter(output, report_to, env), recorder, fresh.results)
-    tokens = _tokens(prepared, command.credentials, env, reporter)
+    runner = ctx.runner(plan)
+    reporter = Recording(ctx.reporter, ctx.recorder, fresh.results)
+    tokens = ctx.tokens(reporter)
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
         async with runner:
@@ -116,34 +84,8 @@ def _run_logins(
                 prestart=tokens.on_wire,
             )
 
-    outcome = _until_signalled(work, reporter)
+    outcome = ctx.until_signalled(work, reporter)
     return outcome, getattr(runner, "secrets", {})
-
-
-def _login_runner(
-    command: Login,
-    plan: Plan,
-    specs: list[LoginSpec],
-    files: AwsFiles,
-    executable: str | None,
-    env: Mapping[str, str],
-) -> tuple[ClientRunner | BuiltinRunner, Recorder | None]:
-    """The client's runner, or the built-in one; the auth file checked before any request.
-
-    Logins are recorded (state.py) where they last: in the user's auth file, not in a
-    job's private one or in printed secrets.
-    """
-    from runas_async.auth.registry import BuiltinRunner
-
-    opts = command.run
-    if command.prints_secrets:
-        return BuiltinRunner(None, None, env, connections=opts.jobs, keep_secrets=True), None
-    auth, seed = _auth_file(opts, env, plan)
-    recorder = None if command.job else _recorder(opts, env, auth, specs, files)
-    if executable is None:
-        runner = BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
-        return runner, recorder
-    return _client_runner(opts, executable, auth, seed, env, recorder), recorder
 
 
 def _all_ok(outcome: Outcome) -> bool:
@@ -157,25 +99,18 @@ JOB_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "HELM_REGISTRY_CONFIG")
 (REGISTRY_AUTH_FILE) and helm (HELM_REGISTRY_CONFIG) at the job's private auth file."""
 
 
-@dataclass
-class _Job:
-    """``-- CMD``'s environment (pointed at its private auth file), and who must hear of its
-    process group (the watchdog that cleans up if we are killed)."""
-
-    env: Mapping[str, str]
-    started: Callable[[int], None] | None = None
-
-
 @contextlib.contextmanager
-def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[_Job]:
-    """For ``-- CMD``: ``env`` pointed at a fresh private directory (0700) whose config.json
-    holds only this run's logins, plus the user's settings that carry no credentials
-    (``proxies``...). ``credsStore`` and ``credHelpers`` are left out: nothing goes to a
-    keychain. The directory is removed on every way out, a watchdog removes it if we are
-    killed (jobdir.py). Without ``-- CMD``: ``env``."""
+def _job_environment(command: Login, ctx: Context) -> Iterator[Callable[[int], None] | None]:
+    """For ``-- CMD``: the context redirected to a fresh private directory (0700) whose
+    config.json holds only this run's logins, plus the user's settings that carry no
+    credentials (``proxies``...). ``credsStore`` and ``credHelpers`` are left out: nothing
+    goes to a keychain. The directory is removed on every way out, and by a watchdog if we
+    are killed (jobdir.py); what it yields is to be told CMD's process group. Without
+    ``-- CMD``: nothing changes (None)."""
     if not command.job:
-        yield _Job(env)
+        yield None
         return
+    env = ctx.env
     from runas_async.auth.authfile import AuthFile, credential_free
     from runas_async.cli import jobdir
     from runas_async.core.places import docker_auth_file
@@ -187,20 +122,24 @@ def _job_environment(command: Login, env: Mapping[str, str]) -> Iterator[_Job]:
     try:
         config = directory / "config.json"
         atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
-        job_env = {**env, **dict.fromkeys(JOB_VARIABLES, str(config))}
-        yield _Job({**job_env, "DOCKER_CONFIG": str(directory)}, watchdog.group)
+        ctx.redirect(
+            {**env, **dict.fromkeys(JOB_VARIABLES, str(config)), "DOCKER_CONFIG": str(directory)}
+        )
+        yield watchdog.group
     finally:
         shutil.rmtree(directory, ignore_errors=True)
         watchdog.done()
 
 
-def _run_job(argv: Sequence[str], job: _Job) -> Outcome:
+def _run_job(
+    argv: Sequence[str], env: Mapping[str, str], started: Callable[[int], None] | None
+) -> Outcome:
     """CMD with the job's auth file; its exit status (128+N for signal N) is ours."""
     import anyio
 
     from runas_async.cli.runas import exec_command
 
-    status: int = anyio.run(functools.partial(exec_command, started=job.started), argv, job.env)
+    status: int = anyio.run(functools.partial(exec_command, started=started), argv, env)
     return Outcome(status=status)
 
 
@@ -265,30 +204,25 @@ class _Fresh:
         return Plan(targets=kept, partitions=plan.partitions)
 
 
-def _fresh_logins(
-    command: Login, specs: list[LoginSpec], env: Mapping[str, str], files: AwsFiles
-) -> _Fresh:
-    """The registries whose recorded login outlives ``--renew-before``; none when unsure.
+def _fresh_logins(renew_before: float, ctx: Context) -> _Fresh:
+    """The registries whose recorded login outlives ``renew_before``; none when unsure.
 
     From the files alone (AWS config, auth file, state file): a profile's region as
     botocore would find it, its own registry from the config or from the account the
-    state file remembers for its credentials.
+    state file remembers for its credentials. The auth file is checked first, as the run
+    checks it, so that it is read once.
     """
     import time
 
-    from runas_async.auth.authfile import AuthFile
-    from runas_async.auth.state import StateFile, fresh_seconds
+    from runas_async.auth.freshness import fresh_seconds
     from runas_async.core.models import LoginResult, Status, Target
-    from runas_async.core.places import state_file
 
-    state = StateFile(state_file(env)).load()
     try:
-        plan, own_hosts = _plan_from_files(specs, command.targets.region, files, state, env)
+        plan, own_hosts = _plan_from_files(ctx)
     except RunasError:
         return _Fresh()  # the full path reports it
-    auth = AuthFile(command.run.client.auth_path(env))
-    doc, now = auth.document(), time.time()
-    renew = command.renew_before or 0.0
+    ctx.check_auth()
+    now = time.time()
     fresh: list[LoginResult] = []
     hosts: set[str] = set()
     own: set[TokenKey] = set()
@@ -296,7 +230,7 @@ def _fresh_logins(
         if target.registry is None:
             continue
         host = target.registry.host
-        left = fresh_seconds(doc, auth.path, state, host, renew, now)
+        left = fresh_seconds(ctx.document, ctx.auth.path, ctx.state, host, renew_before, now)
         if left is None:
             continue
         shown = target
@@ -309,39 +243,32 @@ def _fresh_logins(
     return _Fresh(fresh, frozenset(hosts), frozenset(own), len(plan.targets))
 
 
-def _plan_from_files(
-    specs: list[LoginSpec],
-    region: str | None,
-    files: AwsFiles,
-    state: State,
-    env: Mapping[str, str],
-) -> tuple[Plan, dict[str, TokenKey]]:
+def _plan_from_files(ctx: Context) -> tuple[Plan, dict[str, TokenKey]]:
     """The plan as far as the files tell it, and which of its hosts are profiles' own."""
     from runas_async.core.endpoints import AccountEndpoint, registry_for
     from runas_async.core.models import TokenKey
-    from runas_async.core.partitions import load_partitions
     from runas_async.core.plan import plan_logins
 
-    partitions = load_partitions()
-    identities = _identities(specs, files, env)
+    identities = ctx.identities()
     resolved, own_hosts = [], {}
-    for spec in specs:
-        spec_region = spec.region or files.region(spec.profile, env, region)
+    for spec in ctx.specs:
+        spec_region = spec.region or ctx.files.region(spec.profile, ctx.env, ctx.region)
         spec = replace(spec, region=spec_region)
-        account = state.account(spec.profile, identities.get(spec.profile))
+        account = ctx.state.account(spec.profile, identities.get(spec.profile))
         if not spec.endpoints and account is not None and spec_region is not None:
-            host = registry_for(account, spec_region, partitions).host
+            host = registry_for(account, spec_region, ctx.partitions).host
             own_hosts[host] = TokenKey(spec.profile, spec_region)
             spec = replace(spec, endpoints=(AccountEndpoint(account=account, raw=account),))
         resolved.append(spec)
-    return plan_logins(resolved, partitions), own_hosts
+    return plan_logins(resolved, ctx.partitions), own_hosts
 
 
-def _report_fresh(results: list[LoginResult], output: Output, stdout: TextIO) -> Outcome:
+def _report_fresh(results: list[LoginResult], ctx: Context) -> Outcome:
     """Every registry fresh: its lines or JSON, no live display, nothing else imported."""
     from runas_async.cli.report import JsonReporter, PlainReporter
 
-    reporter = JsonReporter(stdout) if output is Output.JSON else PlainReporter(stdout)
+    stdout = ctx.stdout
+    reporter = JsonReporter(stdout) if ctx.output is Output.JSON else PlainReporter(stdout)
     for result in results:
         reporter.update(result)
     reporter.finish(results)

@@ -4,74 +4,43 @@ has ended; no token fetched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from runas_async.cli.commands._shared import (
-    Outcome,
-    _auth_file,
-    _client_runner,
-    _dry_run,
-    _find_client,
-    _prepared,
-    _recorder,
-    _reporter,
-    _status_rows,
-    _tokens,
-    _until_signalled,
-)
-from runas_async.core.options import Logout, RunOptions
+from runas_async.cli.context import Context, Outcome
+from runas_async.core.options import Logout
 
 if TYPE_CHECKING:
     import anyio
 
-    from runas_async.auth.registry import BuiltinRunner
-    from runas_async.auth.runners import ClientRunner
     from runas_async.aws.tokens import AwsTokenProvider
     from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
-    from runas_async.engine import Reporter
 
 
-def logout(command: Logout, env: Mapping[str, str], stdout: TextIO) -> Outcome:
+def logout(command: Logout, ctx: Context) -> Outcome:
     """Log the client out of every registry of the plan (no tokens fetched)."""
-    opts = command.run
-    executable = _find_client(opts, env) if opts.client.program else None
+    ctx.find_client()
     if command.expired:
-        plan = _expired_plan(opts, env)
-        if opts.dry_run:
-            return _dry_run(plan, opts.output, stdout, logout=True)
-        return _logout_plan(plan, None, executable, opts, env, stdout)
-    with _prepared(command.targets, env, connect=False) as prepared:
-        _auth_file(opts, env, prepared.plan)  # before anything, dry run or not
-        if opts.dry_run:
-            return _dry_run(prepared.plan, opts.output, stdout, logout=True)
-        reporter = _reporter(opts.output, stdout, env, logout=True)
-        accounts = _tokens(prepared, command.credentials, env, reporter)
-        return _logout_plan(prepared.plan, accounts, executable, opts, env, stdout, reporter)
+        ctx.check_auth()  # first: the file is then read once, for the records and the run
+        plan = _expired_plan(ctx)
+        if command.run.dry_run:
+            return ctx.dry_run(plan)
+        return _logout_plan(command, ctx, plan, None)
+    plan = ctx.plan
+    ctx.check_auth(plan)  # before anything, dry run or not
+    if command.run.dry_run:
+        return ctx.dry_run(plan)
+    return _logout_plan(command, ctx, plan, ctx.tokens(ctx.reporter))
 
 
 def _logout_plan(
-    plan: Plan,
-    accounts: AwsTokenProvider | None,
-    executable: str | None,
-    opts: RunOptions,
-    env: Mapping[str, str],
-    stdout: TextIO,
-    reporter: Reporter | None = None,
+    command: Logout, ctx: Context, plan: Plan, accounts: AwsTokenProvider | None
 ) -> Outcome:
     """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any)."""
-    from runas_async.auth.registry import BuiltinRunner
     from runas_async.engine import run_logouts
 
-    auth, seed = _auth_file(opts, env, plan)
-    reporter = reporter or _reporter(opts.output, stdout, env, logout=True)
-    recorder = _recorder(opts, env, auth, [])
-    runner: ClientRunner | BuiltinRunner = (
-        BuiltinRunner(auth, seed, env, connections=opts.jobs, recorder=recorder)
-        if executable is None
-        else _client_runner(opts, executable, auth, seed, env, recorder)
-    )
+    opts = command.run
+    runner = ctx.runner(plan)
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
         async with runner:
@@ -79,14 +48,14 @@ def _logout_plan(
                 plan,
                 accounts or _NoAccounts(),
                 runner,
-                reporter,
+                ctx.reporter,
                 jobs=opts.jobs,
-                login_timeout=opts.timeout,
+                logout_timeout=opts.timeout,
                 deadline=opts.deadline,
                 stop=stop,
             )
 
-    return _until_signalled(work, reporter)
+    return ctx.until_signalled(work)
 
 
 class _NoAccounts:
@@ -96,11 +65,10 @@ class _NoAccounts:
         raise RuntimeError(f"no account lookup for {profile!r} in {region}")
 
 
-def _expired_plan(opts: RunOptions, env: Mapping[str, str]) -> Plan:
+def _expired_plan(ctx: Context) -> Plan:
     """``logout --expired``: the registries whose recorded login has ended."""
-    from runas_async.auth.state import Freshness
+    from runas_async.auth.freshness import Freshness
     from runas_async.core.models import Registry, Target, TokenKey
-    from runas_async.core.partitions import load_partitions
     from runas_async.core.plan import Plan
 
     targets = [
@@ -108,7 +76,7 @@ def _expired_plan(opts: RunOptions, env: Mapping[str, str]) -> Plan:
             TokenKey(row.record.profile, row.record.region, public=row.record.account is None),
             Registry(row.host, row.record.account, row.record.region),
         )
-        for row in _status_rows(opts.client.auth_path(env), env)
+        for row in ctx.ecr_logins()
         if row.freshness is Freshness.EXPIRED and row.record is not None
     ]
-    return Plan(targets=tuple(targets), partitions=load_partitions())
+    return Plan(targets=tuple(targets), partitions=ctx.partitions)
