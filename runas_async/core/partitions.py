@@ -109,7 +109,9 @@ def check_region(region: str, partitions: tuple[Partition, ...]) -> Partition | 
     stem = _stem(region)
     known = sorted(partition.regions)
     if all(_stem(r) != stem for r in known):
-        close = sorted((_distance(region, r), r) for r in known)
+        close = sorted(
+            (_distance(region, r), r) for r in known if abs(len(r) - len(region)) <= MAX_TYPO
+        )
         if close and close[0][0] <= MAX_TYPO:
             raise UsageError(
                 f"region {show(region)} is not a region of the {partition.name} partition; "
