@@ -8,12 +8,22 @@ later, so a request written in two pieces (headers, then body) still costs one t
 real wire.
 
 Connection set-up is modelled too, since a command-line tool opens fresh connections and a
-real network charges for them: a listener with ``handshake_rtts = k`` holds the client's
-first bytes until ``k`` round trips (``2 * k * delay``) after the connection was accepted,
-as a TCP handshake (k = 1) or a TCP plus TLS 1.3 handshake (k = 2) would. A listener
-without a target stands for a port that refuses: it accepts, waits ``k`` round trips and
-then resets the connection, which is what a refused connection costs on a real network
-(loopback refuses instantly).
+real network charges for them: the client's first bytes reach the target no sooner than
+one round trip (``2 * delay``, the TCP handshake) after the connection was accepted, plus
+their own trip. A connection opened ahead (at start-up) has that round trip behind it by
+the time it is used, as on a real network.
+
+TLS is real, not modelled: a listener with ``tls`` terminates TLS *behind* its delay line
+(the proxy's own certificate, in front of a plain-HTTP target such as moto), so the
+client's ClientHello, the server's answer and the request all flow through the delay line
+and every handshake costs its real round trips, whenever the client starts it: when aiohttp
+adopts a socket opened at start-up, or warms a connection while credentials resolve. (Until
+issue 21 the proxy charged a simulated TLS round trip from the accept, which a connection
+opened at start-up hid completely.)
+
+A listener without a target stands for a port that refuses: it accepts, waits one round
+trip and then resets the connection, which is what a refused connection costs on a real
+network (loopback refuses instantly).
 
 The accepting and piping are :mod:`tests.pipe`'s (the one loopback core of the test servers);
 this module adds the delay, the handshake time and the event log.
@@ -22,9 +32,11 @@ Run as a separate process (``python -m bench.latency``) so that its timers do no
 GIL with moto's server thread. The specification comes as one JSON document on stdin; when
 every listener is bound it prints one JSON line ``{"ports": {name: port}}``; it stops when
 its stdin is closed. It appends one line per connection event to the ``events`` file:
-``open|down|close NAME MONOTONIC CONNECTION`` (CLOCK_MONOTONIC, comparable with
-``time.monotonic()`` in any process of this machine; ``down``: bytes from the server handed
-to the client, so the last ``down`` of a connection is when its client got the response).
+``open|sent|down|close NAME MONOTONIC CONNECTION`` (CLOCK_MONOTONIC, comparable with
+``time.monotonic()`` in any process of this machine; ``sent``: when the client sent its first
+request on a connection, its first bytes, or on a TLS listener its first request after the
+handshake; ``down``: bytes from the server handed to the client, so the last ``down`` of a
+connection is when its client got the response).
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -55,9 +68,9 @@ class Listener:
     listen: tuple[str, int]
     """Address and port to accept on (port 0: any free port)."""
     target: tuple[str, int] | None
-    """Where to forward; None: reset every connection after the handshake time."""
-    handshake_rtts: int = 1
-    """Round trips the client waits before its first byte reaches the target."""
+    """Where to forward; None: reset every connection after one round trip."""
+    tls: bool = False
+    """Terminate TLS behind the delay line (the spec's certificate), before ``target``."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +103,17 @@ def read_events(path: Path, since: float = 0.0, until: float = float("inf")) -> 
 class ProxyProcess:
     """The proxy as a child process; a context manager that stops it on exit."""
 
-    def __init__(self, delay: float, listeners: Sequence[Listener], events: Path) -> None:
+    def __init__(
+        self,
+        delay: float,
+        listeners: Sequence[Listener],
+        events: Path,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """``tls``: certificate and key files for the listeners with ``tls``."""
         self.delay = delay
         self.events = events
+        self.tls = tls
         self.listeners = list(listeners)
         self.ports: dict[str, int] = {}
         self._process: subprocess.Popen[str] | None = None
@@ -101,12 +122,13 @@ class ProxyProcess:
         spec = {
             "delay": self.delay,
             "events": str(self.events),
+            "tls": [str(path) for path in self.tls] if self.tls else None,
             "listeners": [
                 {
                     "name": lst.name,
                     "listen": list(lst.listen),
                     "target": list(lst.target) if lst.target else None,
-                    "handshake_rtts": lst.handshake_rtts,
+                    "tls": lst.tls,
                 }
                 for lst in self.listeners
             ],
@@ -166,12 +188,14 @@ class _Log:
         self._count += 1
         return self._count
 
-    def write(self, kind: str, name: str, connection: int) -> None:
-        self._file.write(f"{kind} {name} {time.monotonic():.6f} {connection}\n")
+    def write(self, kind: str, name: str, connection: int, ago: float = 0.0) -> None:
+        """One event, ``ago`` seconds before now."""
+        self._file.write(f"{kind} {name} {time.monotonic() - ago:.6f} {connection}\n")
 
 
 async def _serve_connection(
     listener: Listener,
+    target: tuple[str, int] | None,
     delay: float,
     log: _Log,
     reader: asyncio.StreamReader,
@@ -180,21 +204,19 @@ async def _serve_connection(
     accepted = asyncio.get_running_loop().time()
     connection = log.connection()
     log.write("open", listener.name, connection)
-    handshake = 2 * delay * listener.handshake_rtts
+    round_trip = 2 * delay
     try:
-        if listener.target is None:
-            await asyncio.sleep(handshake)
+        if target is None:
+            await asyncio.sleep(round_trip)
             reset(writer)
             return
+        sent = None if listener.tls else lambda: log.write("sent", listener.name, connection)
         await splice(
             reader,
             writer,
-            listener.target,
+            target,
             up=functools.partial(
-                pump,
-                delay=delay,
-                not_before=accepted + handshake,
-                first_read=lambda: log.write("sent", listener.name, connection),
+                pump, delay=delay, not_before=accepted + round_trip, first_read=sent
             ),
             down=functools.partial(
                 pump, delay=delay, delivered=lambda: log.write("down", listener.name, connection)
@@ -204,20 +226,50 @@ async def _serve_connection(
         log.write("close", listener.name, connection)
 
 
+async def _terminate(
+    listener: Listener,
+    delay: float,
+    log: _Log,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    """TLS done (by the server), the plain text on to the target; no delay here. The first
+    request is logged as ``sent`` when the client sent it: one trip of the delay line ago."""
+    assert listener.target is not None  # noqa: S101 - only listeners with a target terminate
+    connection = log.connection()
+    sent = functools.partial(log.write, "sent", listener.name, connection, delay)
+    await splice(reader, writer, listener.target, up=functools.partial(pump, first_read=sent))
+
+
+def _server_context(tls: list[str] | None) -> ssl.SSLContext | None:
+    if not tls:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls[0], tls[1])
+    return context
+
+
 def main() -> None:
     spec: dict[str, Any] = json.loads(sys.stdin.readline())
     delay = float(spec["delay"])
     log = _Log(Path(spec["events"]))
     server = LoopbackServer("latency-proxy")
     ports: dict[str, int] = {}
+    context = _server_context(spec.get("tls"))
     for item in spec["listeners"]:
         listener = Listener(
             name=str(item["name"]),
             listen=(str(item["listen"][0]), int(item["listen"][1])),
             target=(str(item["target"][0]), int(item["target"][1])) if item["target"] else None,
-            handshake_rtts=int(item["handshake_rtts"]),
+            tls=bool(item["tls"]),
         )
-        handler = functools.partial(_serve_connection, listener, delay, log)
+        target = listener.target
+        if listener.tls and target is not None:
+            if context is None:
+                raise SystemExit(f"listener {listener.name} wants TLS: no certificate given")
+            terminate = functools.partial(_terminate, listener, delay, log)
+            target = ("127.0.0.1", server.listen("127.0.0.1", 0, terminate, tls=context))
+        handler = functools.partial(_serve_connection, listener, target, delay, log)
         ports[listener.name] = server.listen(*listener.listen, handler, backlog=512)
     with server:
         sys.stdout.write(json.dumps({"ports": ports}) + "\n")

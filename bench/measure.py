@@ -21,6 +21,7 @@ from bench.world import PROFILE, REGIONS, ROLE_ACCOUNT, Run, World
 from tests.sandbox import STATIC_KEYS, moto_password
 
 __all__ = [
+    "BASE",
     "BUILTIN",
     "TOOLS",
     "ImportTimes",
@@ -41,6 +42,9 @@ JOBS1 = "runas-async --jobs 1"
 BUILTIN = "runas-async --client builtin"
 """The built-in login (issue 13): no client program, one aiohttp pool for the registries."""
 TOOLS = (RUNAS, SERIAL, JOBS1, BUILTIN)
+BASE = " @base"
+"""Suffix of a tool run from the baseline checkout (``--baseline``): same world, same
+arguments, the other checkout's console script; paired with the tool, interleaved."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +74,27 @@ def serial_script(hosts: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tool_command(world: World, tool: str, hosts: Sequence[str], aws: Path) -> Tool:
+def baseline_script(checkout: Path) -> Path:
+    """The console script of another checkout's virtualenv (``make venv`` there)."""
+    return checkout / ".venv" / "bin" / "runas-async"
+
+
+def tool_command(
+    world: World, tool: str, hosts: Sequence[str], aws: Path, baseline: Path | None = None
+) -> Tool:
+    script = str(runas_script())
+    if tool.endswith(BASE):
+        if baseline is None:
+            raise ValueError(f"{tool!r} needs a baseline checkout")
+        script, tool = str(baseline_script(baseline)), tool.removesuffix(BASE)
     if tool == RUNAS:
-        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts)
+        argv = (script, "ecr", "login", PROFILE, *hosts)
         return Tool(tool, argv, world.env())
     if tool == JOBS1:
-        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts, "--jobs", "1")
+        argv = (script, "ecr", "login", PROFILE, *hosts, "--jobs", "1")
         return Tool(tool, argv, world.env())
     if tool == BUILTIN:
-        argv = (str(runas_script()), "ecr", "login", PROFILE, *hosts, "--client", "builtin")
+        argv = (script, "ecr", "login", PROFILE, *hosts, "--client", "builtin")
         return Tool(tool, argv, world.env())
     if tool == SERIAL:
         env = world.env(PATH=f"{aws.parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
@@ -102,7 +118,8 @@ def check_run(world: World, run: Run, hosts: Sequence[str], what: str) -> None:
 _FLOOR_SCRIPT = """
 import json, sys, time
 import botocore.session
-role_arn, region, samples, key, secret = sys.argv[1:6]
+role_arn, region, samples = sys.argv[1:4]
+key, secret = sys.stdin.read().split()  # never in argv: /proc shows argv to everyone
 session = botocore.session.get_session()
 out = {"sts": [], "ecr": []}
 for _ in range(int(samples)):
@@ -142,10 +159,9 @@ def floor_api(world: World, samples: int) -> dict[str, list[float]]:
         f"arn:aws:iam::{ROLE_ACCOUNT}:role/bench",
         REGIONS[0],
         str(samples),
-        STATIC_KEYS["aws_access_key_id"],
-        STATIC_KEYS["aws_secret_access_key"],
     ]
-    run = world.run(argv)
+    keys = f"{STATIC_KEYS['aws_access_key_id']}\n{STATIC_KEYS['aws_secret_access_key']}\n"
+    run = world.run(argv, input=keys)
     if run.returncode != 0:
         raise RuntimeError(f"floor measurement failed: {run.stderr.strip()[-500:]}")
     data = json.loads(run.stdout)

@@ -382,7 +382,8 @@ def results_markdown(s: Summary, chart: str | None) -> str:
         f"| {s.first_call_ms:.0f} ms |"
     )
     add(
-        "| `runas-async ecr login`: spawn to its first request (first bytes sent to AWS) "
+        "| `runas-async ecr login`: spawn to its first request (the first signed request "
+        "leaving, after the TLS handshake) "
         f"| {s.first_request_ms:.0f} ms |"
     )
     add("")

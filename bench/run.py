@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.measure import BUILTIN, JOBS1, RUNAS, SERIAL, TOOLS
+from bench.measure import BASE, BUILTIN, JOBS1, RUNAS, SERIAL, TOOLS
 from bench.tools import AWSCLI_VERSION, ensure_awscli
 from bench.world import PROFILE, World, hosts_for
 from tests.sandbox import sandbox_missing
@@ -83,6 +83,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=20.0,
         help="before each round, wait up to this many seconds for other processes to "
         "leave the CPUs alone (20)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time another checkout's runas-async (its .venv, from `make venv`) with "
+        "the same tools, paired and interleaved with this one's, in the same world; its "
+        "rows are named 'TOOL @base'",
     )
     parser.add_argument(
         "--no-doc",
@@ -166,9 +174,11 @@ def _startup(world: World, runs: int) -> dict[str, list[float]]:
     return times
 
 
-def _timed(world: World, tool: str, n: int, aws: Path) -> dict[str, Any]:
+def _timed(
+    world: World, tool: str, n: int, aws: Path, baseline: Path | None = None
+) -> dict[str, Any]:
     hosts = hosts_for(n)
-    command = measure.tool_command(world, tool, hosts, aws)
+    command = measure.tool_command(world, tool, hosts, aws, baseline)
     run = world.run(command.argv, env=command.env, timeout=600)
     measure.check_run(world, run, hosts, f"{tool} N={n}")
     return {
@@ -191,11 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"cannot start the sandbox: {reason}")
         return 2
     started = time.monotonic()
-    aws = ensure_awscli()
+    aws = ensure_awscli() if SERIAL in args.tools else Path("aws")
+    if args.baseline is not None:
+        script = measure.baseline_script(args.baseline)
+        if not script.exists():
+            _say(f"no {script}: run `make venv` in {args.baseline}")
+            return 2
+        args.tools += [tool + BASE for tool in args.tools if tool != SERIAL]
     # The venv is byte-compiled at install (UV_COMPILE_BYTECODE); the project itself is an
     # editable install whose .pyc files a PYTHONDONTWRITEBYTECODE environment never writes.
+    checkouts = [ROOT] if args.baseline is None else [ROOT, args.baseline]
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(ROOT / "runas_async")],
+        [sys.executable, "-m", "compileall", "-q", *(str(c / "runas_async") for c in checkouts)],
         check=True,
         env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
     )
@@ -233,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         _say("warm-up: one untimed run of each tool at N=1")
         for tool in args.tools:
-            _timed(world, tool, 1, aws)
+            _timed(world, tool, 1, aws, args.baseline)
         measure.floor_docker(world, hosts_for(1)[0])
         for round_ in range(args.runs):
             _quiet(world, args.max_wait, results)
@@ -253,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for tool in order:
                     if n > SLOW_MAX_N and tool in (SERIAL, JOBS1):
                         continue  # minutes per run, and nothing to learn from it
-                    record = _timed(world, tool, n, aws)
+                    record = _timed(world, tool, n, aws, args.baseline)
                     record["round"] = round_
                     results["runs"].append(record)
                     _say(

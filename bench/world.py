@@ -9,8 +9,11 @@ ECR host on ``127.0.0.N:80``, the tool run in a private mount namespace), plus:
   address. The docker CLI, which tries HTTPS on 443 before plain HTTP on 80 for a loopback
   registry, finds a listener on both: 443 resets after one round trip (what a refused
   connection costs on a real network) and 80 forwards to the registry after a TCP
-  handshake's round trip. In front of moto the handshake is two round trips (TCP plus
-  TLS 1.3, as the real HTTPS API costs);
+  handshake's round trip. In front of moto the proxy speaks real TLS (a certificate of the
+  world's own for 127.0.0.1, trusted through ``AWS_CA_BUNDLE``: botocore's CA bundle plus
+  it, so loading it costs what the real one does), and the tools call
+  ``https://127.0.0.1:PORT``: every TLS handshake crosses the delay line, as on the real
+  HTTPS API;
 * an AWS config with a role profile: ``bench`` assumes a role in :data:`ROLE_ACCOUNT`
   through the static-key profile ``bench-source``. Every registry, whatever its account,
   accepts that role's token (cross-account pull access), as in a real organisation where
@@ -132,13 +135,13 @@ class Run:
         """Milestones of a login run, in seconds from spawn, from the proxy's log.
 
         ``first_aws``: the first AWS connection (the first network call); ``first_request``:
-        the first bytes a client sent on any AWS connection (its first request); ``sts_done``: the
-        last response byte on the connection answered first (AssumeRole: the token
-        connections may be opened earlier, while it is under way, but are answered
-        after it); ``first_token`` and ``last_token``: the response on the earliest and
-        latest of the other AWS connections to complete; ``first_registry``: docker's first
-        connection (its HTTPS attempt); ``last_login``: the last response byte any registry
-        sent.
+        when a client sent its first request on any AWS connection (after the TLS
+        handshake); ``sts_done``: the last response byte on the connection answered first
+        (AssumeRole: the token connections may be opened earlier, while it is under way,
+        but are answered after it); ``first_token`` and ``last_token``: the response on the
+        earliest and latest of the other AWS connections to complete; ``first_registry``:
+        docker's first connection (its HTTPS attempt); ``last_login``: the last response
+        byte any registry sent.
         """
         opened: dict[int, float] = {}
         answered: dict[int, float] = {}
@@ -170,6 +173,25 @@ class Run:
         return result
 
 
+def _certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A self-signed RSA 2048 certificate for 127.0.0.1 (as AWS's own certificates are RSA
+    2048), its key, and botocore's CA bundle with it added: (certificate, key, bundle)."""
+    from botocore.httpsession import where
+
+    cert, key, bundle = (directory / name for name in ("tls.crt", "tls.key", "ca-bundle.pem"))
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=runas-async bench",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    bundle.write_bytes(Path(where()).read_bytes() + b"\n" + cert.read_bytes())
+    return cert, key, bundle
+
+
 class World:
     """Sandbox + registries + latency proxy + AWS profiles. A context manager."""
 
@@ -179,6 +201,7 @@ class World:
         self._sandbox: Sandbox | None = None
         self._proxy: ProxyProcess | None = None
         self._expiring: ApiFaultProxy | None = None
+        self._tls: tuple[Path, Path, Path] | None = None
 
     @property
     def sandbox(self) -> Sandbox:
@@ -191,7 +214,7 @@ class World:
         """The AWS endpoint the tools use: the proxy in front of moto."""
         if self._proxy is None:
             raise RuntimeError("the world is not running")
-        return f"http://127.0.0.1:{self._proxy.ports['aws']}"
+        return f"https://127.0.0.1:{self._proxy.ports['aws']}"
 
     @property
     def renew_url(self) -> str:
@@ -199,7 +222,7 @@ class World:
         for ``--renew-before``; a separate listener, so the main runs are unchanged."""
         if self._proxy is None:
             raise RuntimeError("the world is not running")
-        return f"http://127.0.0.1:{self._proxy.ports['aws-renew']}"
+        return f"https://127.0.0.1:{self._proxy.ports['aws-renew']}"
 
     def __enter__(self) -> Self:
         self._sandbox = Sandbox()
@@ -217,16 +240,19 @@ class World:
         self._expiring = ApiFaultProxy(sb.moto_url, expires_in=12 * 3600).__enter__()
         expiring_port = int(self._expiring.url.rsplit(":", 1)[1])
         listeners = [
-            Listener("aws", ("127.0.0.1", 0), ("127.0.0.1", moto_port), 2),
-            Listener("aws-renew", ("127.0.0.1", 0), ("127.0.0.1", expiring_port), 2),
+            Listener("aws", ("127.0.0.1", 0), ("127.0.0.1", moto_port), tls=True),
+            Listener("aws-renew", ("127.0.0.1", 0), ("127.0.0.1", expiring_port), tls=True),
         ]
         mapping: list[str] = []
         for index, registry in enumerate(registries):
             address = _proxy_address(index)
-            listeners.append(Listener("reg", (address, 80), (registry.address, 80), 1))
-            listeners.append(Listener("reg443", (address, 443), None, 1))
+            listeners.append(Listener("reg", (address, 80), (registry.address, 80)))
+            listeners.append(Listener("reg443", (address, 443), None))
             mapping.append(f"{address}\t{registry.host}\n")
-        self._proxy = ProxyProcess(self.delay, listeners, sb.workdir / "proxy-events.log")
+        self._tls = _certificate(sb.workdir)
+        self._proxy = ProxyProcess(
+            self.delay, listeners, sb.workdir / "proxy-events.log", self._tls[:2]
+        )
         self._proxy.__enter__()
         # Same inode (the namespace bind-mounts this file): rewrite in place.
         with sb.hosts_file.open("w", encoding="utf-8") as hosts:
@@ -262,8 +288,11 @@ class World:
     # -- running things
 
     def env(self, **extra: str) -> dict[str, str]:
-        """The sandbox's clean environment, pointed at the proxy instead of moto."""
-        return self.sandbox.env(**{"AWS_ENDPOINT_URL": self.aws_url, **extra})
+        """The sandbox's clean environment, pointed at the proxy (TLS) instead of moto."""
+        bundle = str(self._tls[2]) if self._tls else ""
+        return self.sandbox.env(
+            **{"AWS_ENDPOINT_URL": self.aws_url, "AWS_CA_BUNDLE": bundle, **extra}
+        )
 
     def reset_client_state(self) -> None:
         """A fresh start for the next command: no docker config, no awscli cache."""

@@ -35,6 +35,7 @@ from runas_async.auth.helpercache import CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
 from runas_async.core.sanitize import show
+from runas_async.files import decode, parse_json, read_stream, read_user
 
 if TYPE_CHECKING:
     from runas_async.aws.tokens import AwsTokenProvider
@@ -46,6 +47,8 @@ NOT_FOUND = "credentials not found in native keychain"
 """docker-credential-helpers' ErrCredentialsNotFound text, which docker's client looks for."""
 MISSING_URL = "no credentials server URL"
 USERNAME = "AWS"
+MAX_STDIN = 64 * 1024
+"""The most of stdin we read: a server URL, or store's small JSON document."""
 LIFETIME_IF_UNKNOWN = 12 * 3600.0
 """ECR tokens last 12 hours; used only if an answer carried no expiresAt."""
 
@@ -68,24 +71,21 @@ def main(
     env = os.environ if env is None else env
     verb = argv[0] if argv else ""
     try:
-        text = _read_input(stdin)
+        try:
+            # a closed stdin (``<&-``) is None: nothing was sent
+            text = (
+                ""
+                if stdin is None
+                else read_stream(stdin, what="stdin", limit=MAX_STDIN, error=UsageError)
+            )
+        except UsageError as e:
+            return _fail(stdout, str(e))
         if verb == "get" and (answer := warm_get(text.strip(), env, time.time())) is not None:
             stdout.write(answer)
             return 0
         return Helper(env).serve(verb, text, stdout)
     except KeyboardInterrupt:
         return 130
-
-
-def _read_input(stdin: TextIO | None) -> str:
-    """What docker sent on stdin; nothing when stdin is closed (``sys.stdin`` is None then)
-    or cannot be read: the verb then says what it is missing, in one line."""
-    if stdin is None:
-        return ""
-    try:
-        return stdin.read()
-    except (OSError, ValueError):  # ValueError: a closed file, bytes that are not UTF-8
-        return ""
 
 
 STAMPED_VARIABLES = (
@@ -231,9 +231,12 @@ class Helper:
         server_url = text.strip()
         if verb == "store":
             try:
-                server_url = str(json.loads(text).get("ServerURL") or "")
-            except (ValueError, AttributeError):
+                doc = parse_json(text, what="store's stdin", error=UsageError)
+            except UsageError:
+                doc = None
+            if not isinstance(doc, dict):
                 return _fail(stdout, "store expects the credentials as JSON on stdin")
+            server_url = str(doc.get("ServerURL") or "")
         if not server_url:
             return _fail(stdout, MISSING_URL)
         try:
@@ -269,12 +272,10 @@ class Helper:
         from runas_async.core.mapping import parse_mapping
 
         path = places.registries_file(self.env)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        data = read_user(path, what="the registries file", error=UsageError)
+        if data is None:
             return []
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"cannot read {path}: {e}") from e
+        text = decode(data, what=str(path), error=UsageError)
         return parse_mapping(text, str(path), self.partitions)
 
     def profile_for(self, host: str) -> str | None:

@@ -110,6 +110,20 @@ class _Run:
         self.reporter.update(result)
 
 
+def _begin_when(tg: TaskGroup, reporter: Reporter, event: anyio.Event | None) -> None:
+    """Call the reporter's ``begin`` (a live display that waits), if it has one, in ``tg``
+    once ``event`` is set."""
+    begin = getattr(reporter, "begin", None)
+    if event is None or begin is None:
+        return
+
+    async def when_set() -> None:
+        await event.wait()
+        begin()
+
+    tg.start_soon(when_set)
+
+
 Serve = Callable[[TokenKey, tuple[Target, ...], TaskGroup], Coroutine[Any, Any, None]]
 """Starts the work for one token key's registries in the task group."""
 
@@ -121,11 +135,13 @@ async def _drive(
     *,
     deadline: float | None,
     stop: anyio.Event | None,
+    shown_after: anyio.Event | None = None,
 ) -> list[LoginResult]:
     """Serve every key of the plan concurrently, within ``deadline`` and until ``stop``.
 
     The registries not done when the deadline passes or ``stop`` is set fail with the
-    reason; everything already done is kept.
+    reason; everything already done is kept. A reporter with a ``begin`` (a live display
+    that waits) is begun once ``shown_after`` is set: the first request has left.
     """
     run.reporter.start(plan)
     for target in plan.targets:
@@ -139,6 +155,7 @@ async def _drive(
         async with anyio.create_task_group() as outer:
             if stop is not None:
                 outer.start_soon(stop_on, stop, outer.cancel_scope)
+            _begin_when(outer, run.reporter, shown_after)
             async with anyio.create_task_group() as tg:
                 for key in plan.keys:
                     tg.start_soon(serve, key, plan.targets_for(key), tg)
@@ -191,7 +208,9 @@ async def run_plan(
     """
     run = _Run(reporter=reporter, clock=clock, started=clock())
     engine = _Logins(plan, tokens, runner, run, jobs, login_timeout, prestart)
-    return await _drive(plan, run, engine.serve_key, deadline=deadline, stop=stop)
+    return await _drive(
+        plan, run, engine.serve_key, deadline=deadline, stop=stop, shown_after=engine.gate
+    )
 
 
 class _Logins:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable, Coroutine
@@ -181,18 +182,29 @@ class LoopbackServer:
 
     def __init__(self, name: str = "loopback-server") -> None:
         self._name = name
-        self._listeners: list[tuple[socket.socket, Handler, int]] = []
+        self._listeners: list[tuple[socket.socket, Handler, int, ssl.SSLContext | None]] = []
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._failed: BaseException | None = None
 
-    def listen(self, host: str, port: int, handler: Handler, *, backlog: int = 100) -> int:
-        """Bind ``host:port`` (loopback only; port 0: any free one) for ``handler``; the port."""
+    def listen(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        *,
+        backlog: int = 100,
+        tls: ssl.SSLContext | None = None,
+    ) -> int:
+        """Bind ``host:port`` (loopback only; port 0: any free one) for ``handler``; the port.
+
+        ``tls``: the listener speaks TLS with this server context, and ``handler`` gets the
+        plain text."""
         check_loopback(host)
         sock = socket.create_server((host, port), backlog=backlog)  # SO_REUSEADDR on POSIX
-        self._listeners.append((sock, handler, backlog))
+        self._listeners.append((sock, handler, backlog, tls))
         return int(sock.getsockname()[1])
 
     async def _serve(self) -> None:
@@ -223,8 +235,10 @@ class LoopbackServer:
 
         servers: list[asyncio.Server] = []
         try:
-            for sock, handler, backlog in self._listeners:
-                server = await asyncio.start_server(connection(handler), sock=sock, backlog=backlog)
+            for sock, handler, backlog, tls in self._listeners:
+                server = await asyncio.start_server(
+                    connection(handler), sock=sock, backlog=backlog, ssl=tls
+                )
                 servers.append(server)
         except Exception as error:  # raised in the caller's thread
             self._failed = error
@@ -243,7 +257,7 @@ class LoopbackServer:
             await server.wait_closed()
 
     def _close_listeners(self) -> None:
-        for sock, _, _ in self._listeners:
+        for sock, *_ in self._listeners:
             sock.close()
 
     def __enter__(self) -> Self:

@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import time
+import types
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -23,17 +24,19 @@ from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # typ
 from aiobotocore.session import AioSession
 from aiobotocore.signers import AioRequestSigner
 
+from runas_async.auth.registry import BuiltinRunner
 from runas_async.aws import _transport
 from runas_async.aws import tokens as aws
+from runas_async.aws._transport import RegistryConnections
 from runas_async.aws.boundary import Doing, map_aws_errors
 from runas_async.aws.credentials import CredentialResolver, ResolvedCredentials
 from runas_async.aws.preconnect import Preconnected
 from runas_async.core.errors import ConfigError, CredentialsError, ProfileNotFound, TokenError
-from runas_async.core.models import TokenKey
+from runas_async.core.models import Registry, Token, TokenKey
 from tests.ecr_public import ECR_PUBLIC_PASSWORD, TARGET
 from tests.faults import wait_until
 from tests.relay import TcpRelay
-from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, moto_password
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, Sandbox, ecr_host, moto_password
 
 ROLE_ACCOUNT = "210987654321"
 
@@ -710,3 +713,59 @@ async def test_client_made_with_the_credentials_when_the_signer_ignores_them(
     assert ecr == [("GetAuthorizationToken", LATE_KEYS.access_key)]
     assert "the signer did not use request_credentials" in debug_log.text
     assert LATE_KEYS.secret_key not in debug_log.text
+
+
+class _ModuleWithout(types.ModuleType):
+    """``module`` as a release without ``missing`` would be (for _transport's lookups only)."""
+
+    def __init__(self, module: types.ModuleType, missing: str) -> None:
+        super().__init__(module.__name__)
+        self._module, self._missing = module, missing
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self._missing:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        return getattr(self._module, name)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "said"),
+    [
+        pytest.param("_wrap_create_connection", "connects not hooked", id="wrap_create"),
+        pytest.param(
+            "_wrap_existing_connection", "start-up connection not used", id="wrap_existing"
+        ),
+        pytest.param("ClientRequest", "registry connection not opened ahead", id="ClientRequest"),
+    ],
+)
+async def test_builtin_login_without_the_registry_connection_hooks(
+    sb: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    hidden: str,
+    said: str,
+) -> None:
+    """--client builtin with one of its private steps gone (start-up sockets, connections
+    opened while the token comes): a real registry still logs it in, connected the plain way."""
+    password = "fallback-password"
+    registry = sb.add_registry(ecr_host("444455556666", "eu-west-3"), password)
+    if hidden == "ClientRequest":
+        monkeypatch.setattr(_transport, "aiohttp", _ModuleWithout(aiohttp, hidden))
+    else:
+        _hide_from_transport(monkeypatch, aiohttp.TCPConnector, hidden)
+    pre = Preconnected()
+    pre.open_registry(registry.address)
+    runner = BuiltinRunner(
+        None, None, {}, connections=2, keep_secrets=True, opened=RegistryConnections(pre)
+    )
+
+    async def token() -> Token:
+        return Token("AWS", password)
+
+    try:
+        async with runner:
+            await runner.login(Registry(registry.address, "444455556666", "eu-west-3"), token)
+    finally:
+        pre.close()
+    assert runner.secrets == {registry.address: ("AWS", password)}
+    assert said in debug_log.text

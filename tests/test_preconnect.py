@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import configparser
 import json
 import os
@@ -340,3 +341,201 @@ def test_no_heavy_module_is_loaded_before_the_start_up_connections(
     assert report["status"] == 0, done.stdout
     assert report["seen"] == [[]]  # called once, with nothing heavy imported
     assert moto.calls("sts")["AssumeRole"] == 1  # the role profile: start-up STS connection
+
+
+# --- --client builtin: the registries' start-up connections -------------------------------
+
+ACCOUNT_B = "111122223333"
+
+
+@pytest.mark.parametrize(
+    ("profile", "endpoints", "region", "env"),
+    [
+        pytest.param(
+            {"region": "eu-west-1"}, ("111122223333",), None, {}, id="account-in-profile-region"
+        ),
+        pytest.param(
+            {"region": "eu-west-1"}, ("111122223333",), "ap-south-1", {}, id="account---region"
+        ),
+        pytest.param(
+            {"region": "eu-west-1"},
+            ("111122223333",),
+            None,
+            {"AWS_REGION": "us-west-2"},
+            id="account-AWS_REGION",
+        ),
+        pytest.param(
+            {"region": "eu-west-1"},
+            ("111122223333",),
+            None,
+            {"AWS_DEFAULT_REGION": "ca-central-1"},
+            id="account-AWS_DEFAULT_REGION",
+        ),
+        pytest.param(
+            {"region": "eu-west-1"},
+            ("111122223333.dkr.ecr.us-east-2.amazonaws.com",),
+            "ap-south-1",
+            {},
+            id="full-host",
+        ),
+        pytest.param({"region": "eu-west-1"}, ("public.ecr.aws",), None, {}, id="public"),
+        pytest.param({**ROLE, "region": "eu-north-1"}, (), None, {}, id="role-own-registry"),
+        pytest.param({**ROLE, "region": "eu-north-1"}, (), "us-west-1", {}, id="role-own---region"),
+        pytest.param({"region": "cn-north-1"}, ("111122223333",), None, {}, id="china-partition"),
+        pytest.param({}, ("111122223333",), None, {}, id="no-region"),
+    ],
+)
+def test_registry_connections_go_only_to_hosts_of_the_plan(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    profile: Mapping[str, str],
+    endpoints: tuple[str, ...],
+    region: str | None,
+    env: Mapping[str, str],
+) -> None:
+    """Every registry host connected at start-up is a host the plan logs into (as botocore
+    and the planner decide it), whatever sets the region."""
+    import io
+
+    from runas_async.cli.context import Context
+    from runas_async.core.options import Targets
+
+    path = _config(tmp_path, {"p": profile, "src": {"region": "us-east-1", **STATIC_KEYS}})
+    environ = {"AWS_CONFIG_FILE": str(path), **env}
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    targets = Targets(profile="p", endpoints=endpoints, region=region)
+    ctx = Context(environ, io.StringIO(), targets=targets)
+    hosts = preconnect.registry_hosts(ctx.specs, environ, PARTITIONS, region, ctx.files)
+    try:
+        plan = ctx.plan
+    except Exception:  # the plan refuses it (no region): nothing may be connected either
+        assert hosts == []
+        return
+    planned = {t.registry.host for t in plan.targets if t.registry is not None}
+    assert set(hosts) <= planned
+    if endpoints or "role_arn" in profile:
+        assert hosts, "a host the files name plainly is connected at start-up"
+
+
+def test_no_registry_connections_behind_a_proxy(tmp_path: Path) -> None:
+    """With a proxy in the environment, the pool connects through it: nothing ahead."""
+    path = _config(tmp_path, {"p": {"region": "eu-west-1"}})
+    env = {"AWS_CONFIG_FILE": str(path), "HTTPS_PROXY": "http://127.0.0.1:3128"}
+    from runas_async.aws.config import read
+
+    spec = LoginSpec("p", None, tuple(parse_endpoints(["111122223333"], PARTITIONS)))
+    assert preconnect.registry_hosts([spec], env, PARTITIONS, None, read(env)) == []
+
+
+async def test_credentials_never_go_over_another_hosts_start_up_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two registries on port 80, both connected at start-up: the login to one takes its own
+    connection, and the other (opened first) never sees a byte of its credentials."""
+    import logging
+
+    from runas_async.auth.registry import BuiltinRunner
+    from runas_async.aws._transport import RegistryConnections
+    from runas_async.core.models import Registry, Token
+    from tests.registries import StandIn
+    from tests.sandbox import BLOCK
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    other_address, host = f"127.{BLOCK}.67.1", f"127.{BLOCK}.67.2"
+    with StandIn(other_address, 80) as other, StandIn(host, 80) as registry:
+        pre = preconnect.Preconnected()
+        pre.open(other_address, 80)  # first: a pool taking sockets by port would take this
+        pre.open_registry(host)
+        runner = BuiltinRunner(
+            None, None, {}, connections=4, keep_secrets=True, opened=RegistryConnections(pre)
+        )
+
+        async def token() -> Token:
+            return Token("AWS", "the-token")
+
+        try:
+            async with runner:
+                await runner.login(Registry(host, ACCOUNT_B, "us-east-1"), token)
+        finally:
+            pre.close()
+        assert runner.secrets == {host: ("AWS", "the-token")}
+        assert [r.authorization for r in registry.requests] == [
+            "Basic " + base64.b64encode(b"AWS:the-token").decode()
+        ]
+        assert other.requests == []
+    assert "using the connection opened at start-up" in caplog.text
+    assert "HTTPS failed" in caplog.text  # then plain HTTP at once, on the open connection
+
+
+async def test_on_wire_is_set_only_once_a_start_up_socket_is_adopted(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wire signal (which lets clients be made and spawned) comes after the start-up
+    socket is adopted, not before: work it releases cannot run in the adoption's awaits,
+    ahead of the request's bytes."""
+    from runas_async.aws import _transport
+
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0) as relay:
+        moto.write_aws_config({"dev": {"region": "us-east-2", **STATIC_KEYS}})
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
+        for name, value in env.items():
+            if name.startswith(("AWS_", "HOME")):
+                monkeypatch.setenv(name, value)
+        pre = preconnect.Preconnected()
+        pre.open("127.0.0.1", relay.port)
+        assert wait_until(lambda: relay.accepted == 1, 10)
+        provider = aws.AwsTokenProvider({"dev": aws.new_session("dev")}, env=env, preconnected=pre)
+        adopt = _transport._adopt
+        wire_when_adopted: list[bool] = []
+
+        async def adopting(*args: Any) -> Any:
+            adopted = await adopt(*args)
+            wire_when_adopted.append(provider.on_wire.is_set())
+            return adopted
+
+        monkeypatch.setattr(_transport, "_adopt", adopting)
+        try:
+            await provider.token(TokenKey("dev", "us-east-2"))
+        finally:
+            pre.close()
+        assert relay.accepted == 1  # the start-up connection carried the call
+    assert wire_when_adopted == [False]
+    assert provider.on_wire.is_set()
+
+
+def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_path: Path) -> None:
+    """The console script starts with the collector off; once the heavy modules are imported
+    and the run's collaborators made, what exists is frozen and collection resumes."""
+    moto.write_aws_config(
+        {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(STAND_IN_DOCKER.format(python=sys.executable))
+    docker.chmod(0o755)
+    env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    probe = (
+        "import gc, sys\n"
+        "from runas_async.cli import main as cli\n"
+        "resume = cli.resume_gc\n"
+        "def checked():\n"
+        "    sys.stderr.write(f'gc before: {gc.isenabled()} {gc.get_freeze_count()}\\n')\n"
+        "    resume()\n"
+        "    sys.stderr.write(f'gc after: {gc.isenabled()} {gc.get_freeze_count() > 0}\\n')\n"
+        "cli.resume_gc = checked\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "ecr", "login", "role", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "gc before: False 0" in done.stderr
+    assert "gc after: True True" in done.stderr

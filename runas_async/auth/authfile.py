@@ -13,19 +13,18 @@ re-reading the file under that lock, writing a temporary file beside it and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from runas_async.core.errors import DockerConfigError
+from runas_async import files
+from runas_async.core.errors import DockerConfigError, RunasError
 from runas_async.core.places import CONFIG_NAME, docker_config_dir
 from runas_async.core.sanitize import show
-from runas_async.files import atomic_write
+from runas_async.files import atomic_write, locked, make_dirs, parse_json, read_user, target_of
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -47,26 +46,22 @@ class AuthFile:
 
     def _target(self) -> Path:
         """The real file behind config.json (dotfile managers symlink it)."""
-        return self.path.resolve() if self.path.is_symlink() else self.path
+        try:
+            return target_of(self.path)
+        except OSError as e:
+            raise DockerConfigError(f"cannot read {self.path}: a symlink loop") from e
 
     def read_bytes(self) -> bytes | None:
         """The current file, checked to be a JSON object; None when absent."""
-        try:
-            data = self._target().read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise DockerConfigError(f"cannot read {self.path}: {e.strerror}") from e
-        self._parse(data)
+        data = read_user(self.path, what="the auth file", error=DockerConfigError)
+        if data is not None:
+            self._parse(data)
         return data
 
     def _parse(self, data: bytes) -> dict[str, Any]:
         if not data.strip():
             return {}
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise DockerConfigError(f"{self.path} is not valid JSON: {e}") from e
+        doc = parse_json(data, what=str(self.path), error=DockerConfigError)
         if not isinstance(doc, dict):
             raise DockerConfigError(f"{self.path} is not a JSON object")
         auths = doc.get("auths", {})
@@ -84,7 +79,7 @@ class AuthFile:
         """
         data = self.read_bytes()
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(self.directory)
             with self._lock():
                 probe = tempfile.NamedTemporaryFile(
                     dir=self._target().parent, prefix=".runas-async-probe-", delete=True
@@ -112,12 +107,8 @@ class AuthFile:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         # flock on the directory itself: no lock file is left behind.
-        fd = os.open(self._target().parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(self._target().parent):
             yield
-        finally:
-            os.close(fd)
 
     def merge_auths(self, entries: Mapping[str, Mapping[str, Any]], after: After = None) -> None:
         """Put ``entries`` into ``auths``, keeping every other key and entry.
@@ -189,10 +180,7 @@ class AuthFile:
         checked: bool,
     ) -> dict[str, Any] | None:
         before = _identity(target)
-        try:
-            current = target.read_bytes()
-        except FileNotFoundError:
-            current = b""
+        current = read_user(target, what="the auth file", error=DockerConfigError) or b""
         doc = self._parse(current)
         part = doc.setdefault(section, {})
         if not isinstance(part, dict):
@@ -200,7 +188,7 @@ class AuthFile:
         change(part)
         if not part and section != "auths":
             del doc[section]
-        mode, owner = 0o600, None
+        mode, owner = 0o600, files.KEEP
         if current:
             st = target.stat()
             mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
@@ -236,8 +224,8 @@ def parse_document(data: bytes | None) -> dict[str, Any]:
     if not data:
         return {}
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        doc = parse_json(data, what="the auth file")
+    except RunasError:
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -276,8 +264,8 @@ def helper_for(doc: Mapping[str, Any], host: str | None) -> str | None:
 def auth_entry(config_json: bytes, host: str) -> dict[str, Any] | None:
     """The ``auths`` entry for ``host`` in a config.json written by docker login."""
     try:
-        doc = json.loads(config_json)
-    except ValueError:
+        doc = parse_json(config_json, what="the client's auth file")
+    except RunasError:
         return None
     if not isinstance(doc, dict):
         return None

@@ -15,14 +15,14 @@ Standard library only: a warm ``get`` imports neither botocore nor aiohttp.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runas_async.files import atomic_write, read_trusted
+from runas_async.core.errors import RunasError
+from runas_async.files import atomic_write, locked, our_dir, parse_json, read_trusted, warn
 
 FILE_NAME = "helper-tokens.json"
 MAX_FILE = 1024 * 1024
@@ -66,20 +66,30 @@ class TokenCache:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Exclusive, across processes (an flock on a lock file beside the cache)."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Exclusive, across processes (an flock on the cache's directory). A directory
+        that cannot be made, locked or trusted is a warning: the helper goes on without
+        its cache (it never costs an answer), and nothing is written there."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(locked(our_dir(self.directory)))
+                self.writable = True
+                held = stack.pop_all()
+        except OSError as e:
+            warn("the token cache is not used: %s", e.strerror or e)
+            self.writable = False
             yield
-        finally:
-            os.close(fd)
+            return
+        with held:
+            yield
+
+    writable = False
+    """Whether :meth:`locked` holds the lock on a directory we trust (else no writes)."""
 
     def _read(self) -> dict[str, Any]:
-        raw = read_trusted(self.path, MAX_FILE)
+        raw = read_trusted(self.path, MAX_FILE, "token cache")
         try:
-            doc = json.loads(raw) if raw else {}
-        except ValueError:
+            doc = parse_json(raw, what="the token cache") if raw else {}
+        except RunasError:
             doc = {}
         return doc if isinstance(doc, dict) else {}
 
@@ -100,7 +110,9 @@ class TokenCache:
                 fetched_at=float(entry["fetched_at"]),
                 fingerprint=str(entry["fingerprint"]),
             )
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, OverflowError):
+            return None
+        if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
             return None
         return token if token.fingerprint == fingerprint and token.password else None
 
@@ -111,7 +123,7 @@ class TokenCache:
     def route(self, server_url: str, stamp: str) -> CachedToken | None:
         """The token a previous ``get`` of ``server_url`` answered with, if nothing that
         chose it has changed since (``stamp``): the warm path, with no parsing at all."""
-        route = self._read().get("routes", {}).get(server_url)
+        route = self._section("routes").get(server_url)
         if not isinstance(route, dict) or route.get("stamp") != stamp:
             return None
         return self.get(str(route.get("token")), str(route.get("fingerprint")))
@@ -137,5 +149,9 @@ class TokenCache:
         if not isinstance(entries, dict):
             entries = doc[section] = {}
         entries[name] = dict(value)
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(self.path, json.dumps(doc).encode(), 0o600)
+        if not self.writable:
+            return
+        try:
+            atomic_write(self.path, json.dumps(doc).encode(), 0o600, through_links=False)
+        except OSError as e:
+            warn("cannot write the token cache %s: %s", self.path, e.strerror or e)

@@ -20,6 +20,12 @@ into 127.0.0.0/8 (after HTTPS fails there, as docker tries it). Bodies are read 
 :data:`MAX_BODY`; headers are bounded by aiohttp's own limits; time by ``--timeout`` (the
 engine's deadline around each login).
 
+Connections: given ``opened`` (``aws/_transport.RegistryConnections``, passed in by the
+command), the pool takes the sockets opened at start-up, and each registry's connection
+is completed (TLS where used) while its token is on its way (:meth:`RegistryCheck.open`),
+so the check itself is one round trip. A host where that HTTPS connection fails and plain
+HTTP is allowed is checked over plain HTTP at once.
+
 :class:`BuiltinRunner` is the engine's login runner for this client: successful logins are
 merged into the auth file under the same lock as every client's, and a ``credsStore`` or
 ``credHelpers`` helper gets the secret through its ``store`` verb (JSON on stdin), as
@@ -29,14 +35,16 @@ docker hands it over, leaving an empty ``auths`` entry as docker does.
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import ipaddress
 import json
 import logging
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from subprocess import PIPE
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import anyio
@@ -112,11 +120,47 @@ async def is_insecure(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
-class RegistryCheck:
-    """Checks username and token against registries; one aiohttp session for the run."""
+class Connections(Protocol):
+    """Connections opened ahead for the pool (aws/_transport.py's ``RegistryConnections``,
+    passed in by the command: auth/ imports nothing of aws/)."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def connector(self, limit: int) -> aiohttp.TCPConnector: ...
+
+    async def open(self, session: aiohttp.ClientSession, url: str) -> bool: ...
+
+
+class RegistryCheck:
+    """Checks username and token against registries; one aiohttp session for the run.
+
+    With ``connections``, :meth:`open` makes a registry's connection ahead of the check,
+    while the token is on its way, and learns which hosts fail over HTTPS where plain
+    HTTP is allowed: their check goes to plain HTTP at once.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, connections: Connections | None = None
+    ) -> None:
         self._session = session
+        self._connections = connections
+        self._plain: set[str] = set()
+        """Insecure hosts (see :func:`is_insecure`) whose HTTPS connection failed."""
+
+    async def open(self, host: str) -> None:
+        """Open the connection the check of ``host`` will use (TCP, and TLS where used);
+        send nothing. Best effort: the check reports what goes wrong."""
+        if self._connections is None:
+            return
+        try:
+            await self._connections.open(self._session, f"https://{host}/v2/")
+            return
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            https_failed = type(e).__name__
+        if not await is_insecure(host):
+            return
+        log.debug("%s: HTTPS failed (%s); plain HTTP from here on", host, https_failed)
+        self._plain.add(host)
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+            await self._connections.open(self._session, f"http://{host}/v2/")
 
     async def check(
         self, host: str, username: str, password: str, *, basic_first: bool = False
@@ -142,7 +186,9 @@ class RegistryCheck:
     ) -> None:
         """HTTPS, then plain HTTP where docker would try it; LoginError when neither does."""
         bases = [f"https://{host}"]
-        if await is_insecure(host):
+        if host in self._plain:  # HTTPS failed just now, where plain HTTP is allowed
+            bases = [f"http://{host}"]
+        elif await is_insecure(host):
             bases.append(f"http://{host}")
         reason = ""
         for base in bases:
@@ -291,19 +337,27 @@ class BuiltinRunner(Runner):
         connections: int,
         keep_secrets: bool = False,
         recorder: Recorder | None = None,
+        opened: Connections | None = None,
     ) -> None:
         super().__init__(auth, seed, env, recorder)
+        self._opened = opened
         self._connections = connections
         self._keep = keep_secrets
         self._session: aiohttp.ClientSession | None = None
+        self._check: RegistryCheck | None = None
         self.secrets: dict[str, tuple[str, str]] = {}
 
     async def _open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=max(self._connections, 1))
+        limit = max(self._connections, 1)
+        if self._opened is None:
+            connector = aiohttp.TCPConnector(limit=limit)
+        else:
+            connector = self._opened.connector(limit)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, trust_env=True, raise_for_status=False
         )
+        self._check = RegistryCheck(self._session, self._opened)
 
     async def _close(self) -> None:
         if self._session is not None:
@@ -319,13 +373,13 @@ class BuiltinRunner(Runner):
 
     async def login(self, registry: Registry, token: Any) -> None:
         """Check the token with the registry; keep the login. LoginError when refused."""
-        if self._session is None:
+        if self._check is None:
             raise RuntimeError("use BuiltinRunner as an async context manager")
         helper = self.refuse_served(registry.host)
-        got: Token = await token()
+        got = await _meanwhile(functools.partial(self._check.open, registry.host), token)
         if self.recorder is not None:
             self.recorder.token(registry.host, got.expires_at)
-        await RegistryCheck(self._session).check(
+        await self._check.check(
             registry.host, got.username, got.password, basic_first=registry.account is not None
         )
         if self._keep:
@@ -337,6 +391,32 @@ class BuiltinRunner(Runner):
             return
         await store_with_helper(helper, registry.host, got, self._env)
         self.logged_in[registry.host] = {}  # docker leaves an empty entry beside the store
+
+
+async def _meanwhile(
+    work: Callable[[], Awaitable[None]], token: Callable[[], Awaitable[Token]]
+) -> Token:
+    """The token, with ``work`` (opening the registry's connection, best effort) done while
+    it comes. The token's failure is raised as it is, ``work`` cancelled."""
+    got: list[Token] = []
+    failure: list[Exception] = []
+
+    async def wait() -> None:
+        try:
+            got.append(await token())
+        except Exception as e:
+            failure.append(e)
+            tg.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        try:
+            await work()
+        except Exception as e:  # best effort: the check connects, and reports, itself
+            log.debug("registry connection not opened ahead: %s", type(e).__name__)
+    if failure:
+        raise failure[0]
+    return got[0]
 
 
 async def store_with_helper(helper: str, host: str, token: Token, env: Mapping[str, str]) -> None:

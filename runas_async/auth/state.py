@@ -33,7 +33,6 @@ Standard library only: ``ecr login --renew-before`` decides from it before any h
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
@@ -45,13 +44,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runas_async.files import atomic_write, read_trusted
+from runas_async.core.errors import RunasError
+from runas_async.files import atomic_write, locked, our_dir, parse_json, read_trusted
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 MAX_STATE_FILE = 4 * 1024 * 1024
 """A record is about 300 bytes; a file bigger than this is not ours."""
+
+MAX_TIME = 1e11
+"""Seconds since the epoch beyond any real expiry (year 5138): anything past is not a time."""
 
 _SALT = re.compile(r"[0-9a-f]{64}")
 
@@ -91,7 +94,11 @@ class LoginRecord:
         ):
             return None
         expires = record.expires_at
-        if expires is not None and (not isinstance(expires, int | float) or expires != expires):
+        if expires is not None and (
+            isinstance(expires, bool)
+            or not isinstance(expires, int | float)
+            or not -MAX_TIME < expires < MAX_TIME
+        ):
             return None
         return record
 
@@ -110,9 +117,9 @@ class State:
         if raw is None:
             return cls()
         try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            log.debug("state file is not JSON; ignored")
+            doc = parse_json(raw, what="the state file", non_finite=True)  # per record
+        except RunasError as e:
+            log.debug("%s; ignored", e)
             return cls()
         if not isinstance(doc, dict) or doc.get("version") != VERSION:
             return cls()
@@ -168,13 +175,8 @@ class StateFile:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(our_dir(self.path.parent)):
             yield
-        finally:
-            os.close(fd)
 
     def update(self, change: Callable[[State], object]) -> None:
         """Re-read under the lock, apply ``change``, replace the file; a failure is logged."""
@@ -182,6 +184,6 @@ class StateFile:
             with self._lock():
                 state = self.load()
                 change(state)
-                atomic_write(self.path, state.dump(), 0o600)
+                atomic_write(self.path, state.dump(), 0o600, through_links=False)
         except OSError as e:
             log.warning("cannot write the state file %s: %s", self.path, e.strerror or e)

@@ -25,6 +25,10 @@ and its ``_verify``, ``_cert_file``,            loaded once, ~45 ms, ahead  own,
 ``AIOHTTPSession._proxy_config``,               a connection opened while   no warm-up: the call
 ``AIOHTTPSession._get_session`` (aiobotocore),  credentials resolve, taken  connects by itself
 ``client._endpoint.http_session`` (botocore)    by the call from the pool
+``ClientRequest`` and ``connector.connect``     --client builtin: each      the check connects
+(aiohttp), as ``ClientSession._request`` uses   registry's connection       when it sends (one
+them; the connect hooks above, on the built-in  (TLS too) opened while its  more round trip, or
+client's pool (:class:`RegistryConnections`)    token is on its way         two, per login)
 signing-context key ``request_credentials``     a client made (and          a client made with the
 read by the signer (botocore, aiobotocore)      connected) before its       credentials once they
                                                 credentials are known       are known
@@ -39,6 +43,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -80,7 +85,8 @@ class SharedTLSSession(AIOHTTPSession):
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     on_connect: ClassVar[Callable[[], None] | None] = None
-    """Called (in the event loop) as each new connection's connect starts; see
+    """Called (in the event loop) as each new connection's connect starts, or once a socket
+    opened at start-up is adopted (its TLS handshake done: the request leaves next); see
     ``AwsTokenProvider.on_wire``. Set on a subclass of its own (:func:`session_class`)."""
 
     preconnected: ClassVar[Preconnected | None] = None
@@ -149,13 +155,61 @@ class SharedTLSSession(AIOHTTPSession):
         except (AttributeError, TypeError) as e:
             log.debug("no warm-up: aiobotocore's session differs (%s)", e)
             return False
-        connector = session.connector
-        if connector is None:
+        return await _open_idle(session, url)
+
+
+async def _open_idle(session: aiohttp.ClientSession, url: str) -> bool:
+    """Open a connection for ``url`` (TCP, and TLS for https) into ``session``'s pool, idle.
+
+    The request aiohttp would build for a GET of ``url``, handed to the connector as
+    ``ClientSession._request`` does (aiohttp's own private sequence), so the connection is
+    pooled under the key that GET looks for. False when the connector is gone; connection
+    errors are raised.
+    """
+    connector = session.connector
+    if connector is None:
+        return False
+    request = aiohttp.ClientRequest("GET", URL(url, encoded=True), session=session)
+    connection = await connector.connect(request, traces=[], timeout=session.timeout)
+    connection.release()
+    return True
+
+
+class RegistryConnections:
+    """The built-in client's connections (auth/registry.py), opened ahead of its requests.
+
+    ``BuiltinRunner`` takes this as an argument (auth/ imports nothing of aws/): its pool's
+    connector takes the sockets opened at start-up (preconnect.py's registry targets, by
+    host and port: a socket only ever carries requests to the host it was opened for), and
+    :meth:`open` completes a registry's connection (TLS for https) while its token is on
+    the way, so the credentials' request is then one round trip. Without the private
+    steps (``_wrap_create_connection``, ``_wrap_existing_connection``, ``ClientRequest``
+    with ``connector.connect``) the pool connects when the request is made, as usual.
+    """
+
+    def __init__(self, preconnected: Preconnected | None) -> None:
+        self._pre = preconnected
+
+    def connector(self, limit: int) -> aiohttp.TCPConnector:
+        """The pool's connector (made in the event loop), with the start-up sockets."""
+        connector = aiohttp.TCPConnector(limit=limit)
+        if self._pre is not None and self._pre.targets:
+            _hook_connects(connector, None, self._pre)
+        return connector
+
+    async def open(self, session: aiohttp.ClientSession, url: str) -> bool:
+        """Open ``url``'s connection and leave it idle in ``session``'s pool; send nothing.
+
+        False, and nothing done, when a proxy may apply or aiohttp's internals differ;
+        connection errors (refused, TLS) are raised, for the caller to learn from.
+        """
+        if session.trust_env and urllib.request.getproxies_environment():
             return False
-        request = aiohttp.ClientRequest("GET", URL(url, encoded=True), session=session)
-        connection = await connector.connect(request, traces=[], timeout=session.timeout)
-        connection.release()
-        return True
+        try:
+            return await _open_idle(session, url)
+        except (AttributeError, TypeError) as e:
+            log.debug("registry connection not opened ahead: aiohttp differs (%s)", e)
+            return False
 
 
 def session_class(
@@ -184,13 +238,17 @@ def _hook_connects(
             raise TypeError(f"_wrap_create_connection is a {type(start).__name__}")
 
         async def connecting(*args: Any, **kwargs: Any) -> Any:
-            if hook is not None:
-                hook()
             taken = _take(pre, kwargs)
             if taken is not None:
                 adopted = await _adopt(connector, taken, args, kwargs)
                 if adopted is not None:
+                    # Only now: work that waits for the signal would otherwise run in the
+                    # adoption's awaits, before the request's bytes leave.
+                    if hook is not None:
+                        hook()
                     return adopted
+            if hook is not None:
+                hook()
             return await start(*args, **kwargs)
 
         connector._wrap_create_connection = connecting

@@ -29,7 +29,8 @@ from typing import Any
 from aiobotocore.credentials import AioCachedCredentialFetcher
 from botocore.utils import JSONFileCache, parse_timestamp
 
-from runas_async.files import atomic_write, read_trusted
+from runas_async.core.errors import RunasError
+from runas_async.files import atomic_write, make_dirs, parse_json, read_trusted
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,9 @@ class CredentialCache(JSONFileCache):
         if raw is None:
             return None
         try:
-            value = json.loads(raw)
-        except ValueError:
-            log.debug("cache entry %s is not JSON; ignored", cache_key)
+            value = parse_json(raw, what=f"cache entry {cache_key}")
+        except RunasError as e:
+            log.debug("%s; ignored", e)
             return None
         if not _is_credentials_entry(value):
             log.debug("cache entry %s is not a credentials response; ignored", cache_key)
@@ -111,8 +112,8 @@ class CredentialCache(JSONFileCache):
         path = self.path(cache_key)
         try:
             text = json.dumps(value, default=_json_default)
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            atomic_write(path, text.encode("utf-8"), 0o600)
+            make_dirs(self.directory)
+            atomic_write(path, text.encode("utf-8"), 0o600, through_links=False)
         except (OSError, TypeError, ValueError) as e:
             log.warning("cannot write the credentials cache %s: %s", path, e)
 

@@ -15,9 +15,12 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from runas_async.core.errors import RunasError
 from runas_async.core.places import aws_config_file, aws_credentials_file, region_in_force
 from runas_async.core.sanitize import show
+from runas_async.files import decode, read_user
 
 _ARN_ACCOUNT = re.compile(r"arn:[a-z0-9-]+:iam::([0-9]{12}):role/.+")
 _ACCOUNT = re.compile(r"[0-9]{12}")
@@ -132,10 +135,10 @@ def read(env: Mapping[str, str]) -> AwsFiles:
 
 def _sections(path: object) -> dict[str, Mapping[str, str]]:
     parser = configparser.RawConfigParser()
-    try:
-        with open(str(path), encoding="utf-8") as f:
-            parser.read_file(f)
-    except (OSError, UnicodeDecodeError, configparser.Error):
+    try:  # bounded (files.py): a FIFO or /dev/zero reads as no file, never a hang
+        data = read_user(Path(str(path)), what="the AWS config file")
+        parser.read_string(decode(data or b"", what=str(path)), str(path))
+    except (RunasError, configparser.Error):
         return {}
     return {name: dict(parser.items(name)) for name in parser.sections()}
 

@@ -16,11 +16,21 @@ identity, credential_process, MFA) gets no connection. A guess that goes unused 
 credentials, say) costs one idle connection, closed at exit; nothing is ever sent on these
 connections but what aiohttp sends.
 
+With ``--client builtin`` (no client program: runas-async talks to the registries itself),
+the registries of the plan that the arguments and files name plainly (a full host, or an
+account in a region known from the files) get theirs too: TCP to port 443 and, for a host
+whose addresses are all loopback (where plain HTTP is allowed, as docker allows it), to
+port 80 as well. ``_transport.RegistryConnections`` hands them to the built-in client's
+pool, which completes them (TLS) while the tokens are on their way. A socket is only ever
+taken by a connection to the host and port it was opened for.
+
 Standard library only: this runs before the heavy imports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import socket
 import threading
 import urllib.parse
@@ -30,7 +40,13 @@ from typing import TYPE_CHECKING
 
 from runas_async.aws import config as awsconfig
 from runas_async.aws.config import AwsFiles
-from runas_async.core.endpoints import AccountEndpoint, HostEndpoint
+from runas_async.core.endpoints import (
+    AccountEndpoint,
+    HostEndpoint,
+    PublicEndpoint,
+    registry_for,
+)
+from runas_async.core.errors import RunasError
 from runas_async.core.partitions import Partition, partition_for_region
 
 if TYPE_CHECKING:
@@ -38,6 +54,9 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 16
+MAX_REGISTRIES = 32
+"""Registries connected at start-up (a thread each); the rest connect when they log in."""
+HTTPS, HTTP = 443, 80
 
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
 _TRUE = ("true", "1", "yes")
@@ -63,6 +82,7 @@ class Preconnected:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, int], list[Future[socket.socket]]] = {}
+        self._registries = 0
         self._lock = threading.Lock()
 
     def open(self, host: str, port: int) -> None:
@@ -74,6 +94,24 @@ class Preconnected:
             self._pending.setdefault((host, port), []).append(future)
         threading.Thread(
             target=_connect, args=(host, port, future), name="runas-async-preconnect", daemon=True
+        ).start()
+
+    def open_registry(self, host: str) -> None:
+        """Start connecting to ``host``'s HTTPS port, and to its plain HTTP port if all its
+        addresses are loopback (see ``auth.registry.is_insecure``), in one daemon thread."""
+        with self._lock:
+            if self._registries >= MAX_REGISTRIES:
+                return
+            self._registries += 1
+            https: Future[socket.socket] = Future()
+            plain: Future[socket.socket] = Future()
+            self._pending.setdefault((host, HTTPS), []).append(https)
+            self._pending.setdefault((host, HTTP), []).append(plain)
+        threading.Thread(
+            target=_connect_registry,
+            args=(host, https, plain),
+            name="runas-async-preconnect",
+            daemon=True,
         ).start()
 
     @property
@@ -110,6 +148,24 @@ def _connect(host: str, port: int, future: Future[socket.socket]) -> None:
         future.set_result(sock)
 
 
+def _connect_registry(
+    host: str, https: Future[socket.socket], plain: Future[socket.socket]
+) -> None:
+    try:
+        infos = socket.getaddrinfo(host, HTTPS, type=socket.SOCK_STREAM)
+        loopback = all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+    except (OSError, ValueError) as e:
+        loopback = False
+        failure: Exception = e
+    else:
+        failure = ConnectionRefusedError(f"plain HTTP is not used for {host}")
+    _connect(host, HTTPS, https)
+    if loopback:
+        _connect(host, HTTP, plain)
+    elif plain.set_running_or_notify_cancel():  # else: cancelled, nobody waits
+        plain.set_exception(failure)
+
+
 def _close(future: Future[socket.socket]) -> None:
     if future.exception() is None:
         future.result().close()
@@ -121,12 +177,48 @@ def start(
     partitions: tuple[Partition, ...],
     region: str | None = None,
     files: AwsFiles | None = None,
+    *,
+    registries: bool = False,
 ) -> Preconnected:
-    """Start connecting to each of :func:`targets`."""
+    """Start connecting to each of :func:`targets`; with ``registries`` (the built-in
+    client), to each of :func:`registry_hosts` too."""
     pre = Preconnected()
-    for target in targets(specs, env, partitions, region, files):
+    specs = list(specs)
+    config = awsconfig.read(env) if files is None else files
+    for target in targets(specs, env, partitions, region, config):
         pre.open(*target)
+    if registries:
+        for host in registry_hosts(specs, env, partitions, region, config):
+            pre.open_registry(host)
     return pre
+
+
+def registry_hosts(
+    specs: Iterable[LoginSpec],
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+    region: str | None,
+    files: AwsFiles,
+) -> list[str]:
+    """The registries of the plan known before any request: each full host asked for, and
+    each account's registry in the region the files give its profile (``region``: the
+    ``--region`` in force). None behind a proxy: the pool connects through it."""
+    if _proxied(env):
+        return []
+    hosts: dict[str, None] = {}
+    for spec in specs:
+        own = spec.region or files.region(spec.profile, env, region)
+        for ep in spec.endpoints:
+            if isinstance(ep, HostEndpoint | PublicEndpoint):
+                hosts[ep.registry.host] = None
+            elif isinstance(ep, AccountEndpoint) and own:
+                with contextlib.suppress(RunasError):  # the plan reports it
+                    hosts[registry_for(ep.account, own, partitions).host] = None
+    return list(hosts)
+
+
+def _proxied(env: Mapping[str, str]) -> bool:
+    return any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
 def targets(
@@ -143,7 +235,7 @@ def targets(
     region of the profiles' own registries and accounts. ``files``: the AWS config files
     as the caller read them (read here when not given).
     """
-    if any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES):
+    if _proxied(env):
         return []
     config = awsconfig.read(env) if files is None else files
     if not config.config:

@@ -189,13 +189,14 @@ class Context:
         return self.targets
 
     @contextlib.contextmanager
-    def connecting(self) -> Iterator[None]:
+    def connecting(self, *, registries: bool = False) -> Iterator[None]:
         """The start-up connections (preconnect.py), opened before the heavy imports so that
-        they connect while those run; closed on the way out, used or not."""
+        they connect while those run (with ``registries``, the built-in client's to the
+        registries too); closed on the way out, used or not."""
         from runas_async.aws import preconnect
 
         self.preconnected = preconnect.start(
-            self.specs, self.env, self.partitions, self.region, self.files
+            self.specs, self.env, self.partitions, self.region, self.files, registries=registries
         )
         log.debug("connecting at start-up to %s", self.preconnected.targets or "nothing")
         try:
@@ -388,24 +389,37 @@ class Context:
             # NO_COLOR (no-color.org) takes the colours away; bold stays, as rich does.
             no_color = bool(self.env.get("NO_COLOR"))
             console = Console(file=stream, stderr=False, no_color=no_color)
-            return LiveTableReporter(console, logout=self.logout)
+            # A login's table is drawn once its first request has left (the engine begins
+            # it): a logout's engine does not, so its table is drawn at once.
+            return LiveTableReporter(console, logout=self.logout, defer=not self.logout)
         return PlainReporter(stream)
 
     def runner(self, plan: Plan) -> ClientRunner | BuiltinRunner:
         """The client's runner, or the built-in one; the auth file checked for ``plan``
         before any request (no auth file when the secrets are printed)."""
         from runas_async.auth.registry import BuiltinRunner
+        from runas_async.aws._transport import RegistryConnections
 
         jobs = self.run.jobs if self.run is not None else 1
+        # The built-in client's pool takes the registry connections opened at start-up,
+        # and opens each while its token comes (_transport.py).
+        opened = RegistryConnections(self.preconnected)
         runner: ClientRunner | BuiltinRunner
         if self.secrets_out:
-            runner = BuiltinRunner(None, None, self.run_env, connections=jobs, keep_secrets=True)
+            runner = BuiltinRunner(
+                None, None, self.run_env, connections=jobs, keep_secrets=True, opened=opened
+            )
         else:
             self.check_auth(plan)
             executable = self.find_client()
             if executable is None:
                 runner = BuiltinRunner(
-                    self.auth, self.seed, self.run_env, connections=jobs, recorder=self.recorder
+                    self.auth,
+                    self.seed,
+                    self.run_env,
+                    connections=jobs,
+                    recorder=self.recorder,
+                    opened=opened,
                 )
             else:
                 from runas_async.auth.runners import ClientRunner
@@ -517,19 +531,24 @@ def _with_known_account(spec: LoginSpec, files: AwsFiles, env: Mapping[str, str]
 
 
 def _read_file(name: str) -> str:
+    """``--file``'s text, read within files.py's bounds (a FIFO or /dev/zero: an error)."""
+    from runas_async.files import decode, read_stream, read_user
+
+    what = f"--file {show(name)}"
     if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise UsageError(f"cannot read --file {show(name)}: {reason}") from e
+        return read_stream(sys.stdin, what="--file from stdin", error=UsageError)
+    data = read_user(Path(name), what="--file", error=UsageError)
+    if data is None:
+        raise UsageError(f"cannot read {what}: No such file or directory")
+    return decode(data, what=what, error=UsageError)
 
 
 def _until_signalled(
     work: Callable[[anyio.Event], Awaitable[list[LoginResult]]], reporter: Reporter
 ) -> Outcome:
     import anyio
+
+    from runas_async.cli.main import resume_gc
 
     received: list[int] = []
 
@@ -558,6 +577,7 @@ def _until_signalled(
         return results
 
     fast_child_watcher()
+    resume_gc()  # the heavy modules are imported, the collaborators made
     try:
         results = anyio.run(go)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import gc
 import io
 import json
 import logging
@@ -746,8 +747,10 @@ def run() -> NoReturn:
     Everything runas-async writes is flushed and its temporary files are gone
     when ``main()`` returns; skipping interpreter shutdown (module teardown,
     garbage collection of aiobotocore's and aiohttp's objects) saves about
-    0.2 s on every run.
+    0.2 s on every run. The garbage collector is off until the heavy imports are
+    done (:func:`pause_gc`).
     """
+    pause_gc()
     code = main()
     try:
         sys.stdout.flush()
@@ -755,6 +758,39 @@ def run() -> NoReturn:
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+_gc = {"paused": False}
+"""Whether :func:`pause_gc` turned the collector off and :func:`resume_gc` has not yet."""
+
+
+def pause_gc() -> None:
+    """Turn the garbage collector off, for start-up (the console script only).
+
+    Importing aiobotocore and aiohttp makes hundreds of thousands of objects, none of them
+    garbage: the collections they trigger (one full pass of about 25 ms, on the way to the
+    first request) find nothing. :func:`resume_gc` turns it back on once they are made;
+    a command that never gets there (``--help``, ``password``, ``env``) is short and ends
+    with the collector still off.
+    """
+    if gc.isenabled():
+        gc.disable()
+        _gc["paused"] = True
+
+
+def resume_gc() -> None:
+    """After the heavy imports and before the event loop: freeze every object made so far
+    (the collector never looks at them again) and collect from here on, as usual.
+
+    A no-op unless :func:`pause_gc` paused it (so a command run in-process, as in the
+    tests, leaves the caller's collector alone).
+    """
+    if not _gc["paused"]:
+        return
+    _gc["paused"] = False
+    gc.freeze()
+    gc.enable()
+    log.debug("garbage collector on again; %d objects frozen", gc.get_freeze_count())
 
 
 def _debug_log() -> None:

@@ -263,9 +263,13 @@ class LiveTableReporter:
     under it with its full host and its full reason.
     """
 
-    def __init__(self, console: Console, *, logout: bool = False) -> None:
+    def __init__(self, console: Console, *, logout: bool = False, defer: bool = False) -> None:
         self.console = console
         self.logout = logout
+        self._defer = defer
+        """Leave the screen alone at :meth:`start` until :meth:`begin` (the engine calls it
+        once the first request has left: drawing takes about 15 ms of the event loop)."""
+        self._begun = False
         self._rows: dict[Target, LoginResult] = {}
         self._notes: dict[TokenKey | str, str] = {}
         self._live: Live | None = None
@@ -304,9 +308,17 @@ class LiveTableReporter:
         return Group(*(Text.assemble(*line, no_wrap=True, overflow="ignore") for line in lines))
 
     def start(self, plan: Plan) -> None:
+        self._t0 = time.monotonic()
+        if not self._defer:
+            self.begin()
+
+    def begin(self) -> None:
+        """Put the table on screen (once)."""
+        if self._begun:
+            return
+        self._begun = True
         from rich.live import Live
 
-        self._t0 = time.monotonic()
         self._live = Live(
             get_renderable=self._table,
             console=self.console,
@@ -322,6 +334,7 @@ class LiveTableReporter:
         from rich.padding import Padding
         from rich.text import Text
 
+        self.begin()  # a run that ends before its first request still shows its table
         self.stop()
         failures = [r for r in results if r.status is Status.FAILED]
         if failures:

@@ -63,10 +63,7 @@ def parse_tables(
     registries.toml); without it they are endpoints like any other. ``required``: a file
     with no tables is an error (``--file``); else it is an empty list.
     """
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{name}: not valid TOML: {e}") from e
+    doc = load_toml(text, name)
     unknown = sorted(set(doc) - {"login"})
     if unknown:
         raise UsageError(
@@ -79,6 +76,17 @@ def parse_tables(
         _table(entry, f"{name}: login[{i}]", partitions, pattern)
         for i, entry in enumerate(entries, start=1)
     ]
+
+
+def load_toml(text: str, name: str) -> dict[str, Any]:
+    """``text`` as TOML; invalid TOML, and nesting deeper than Python's stack allows (far
+    deeper than any ``[[login]]`` table needs), are a one-line UsageError naming ``name``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{name}: not valid TOML: {e}") from e
+    except RecursionError:
+        raise UsageError(f"{name}: not valid TOML: nested too deeply") from None
 
 
 def _table(

@@ -19,10 +19,10 @@ the default credentials (``$AWS_PROFILE``, or botocore's chain).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from runas_async.core.endpoints import (
     AccountEndpoint,
@@ -137,39 +137,68 @@ def check_pattern(value: str) -> str:
     return pattern
 
 
-def render_mapping(rules: list[Rule]) -> str:
-    """The tables as TOML, as :func:`parse_mapping` reads them back (comments are not kept)."""
-    out = ["# Which profile serves which registry (runas-async's credential helper).\n"]
-    for rule in rules:
-        registries = [ep.raw.strip() for ep in rule.endpoints] + list(rule.patterns)
-        out.append(f"\n[[login]]\nprofile = {json.dumps(rule.profile)}\n")
-        if registries:
-            out.append(f"registries = [{', '.join(json.dumps(r) for r in registries)}]\n")
-        if rule.region:
-            out.append(f"region = {json.dumps(rule.region)}\n")
-    return "".join(out)
+HEADER = "Which profile serves which registry (runas-async's credential helper)."
+
+Served = list[tuple[str | None, list[str]]]
+"""Registry hosts by the profile that serves them (None: the default credentials)."""
 
 
-def with_hosts(
-    rules: list[Rule], profile: str, hosts: list[str], partitions: tuple[Partition, ...]
-) -> list[Rule]:
-    """``rules`` with ``hosts`` served by ``profile``: a table of its own, first (the first
-    match wins), and the hosts taken out of every other table that names them."""
-    rest = without_hosts(rules, hosts)
-    endpoints = tuple(parse_endpoint(host, partitions) for host in hosts)
-    return [Rule(profile, None, endpoints), *rest]
+def edit_mapping(
+    text: str, served: Served, remove: bool, name: str, partitions: tuple[Partition, ...]
+) -> str:
+    """``text`` (registries.toml) with each profile's hosts in a table of its own, first
+    (the first match wins), and those hosts taken out of every other table; with ``remove``
+    (or for the default credentials, which need no table) only taken out. Edited with
+    tomlkit, so the user's comments, order and layout stay. ``text`` is checked first
+    (:func:`parse_mapping`): an invalid file is a UsageError and nothing is changed.
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    parse_mapping(text, name, partitions)
+    try:
+        doc = tomlkit.parse(text)
+    except (TOMLKitError, RecursionError) as e:
+        raise UsageError(f"{name}: not valid TOML: {e}") from e
+    if not text.strip():
+        doc.add(tomlkit.comment(HEADER))
+    tables = doc.get("login")
+    if not isinstance(tables, tomlkit.items.AoT):
+        tables = tomlkit.aot()
+        for entry in doc.pop("login", []):
+            tables.append(entry)
+        doc.append("login", tables)
+    for profile, hosts in served:
+        _drop_hosts(tables, set(hosts), partitions)
+        if not remove and profile is not None:
+            table = tomlkit.table()
+            table["profile"] = profile
+            table["registries"] = hosts
+            table.add(tomlkit.nl())
+            tables.insert(0, table)
+    if not tables:
+        del doc["login"]
+    return tomlkit.dumps(doc)
 
 
-def without_hosts(rules: list[Rule], hosts: list[str]) -> list[Rule]:
-    """``rules`` without these registries; a table left with none of its registries goes."""
-    gone = set(hosts)
-    kept = []
-    for rule in rules:
-        endpoints = tuple(
-            ep
-            for ep in rule.endpoints
-            if not (isinstance(ep, HostEndpoint | PublicEndpoint) and ep.registry.host in gone)
-        )
-        if rule.own_registry or endpoints or rule.patterns:
-            kept.append(Rule(rule.profile, rule.region, endpoints, rule.patterns, rule.origin))
-    return kept
+def _drop_hosts(tables: list[Any], gone: set[str], partitions: tuple[Partition, ...]) -> None:
+    """Take ``gone`` out of each table's registries; a table left with none goes."""
+    for i in reversed(range(len(tables))):
+        registries = tables[i].get("registries")
+        if not registries:
+            continue  # the profile's own registry: no hosts named
+        for j in reversed(range(len(registries))):
+            if _names_host(str(registries[j]), gone, partitions):
+                del registries[j]
+        if not registries:
+            del tables[i]
+
+
+def _names_host(value: str, gone: set[str], partitions: tuple[Partition, ...]) -> bool:
+    if "*" in value:
+        return False
+    try:
+        ep = parse_endpoint(value, partitions)
+    except UsageError:
+        return False
+    return isinstance(ep, HostEndpoint | PublicEndpoint) and ep.registry.host in gone

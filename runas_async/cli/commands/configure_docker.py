@@ -4,15 +4,18 @@ the profile that serves each registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import stat
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runas_async.cli.context import DONE, Context, Outcome
-from runas_async.core.errors import ConfigError, UsageError
+from runas_async.core.errors import AwsError, ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
 from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
+    from runas_async.core.mapping import Served
     from runas_async.core.partitions import Partition
 
 HELPER = "runas-async"
@@ -20,16 +23,38 @@ HELPER = "runas-async"
 
 
 def configure_docker(command: ConfigureDocker, ctx: Context) -> Outcome:
-    """credHelpers entries for the named registries, and which profile serves each."""
+    """credHelpers entries for the named registries, and which profile serves each.
+
+    All or nothing across the two files: the profiles, config.json and registries.toml
+    are all checked before either file is written.
+    """
+    from runas_async.core.places import registries_file
+
     served = _hosts_by_profile(ctx)
+    if not command.remove:
+        _check_profiles(ctx)
     hosts = [host for _, group in served for host in group]
     ctx.check_auth()
+    mapping = _MappingFile(registries_file(ctx.env), ctx.partitions)
+    mapping.preflight(served, command.remove)  # checked before anything is written
     ctx.auth.set_helpers(hosts, HELPER, remove=command.remove)
-    _update_mapping(served, command.remove, ctx.env, ctx.partitions)
+    mapping.update(served, command.remove)
     verb = "no longer sent to" if command.remove else "sent to"
     for host in hosts:
         ctx.stdout.write(f"{host} {verb} docker-credential-{HELPER} ({ctx.auth.path})\n")
     return DONE
+
+
+def _check_profiles(ctx: Context) -> None:
+    """Every profile named exists, as ``ecr login`` checks it (with "did you mean")."""
+    from runas_async.aws.tokens import new_session
+
+    for spec in ctx.specs:
+        if spec.explicit:
+            try:
+                new_session(spec.profile)
+            except AwsError as e:
+                raise type(e)(f"{spec.origin}: {e}" if spec.origin else str(e)) from e
 
 
 def _hosts_by_profile(ctx: Context) -> list[tuple[str | None, list[str]]]:
@@ -56,29 +81,60 @@ def _hosts_by_profile(ctx: Context) -> list[tuple[str | None, list[str]]]:
     return out
 
 
-def _update_mapping(
-    served: list[tuple[str | None, list[str]]],
-    remove: bool,
-    env: Mapping[str, str],
-    partitions: tuple[Partition, ...],
-) -> None:
-    """registries.toml with these hosts mapped to their profiles (or taken out)."""
-    from runas_async.core.mapping import parse_mapping, render_mapping, with_hosts, without_hosts
-    from runas_async.core.places import registries_file
-    from runas_async.files import atomic_write
+class _MappingFile:
+    """registries.toml, read and written through files.py: bounded, symlinks written
+    through, owner kept, every change under the directory's lock."""
 
-    path = registries_file(env)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
-    rules = parse_mapping(text, str(path), partitions)
-    for profile, hosts in served:
-        if remove or profile is None:  # the default credentials need no table
-            rules = without_hosts(rules, hosts)
-        else:
-            rules = with_hosts(rules, profile, hosts, partitions)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    atomic_write(path, render_mapping(rules).encode(), 0o600)
+    def __init__(self, path: Path, partitions: tuple[Partition, ...]) -> None:
+        from runas_async.files import target_of
+
+        self.path = path
+        self.partitions = partitions
+        try:
+            self.target = target_of(path)
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: a symlink loop") from e
+
+    def text(self) -> str:
+        from runas_async.files import decode, read_user
+
+        data = read_user(self.path, what="the registries file")
+        return "" if data is None else decode(data, what=str(self.path))
+
+    def edited(self, served: Served, remove: bool) -> str:
+        """The file's new text; ConfigError or UsageError (nothing written) when it cannot
+        be read or parsed."""
+        from runas_async.core.mapping import edit_mapping
+
+        return edit_mapping(self.text(), served, remove, str(self.path), self.partitions)
+
+    def preflight(self, served: Served, remove: bool) -> None:
+        """What :meth:`update` needs, checked: the file readable and valid, and its
+        directory able to take a new file (made when missing, as the write would)."""
+        import tempfile
+
+        from runas_async.files import make_dirs
+
+        self.edited(served, remove)
+        try:
+            make_dirs(self.target.parent)
+            tempfile.NamedTemporaryFile(dir=self.target.parent, prefix=".probe-").close()
+        except OSError as e:
+            raise ConfigError(f"cannot write {self.path}: {e.strerror or e}") from e
+
+    def update(self, served: Served, remove: bool) -> None:
+        """Read again and edit under the lock: concurrent runs keep each other's tables."""
+        from runas_async.files import atomic_write, locked, make_dirs
+
+        try:
+            make_dirs(self.target.parent)
+            with locked(self.target.parent):
+                atomic_write(self.target, self.edited(served, remove).encode(), self._mode())
+        except OSError as e:
+            raise ConfigError(f"cannot write {self.path}: {e.strerror or e}") from e
+
+    def _mode(self) -> int:
+        try:
+            return stat.S_IMODE(os.stat(self.target).st_mode)
+        except FileNotFoundError:
+            return 0o600

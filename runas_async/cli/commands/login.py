@@ -11,10 +11,10 @@ import logging
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.cli.context import Context, Outcome
-from runas_async.core.errors import RunasError
+from runas_async.core.errors import DockerConfigError, RunasError
 from runas_async.core.options import Login, Output
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from runas_async.core.models import LoginResult, Target, TokenKey
     from runas_async.core.plan import Plan
+    from runas_async.engine import Reporter
 
 log = logging.getLogger("runas_async")
 
@@ -39,7 +40,8 @@ def login(command: Login, ctx: Context) -> Outcome:
         if not command.prints_secrets:  # checked as the real run checks it
             ctx.check_auth(ctx.plan)
         return ctx.dry_run(ctx.plan)
-    with ctx.connecting():
+    # The built-in client's registries are connected at start-up too.
+    with ctx.connecting(registries=command.prints_secrets or ctx.find_client() is None):
         plan = fresh.remaining(ctx.plan)
         with _job_environment(command, ctx) as started:
             outcome, secrets = _run_logins(command, ctx, plan, fresh)
@@ -65,27 +67,76 @@ def _run_logins(
 
     opts = command.run
     runner = ctx.runner(plan)
-    reporter = Recording(ctx.reporter, ctx.recorder, fresh.results)
+    saving = _UntilSaved(ctx.reporter)
+    reporter = Recording(saving, ctx.recorder, fresh.results)
     tokens = ctx.tokens(reporter)
 
     async def work(stop: anyio.Event) -> list[LoginResult]:
-        async with runner:
-            return fresh.results + await run_plan(
-                plan,
-                tokens,
-                runner,
-                reporter,
-                jobs=opts.jobs,
-                login_timeout=opts.timeout,
-                deadline=opts.deadline,
-                stop=stop,
-                # Clients start once the first AWS connection is under way:
-                # spawning them earlier would delay it.
-                prestart=tokens.on_wire,
-            )
+        done: list[LoginResult] | None = None
+        try:
+            async with runner:
+                done = await run_plan(
+                    plan,
+                    tokens,
+                    runner,
+                    reporter,
+                    jobs=opts.jobs,
+                    login_timeout=opts.timeout,
+                    deadline=opts.deadline,
+                    stop=stop,
+                    # Clients start once the first AWS connection is under way:
+                    # spawning them earlier would delay it.
+                    prestart=tokens.on_wire,
+                )
+        except DockerConfigError as e:
+            if done is None:
+                raise  # not the merge: known before any login
+            done = saving.unsaved(done, runner.logged_in, str(e))
+        saving.release()
+        return fresh.results + done
 
     outcome = ctx.until_signalled(work, reporter)
     return outcome, getattr(runner, "secrets", {})
+
+
+class _UntilSaved:
+    """A reporter whose ``finish`` waits until the logins are saved (the merge into the auth
+    file, on the runner's way out): a login is ok only once it is saved. If the merge fails,
+    every login it carried is failed with the reason before anything is finished."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.finished: list[LoginResult] | None = None
+
+    def finish(self, results: Sequence[LoginResult]) -> None:
+        self.finished = list(results)
+
+    def unsaved(
+        self, results: list[LoginResult], carried: Mapping[str, object], reason: str
+    ) -> list[LoginResult]:
+        """``results`` with each login the failed merge carried failed with ``reason``."""
+        from runas_async.core.models import Status
+
+        def failed(result: LoginResult) -> LoginResult:
+            host = None if result.registry is None else result.registry.host
+            if result.status is not Status.OK or host not in carried:
+                return result
+            return replace(result, status=Status.FAILED, error=f"not saved: {reason}")
+
+        now = {id(r): failed(r) for r in results}
+        for before in results:
+            if now[id(before)] is not before:
+                self.inner.update(now[id(before)])
+        if self.finished is not None:
+            self.finished = [now.get(id(r), r) for r in self.finished]
+        return [now[id(r)] for r in results]
+
+    def release(self) -> None:
+        if self.finished is not None:
+            self.inner.finish(self.finished)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # start, update, paused(), stop() of the live table
 
 
 def _all_ok(outcome: Outcome) -> bool:
