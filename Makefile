@@ -12,7 +12,7 @@ export UV_COMPILE_BYTECODE := 1
 # byte-compile and report it, again.
 RUN := $(UV) run --frozen --no-sync --quiet
 
-.PHONY: venv test test-lowest lint fmt demo bench system-packages awscli
+.PHONY: venv test test-lowest lint fmt demo bench system-packages awscli crt
 
 venv:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet 'uv==0.13.8'
@@ -25,7 +25,11 @@ system-packages:
 awscli: venv
 	@UV="$(UV)" PYTHON="$(PYTHON)" bash .ci/awscli
 
-test: venv system-packages awscli
+# awscrt in .crt/, apart from the venv, for the tests of `aws login` profiles (.ci/crt).
+crt: venv
+	@UV="$(UV)" bash .ci/crt
+
+test: venv system-packages awscli crt
 	@PATH="$$($(UV) tool dir --bin):$$PATH" $(RUN) pytest
 
 # The fast tests against the lowest dependency versions pyproject.toml allows (.ci/lowest).

@@ -12,6 +12,12 @@ makes docker go on without credentials. The verbs:
 * ``store``, ``erase``: accepted and ignored for an ECR registry (a ``docker login`` to it
   must not fail); refused for any other host.
 * ``list``: the registries registries.toml names outright, each with username ``AWS``.
+* ``version`` (also ``--version``, ``-v``); ``-h``/``--help`` print the usage (exit 0), as
+  does a missing or extra argument (exit 1), as docker-credential-helpers' ``Serve`` does.
+
+A server URL names its registry as docker/cli's ``ConvertToHostname`` has it (scheme and
+path dropped; ``HOST:443`` and ``HOST.`` are HOST): :func:`registry_host`. A ``store``
+needs a ``ServerURL`` and a ``Username``, as the reference helpers check.
 
 A warm ``get`` imports neither botocore nor aiohttp, and parses nothing: each answer is
 remembered with a stamp of what chose it (the mapping and AWS config files, the variables
@@ -31,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from runas_async.auth.helpercache import CachedToken, TokenCache, key
+from runas_async.auth.helpercache import HELPER, CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
 from runas_async.core.sanitize import show
@@ -46,6 +52,11 @@ PROG = "docker-credential-runas-async"
 NOT_FOUND = "credentials not found in native keychain"
 """docker-credential-helpers' ErrCredentialsNotFound text, which docker's client looks for."""
 MISSING_URL = "no credentials server URL"
+MISSING_USERNAME = "no credentials username"
+USAGE = f"Usage: {PROG} <store|get|erase|list|version>"
+"""docker-credential-helpers' usage line: with no action (exit 1) and for ``-h``/``--help``
+(exit 0), as their reference ``Serve`` does."""
+VERBS = ("get", "store", "erase", "list")
 USERNAME = "AWS"
 MAX_STDIN = 64 * 1024
 """The most of stdin we read: a server URL, or store's small JSON document."""
@@ -69,7 +80,17 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     env = os.environ if env is None else env
-    verb = argv[0] if argv else ""
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        stdout.write(USAGE + "\n")
+        return 0 if argv in (["-h"], ["--help"]) else 1
+    verb = argv[0]
+    if verb in ("version", "--version", "-v"):
+        from runas_async._version import __version__
+
+        stdout.write(f"{PROG} {__version__}\n")
+        return 0
+    if verb not in VERBS:
+        return _fail(stdout, unknown_action(verb))
     try:
         try:
             # a closed stdin (``<&-``) is None: nothing was sent
@@ -144,13 +165,18 @@ def run() -> NoReturn:
     os._exit(code)
 
 
+def unknown_action(verb: str) -> str:
+    """docker-credential-helpers' words for a verb that is not one."""
+    return f"{PROG}: unknown action: {verb}"
+
+
 def _fail(stdout: TextIO, message: str) -> int:
     """An error as helpers report it: one line on stdout (docker shows it), and on stderr."""
     line = " ".join(message.split())
     stdout.write(line + "\n")
     stdout.flush()
     if line != NOT_FOUND:
-        sys.stderr.write(f"{PROG}: {line}\n")
+        sys.stderr.write((line if line.startswith(PROG) else f"{PROG}: {line}") + "\n")
     return 1
 
 
@@ -200,12 +226,7 @@ class Helper:
         if verb == "list":
             stdout.write(json.dumps(dict.fromkeys(self.listed(), USERNAME)) + "\n")
             return 0
-        if verb == "version":
-            from runas_async._version import __version__
-
-            stdout.write(f"{PROG} {__version__}\n")
-            return 0
-        return _fail(stdout, f"Unknown credential action `{verb}`")
+        return _fail(stdout, unknown_action(verb))
 
     # -- the verbs
 
@@ -236,7 +257,9 @@ class Helper:
                 doc = None
             if not isinstance(doc, dict):
                 return _fail(stdout, "store expects the credentials as JSON on stdin")
-            server_url = str(doc.get("ServerURL") or "")
+            server_url, username = str(doc.get("ServerURL") or ""), doc.get("Username")
+            if server_url and not username:
+                return _fail(stdout, MISSING_USERNAME)
         if not server_url:
             return _fail(stdout, MISSING_URL)
         try:
@@ -261,7 +284,7 @@ class Helper:
         from runas_async.core.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
 
         try:
-            ep = parse_endpoint(server_url, self.partitions)
+            ep = parse_endpoint(registry_host(server_url), self.partitions)
         except UsageError:
             raise NotServed(server_url) from None
         if not isinstance(ep, HostEndpoint | PublicEndpoint):
@@ -360,12 +383,33 @@ class Helper:
             region=region,
             client=PROG,
             store="credHelpers",
-            helper="runas-async",
+            helper=HELPER,
         )
         auth = auth_key(places.docker_auth_file(self.env))
         StateFile(places.state_file(self.env)).update(
             lambda state: state.logins.setdefault(auth, {}).__setitem__(host, record)
         )
+
+
+def registry_host(server_url: str) -> str:
+    """The registry a server URL names, found as docker/cli's ``ConvertToHostname`` finds it
+    (the scheme and the path dropped: ``https://HOST/v2/``, ``http://HOST``, ``HOST/repo``
+    are HOST), with the default port and a trailing dot taken as the host itself
+    (``HOST:443``, ``HOST.``)."""
+    import urllib.parse
+
+    host = ""
+    if "://" in server_url:
+        try:
+            parts = urllib.parse.urlsplit(server_url)
+            hostname, port = parts.hostname, parts.port
+        except ValueError:  # docker's url.Parse fails too: the fallback below
+            hostname, port = None, None
+        if hostname:
+            host = hostname + (f":{port}" if port is not None else "")
+    if not host:
+        host = server_url.split("/", 1)[0]
+    return host.removesuffix(":443").removesuffix(".")
 
 
 def _session_name(profile: str | None, env: Mapping[str, str]) -> str:

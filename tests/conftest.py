@@ -16,13 +16,29 @@ that use it skip, or fail when ``RUNAS_ASYNC_REQUIRE_SANDBOX=1`` (set by CI): se
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.missing import missing
 from tests.sandbox import Moto, Sandbox, is_leaky_env_var, sandbox_missing
+
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="runas-async-hypothesis-")
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", _HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+settings.register_profile("ci", settings.get_profile("ci"), derandomize=True, database=None)
+settings.register_profile("local", settings.get_profile("default"), database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "local")
+"""Hypothesis: no example database anywhere (a failure once must not make a checkout fail on
+every later run); its other files (a cache of the constants in our source) go to a temporary
+directory, so no ``.hypothesis/`` appears in the checkout. CI (``CI`` set) is also
+derandomized, so a run there is repeatable. Loaded here, before any test module makes its
+``settings``."""
 
 
 @pytest.fixture(autouse=True)

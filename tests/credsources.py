@@ -4,12 +4,18 @@ One small HTTP server on 127.0.0.1 plays three parts, each the way botocore talk
 (see /work/shared/HARNESS.md):
 
 * the **container credentials endpoint** (ECS, CodeBuild): ``GET /container/creds``,
-  found through ``AWS_CONTAINER_CREDENTIALS_FULL_URI``;
+  found through ``AWS_CONTAINER_CREDENTIALS_FULL_URI``; as **EKS Pod Identity**'s agent,
+  ``GET /v1/credentials`` on 169.254.170.23, with the token of
+  ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` as its ``Authorization`` header (each header
+  it was sent is kept: :attr:`CredentialSources.authorizations`);
 * **instance metadata, IMDSv2** (an EC2 runner): ``PUT /latest/api/token``, then
   ``/latest/meta-data/iam/security-credentials/[ROLE]`` with that token, found through
   ``AWS_EC2_METADATA_SERVICE_ENDPOINT``;
 * the **SSO portal**: ``GET /federation/credentials`` (GetRoleCredentials) with the bearer
-  token of ``~/.aws/sso/cache``, found through ``AWS_ENDPOINT_URL_SSO``.
+  token of ``~/.aws/sso/cache``, found through ``AWS_ENDPOINT_URL_SSO``;
+* the **sign-in service** of ``aws login``: ``POST /v1/token`` (CreateOAuth2Token, the
+  refresh of an expired login), found through ``AWS_ENDPOINT_URL_SIGNIN``; it answers as for
+  a login whose refresh token has expired too (AccessDenied, ``TOKEN_EXPIRED``).
 
 Each hands out its own access key id (:data:`KEYS`), so moto's call log shows which source
 signed a request. moto accepts any key (static keys belong to account 123456789012).
@@ -33,6 +39,8 @@ KEYS = {
     "imds": "ASIAINSTANCEROLE0001",
     "sso": "ASIASSOPORTAL0000001",
     "process": "ASIAPROCESS000000001",
+    "pod": "ASIAPODIDENTITY00001",
+    "login": "ASIAAWSLOGIN00000001",
 }
 """The access key id each source hands out."""
 
@@ -63,11 +71,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._reply(404, b"")
 
+    def do_POST(self) -> None:
+        self.server.log(self)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if urllib.parse.urlsplit(self.path).path == "/v1/token":
+            body = {"error": "TOKEN_EXPIRED", "message": "the refresh token has expired"}
+            self.send_response(400)
+            self.send_header("x-amzn-errortype", "AccessDeniedException")
+            data = json.dumps(body).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self._reply(404, b"")
+
     def do_GET(self) -> None:
         self.server.log(self)
         path = urllib.parse.urlsplit(self.path).path
         if path == "/container/creds":
             self._json(self._creds("container", "Token"))
+        elif path == "/v1/credentials":
+            self._json(self._creds("pod", "Token"))
         elif path.startswith("/latest/meta-data/iam/security-credentials/"):
             self._imds(path.rsplit("/", 1)[-1])
         elif path == "/federation/credentials":
@@ -127,11 +152,13 @@ class _Server(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
         self.requests: list[str] = []
+        self.authorizations: list[str | None] = []
         self._lock = threading.Lock()
 
     def log(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         with self._lock:
             self.requests.append(f"{handler.command} {urllib.parse.urlsplit(handler.path).path}")
+            self.authorizations.append(handler.headers.get("Authorization"))
 
 
 class CredentialSources:
@@ -150,6 +177,11 @@ class CredentialSources:
     def requests(self) -> list[str]:
         return list(self._server.requests)
 
+    @property
+    def authorizations(self) -> list[str | None]:
+        """Each request's ``Authorization`` header (None: none), in the order of requests."""
+        return list(self._server.authorizations)
+
     def env_for(self, source: str) -> dict[str, str]:
         """What a runner of that kind has in its environment."""
         if source == "container":
@@ -161,6 +193,8 @@ class CredentialSources:
             }
         if source == "sso":
             return {"AWS_ENDPOINT_URL_SSO": self.url}
+        if source == "signin":
+            return {"AWS_ENDPOINT_URL_SIGNIN": self.url}
         raise ValueError(source)
 
     def close(self) -> None:
@@ -219,6 +253,43 @@ def sso_profiles(kind: str) -> Mapping[str, Mapping[str, str]]:
             **common,
         }
     }
+
+
+LOGIN_SESSION = "arn:aws:iam::123456789012:user/developer"
+"""The ``login_session`` of the profile ``aws login`` made (the signed-in principal)."""
+
+
+def write_login_token(home: Path, session: str = LOGIN_SESSION, *, expired: bool = False) -> Path:
+    """The cached login ``aws login`` leaves in ``~/.aws/login/cache`` (file name: the SHA-256
+    of the session): temporary keys, their end, a refresh token, and the DPoP key (a P-256
+    key, PEM) that signs the refresh."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    directory = home / ".aws" / "login" / "cache"
+    directory.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "accessToken": {
+            "accessKeyId": KEYS["login"],
+            "secretAccessKey": "login-secret",
+            "sessionToken": "login-session-token",
+            "accountId": SSO_ACCOUNT,
+            "expiresAt": _iso(_later(-1) if expired else _later()),
+        },
+        "tokenType": "aws_sigv4",
+        "clientId": "arn:aws:signin:::devtools/same-device",
+        "refreshToken": "login-refresh-token",
+        "idToken": "login-id-token",
+        "dpopKey": key.decode(),
+    }
+    path = directory / f"{hashlib.sha256(session.encode()).hexdigest()}.json"
+    path.write_text(json.dumps(doc))
+    return path
 
 
 CREDENTIAL_PROCESS = """#!{python}

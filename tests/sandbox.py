@@ -354,11 +354,15 @@ def _get_v2(
 
 
 def _htpasswd_lines(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """bcrypt ``user:hash`` lines, one ``htpasswd -Bbn`` per distinct pair, run in parallel."""
+    """bcrypt ``user:hash`` lines, one ``htpasswd -iBn`` per distinct pair, run in parallel.
+
+    The password goes on stdin (``-i``), never in argv, where /proc shows it to every process
+    (and test_faults' scan of every process's argv would find a registry's token there).
+    """
     running = {
         pair: subprocess.Popen(
-            ["htpasswd", "-Bbn", "-C", "4", *pair],
-            stdin=subprocess.DEVNULL,
+            ["htpasswd", "-iBn", "-C", "4", pair[0]],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -369,7 +373,7 @@ def _htpasswd_lines(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], s
     errors: list[str] = []
     for pair, process in running.items():
         try:
-            out, err = process.communicate(timeout=30)
+            out, err = process.communicate(pair[1], timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             out, err = process.communicate()

@@ -13,6 +13,7 @@ import time
 import types
 import urllib.parse
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,7 @@ from aiobotocore.client import AioBaseClient
 from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # type: ignore[attr-defined]
 from aiobotocore.session import AioSession
 from aiobotocore.signers import AioRequestSigner
+from botocore.credentials import RefreshableCredentials
 
 from runas_async.auth.registry import BuiltinRunner
 from runas_async.aws import _transport
@@ -713,6 +715,50 @@ async def test_client_made_with_the_credentials_when_the_signer_ignores_them(
     assert ecr == [("GetAuthorizationToken", LATE_KEYS.access_key)]
     assert "the signer did not use request_credentials" in debug_log.text
     assert LATE_KEYS.secret_key not in debug_log.text
+
+
+async def _role_credentials(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> ResolvedCredentials:
+    """A role profile resolved by botocore's own chain (AssumeRole: refreshable credentials)."""
+    moto.write_aws_config(
+        {
+            "src": {"region": "us-east-1", **STATIC_KEYS},
+            "r": {
+                "region": "us-east-1",
+                "role_arn": f"arn:aws:iam::{ROLE_ACCOUNT}:role/r",
+                "source_profile": "src",
+            },
+        }
+    )
+    for name, value in moto.env().items():
+        if name.startswith(("AWS_", "HOME")):
+            monkeypatch.setenv(name, value)
+    return await CredentialResolver().resolve(aws.new_session("r"), "r")
+
+
+async def test_botocore_chain_credentials_carry_their_expiry(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's refreshable credentials keep their expiry private; the hook reads it."""
+    creds = await _role_credentials(moto, monkeypatch)
+    assert creds.expiry is not None and creds.expiry > datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    "seen_as",
+    [pytest.param(_ABSENT, id="missing"), pytest.param("2030-01-01", id="not-a-datetime")],
+)
+async def test_expiry_unknown_without_botocores_expiry_time(
+    moto: Moto,
+    monkeypatch: pytest.MonkeyPatch,
+    debug_log: pytest.LogCaptureFixture,
+    seen_as: object,
+) -> None:
+    """RefreshableCredentials without _expiry_time: the credentials still come, expiry unknown."""
+    _hide_from_transport(monkeypatch, RefreshableCredentials, "_expiry_time", seen_as)
+    creds = await _role_credentials(moto, monkeypatch)
+    assert creds.access_key and creds.account_id in (None, ROLE_ACCOUNT)
+    assert creds.expiry is None
+    assert "credentials' expiry unknown" in debug_log.text
 
 
 class _ModuleWithout(types.ModuleType):

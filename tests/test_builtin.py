@@ -251,6 +251,19 @@ def test_cmd_exit_status_passes_through(world: Sandbox, tmp_path: Path, client: 
     assert not (world.docker_config / "config.json").exists()
 
 
+@pytest.mark.parametrize("client", ["builtin", "docker"])
+def test_a_jobs_logins_are_not_recorded(world: Sandbox, tmp_path: Path, client: str) -> None:
+    """``-- CMD``: the logins live in the job's private auth file and die with it, so the
+    state file (what ``ecr status`` and ``--renew-before`` read) gets no record of them."""
+    tmp, state_home = _tmpdir(tmp_path), tmp_path / "state"
+    env = world.env(TMPDIR=str(tmp), XDG_STATE_HOME=str(state_home))
+    done = world.run_tool(["ecr", "login", "dev", GOOD[0], "-c", client, "--", "true"], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = state_home / "runas-async" / "logins.json"
+    logins = json.loads(state.read_text()).get("logins", {}) if state.exists() else {}
+    assert logins == {}, logins
+
+
 def test_cmd_killed_by_a_signal_exits_128_plus_n(world: Sandbox, tmp_path: Path) -> None:
     """A CMD that dies of SIGTERM: exit 143, and the private directory is removed."""
     tmp = _tmpdir(tmp_path)

@@ -377,6 +377,90 @@ def test_readme_lists_every_flag() -> None:
         assert f"`{flag}" in text or f", {flag} " in text or f", {flag}`" in text, flag
 
 
+def test_readme_options_table_names_every_command_of_a_listed_option() -> None:
+    """An option row that lists its commands, as `(login, logout)` at the start or the end
+    of its meaning, lists every command that takes the option (-p and -f: configure-docker)."""
+    from runas_async.cli.main import build_parser
+
+    _, commands = build_parser()
+    readme = README.read_text()
+    table = readme[readme.index("### Options") : readme.index("### JSON output")]
+    checked = 0
+    for flags, meaning in re.findall(r"^\| `([^`]+)` \| (.*) \|$", table, re.M):
+        names = {f.strip().split(" ")[0] for f in flags.split(",")}
+        lists = re.findall(r"^\(([a-z, -]+)\)|\(([a-z, -]+)\)$", meaning)
+        listed = {n.strip() for pair in lists for part in pair for n in part.split(",") if n}
+        if not listed or not listed <= set(commands):
+            continue
+        taking = {
+            name
+            for name, parser in commands.items()
+            if any(names & set(a.option_strings) for a in parser._actions)
+        }
+        if not taking:
+            continue  # `-- CMD`: not an option
+        assert listed == taking, (flags, listed, taking)
+        checked += 1
+    assert checked >= 5
+
+
+def _ci_packages() -> set[str]:
+    """Every package CI installs: .ci/run's apt-get line and .ci/system-packages' list."""
+    root = README.parent
+    run = (root / ".ci" / "run").read_text()
+    line = re.search(r"apt-get install[^\n]*\\\n([^\n]*)", run)
+    assert line is not None
+    packages = {w for w in line.group(1).split() if re.fullmatch(r"[a-z0-9.+-]+", w)}
+    script = (root / ".ci" / "system-packages").read_text()
+    return packages | set(re.findall(r"missing\+=\(([a-z0-9.+-]+)\)", script))
+
+
+def test_readme_says_what_make_test_installs() -> None:
+    """README's Development section says `make test` installs system packages as root with
+    apt, naming each package CI installs, and awscli with `uv tool`."""
+    readme = README.read_text()
+    development = readme[readme.index("## Development") : readme.index("## License")]
+    flat = " ".join(development.split())
+    assert "as root" in flat and "apt" in flat and "uv tool install" in flat
+    assert "awscli" in flat and "awscrt" in flat
+    packages = _ci_packages()
+    assert {"docker-registry", "podman", "skopeo", "zsh"} <= packages
+    for package in packages:
+        assert f"`{package}`" in development, package
+
+
+def _benchmarks() -> str:
+    return (README.parent / "BENCHMARKS.md").read_text()
+
+
+def test_readme_renew_before_time_is_the_measured_one() -> None:
+    """The time README gives for `--renew-before` with every login fresh is the median
+    BENCHMARKS.md measured, not a rounder claim."""
+    row = re.search(
+        r"^\| every registry fresh[^|]*\| \*\*(\d\.\d+) s\*\* \|(.*)$", _benchmarks(), re.M
+    )
+    assert row is not None
+    readme = README.read_text()
+    section = readme[readme.index("`ecr login --renew-before DURATION`") :]
+    paragraph = section[: section.index("\n\n")]
+    assert "well under" not in paragraph
+    figures = re.findall(r"(\d\.\d+) s\b", paragraph)
+    assert figures[0] == row.group(1), paragraph  # the median first
+    for figure in figures[1:]:
+        assert figure in row.group(2), figure  # then only the same row's range
+
+
+def test_readme_how_fast_says_which_numbers_are_the_full_run() -> None:
+    """ "How fast" names the full `make bench` run the chart comes from (its date and commit,
+    as BENCHMARKS.md's results say) and says the later sections are reduced re-runs."""
+    run = re.search(r"Run (\d{4}-\d\d-\d\d) .*?\(commit (\w+),", _benchmarks(), re.S)
+    assert run is not None
+    readme = README.read_text()
+    fast = " ".join(readme[readme.index("## How fast") : readme.index("## Retries")].split())
+    assert run.group(1) in fast and run.group(2) in fast
+    assert "reduced" in fast
+
+
 def test_version_is_fast_path() -> None:
     """--version prints the version without importing aiobotocore or rich."""
     code = (

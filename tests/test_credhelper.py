@@ -20,7 +20,17 @@ import pytest
 from runas_async.auth.helpercache import FILE_NAME
 from runas_async.core.errors import TokenError
 from runas_async.core.models import Token
-from runas_async.credhelper import MISSING_URL, NOT_FOUND, Helper
+from runas_async.core.places import cache_dir
+from runas_async.credhelper import (
+    MISSING_URL,
+    MISSING_USERNAME,
+    NOT_FOUND,
+    PROG,
+    USAGE,
+    Helper,
+    main,
+    registry_host,
+)
 from tests.faults import ApiFaultProxy
 from tests.missing import need_program
 from tests.oci import write_oci_layout
@@ -95,7 +105,13 @@ def _helper(verb: str, text: str, env: Mapping[str, str]) -> subprocess.Complete
             id="store-other-refused",
         ),
         pytest.param("erase", "ghcr.io", 1, "serves Amazon ECR registries only", id="erase-other"),
-        pytest.param("frobnicate", "", 1, "Unknown credential action `frobnicate`", id="verb"),
+        pytest.param(
+            "frobnicate",
+            "",
+            1,
+            "docker-credential-runas-async: unknown action: frobnicate",
+            id="verb",
+        ),
     ],
 )
 def test_protocol(
@@ -106,6 +122,130 @@ def test_protocol(
     assert done.returncode == code, done.stdout + done.stderr
     assert done.stdout.strip() == out or (out and out in done.stdout)
     assert moto.moto_calls() == []  # nothing here needs AWS
+
+
+class _Unread(io.StringIO):
+    """stdin that must not be read (docker's helpers answer these before reading it)."""
+
+    def read(self, size: int | None = -1) -> str:
+        raise AssertionError("stdin read")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        pytest.param([], 1, id="no-action"),
+        pytest.param(["-h"], 0, id="-h"),
+        pytest.param(["--help"], 0, id="--help"),
+        pytest.param(["get", "extra"], 1, id="two-actions"),
+    ],
+)
+def test_usage_names_every_action(argv: list[str], code: int) -> None:
+    """No action, -h, --help or too many: docker-credential-helpers' usage line on stdout,
+    exit 0 for help and 1 otherwise, stdin not read."""
+    out = io.StringIO()
+    assert main(argv, _Unread(), out, env={}) == code
+    assert out.getvalue() == USAGE + "\n"
+    assert all(verb in USAGE for verb in ("get", "store", "erase", "list", "version"))
+
+
+@pytest.mark.parametrize("argv", [["version"], ["--version"], ["-v"]])
+def test_version_answers_whatever_the_aws_config(argv: list[str], tmp_path: Path) -> None:
+    """version (and --version, -v) print the name and version, even with an AWS config
+    that does not parse."""
+    broken = tmp_path / "config"
+    broken.write_text("[profile x\nregion = \x00")
+    out = io.StringIO()
+    env = {"HOME": str(tmp_path), "AWS_CONFIG_FILE": str(broken)}
+    assert main(argv, _Unread(), out, env=env) == 0
+    assert re.fullmatch(rf"{PROG} \d+\.\d+\S*\n", out.getvalue()), out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        pytest.param(["store"], '{"ServerURL": "ghcr.io", "Username": "u"}', id="store-other"),
+        pytest.param(["frobnicate"], "", id="unknown-action"),
+    ],
+)
+def test_errors_name_the_helper_once(
+    argv: list[str], text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error on stderr starts with the helper's name, once."""
+    out = io.StringIO()
+    assert main(argv, io.StringIO(text), out, env={"HOME": str(tmp_path)}) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(PROG) and err.count(PROG) == 1, err
+    assert out.getvalue().count(PROG) <= 1
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        pytest.param({"ServerURL": "", "Username": "AWS", "Secret": "x"}, MISSING_URL, id="url"),
+        pytest.param(
+            {"ServerURL": "h", "Username": "", "Secret": "x"}, MISSING_USERNAME, id="user"
+        ),
+        pytest.param({"ServerURL": "h", "Secret": "x"}, MISSING_USERNAME, id="no-user-key"),
+    ],
+)
+def test_store_needs_a_server_url_and_a_username(
+    doc: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    """store checks the credentials as docker-credential-helpers' Serve does: exit 1 with
+    its texts."""
+    doc = {**doc, "ServerURL": doc["ServerURL"].replace("h", ecr_host(PROD, "eu-west-1"))}
+    out = io.StringIO()
+    assert main(["store"], io.StringIO(json.dumps(doc)), out, env={"HOME": str(tmp_path)}) == 1
+    assert out.getvalue() == message + "\n"
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1]", "[" * 60_000], ids=["bad", "list", "deep"])
+def test_store_of_what_is_not_a_json_object_is_one_line(text: str, tmp_path: Path) -> None:
+    """store given anything but a JSON object: one line saying so, exit 1, no traceback."""
+    out = io.StringIO()
+    assert main(["store"], io.StringIO(text), out, env={"HOME": str(tmp_path)}) == 1
+    assert out.getvalue() == "store expects the credentials as JSON on stdin\n"
+
+
+HOST = ecr_host(PROD, "eu-west-1")
+
+
+@pytest.mark.parametrize(
+    ("server_url", "host"),
+    [
+        pytest.param(HOST, HOST, id="host"),
+        pytest.param(f"https://{HOST}", HOST, id="https"),
+        pytest.param(f"https://{HOST}/v2/", HOST, id="https-path"),
+        pytest.param(f"http://{HOST}", HOST, id="http"),
+        pytest.param(f"{HOST}/team/app:1", HOST, id="host-path"),
+        pytest.param(f"{HOST}:443", HOST, id="default-port"),
+        pytest.param(f"https://{HOST}:443/v2/", HOST, id="https-default-port"),
+        pytest.param(f"{HOST}.", HOST, id="trailing-dot"),
+        pytest.param(f"{HOST}.:443", HOST, id="trailing-dot-and-port"),
+        pytest.param(f"{HOST}:5000", f"{HOST}:5000", id="other-port-kept"),
+        pytest.param("https://index.docker.io/v1/", "index.docker.io", id="docker-hub"),
+        pytest.param("https://[::1", "https:", id="unparsable-url-cut-at-slash"),
+    ],
+)
+def test_registry_host_as_dockers_convert_to_hostname(server_url: str, host: str) -> None:
+    """docker/cli's ConvertToHostname, plus the default port and a trailing dot dropped."""
+    assert registry_host(server_url) == host
+
+
+@pytest.mark.parametrize(
+    "server_url",
+    [f"{HOST}:443", f"{HOST}.", f"http://{HOST}", f"https://{HOST}/v2/", f"{HOST}/team/app:1"],
+)
+def test_get_serves_every_spelling_of_the_registry(world: dict[str, str], server_url: str) -> None:
+    """Each way docker or skopeo may name the registry gets its token (the ServerURL echoed)."""
+    done = _helper("get", server_url, world)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == {
+        "ServerURL": server_url,
+        "Username": "AWS",
+        "Secret": moto_password(PROD),
+    }
 
 
 def test_get_serves_each_registry_with_its_mapped_profile(
@@ -156,6 +296,43 @@ def test_warm_get_reuses_the_token_and_imports_nothing_heavy(
     assert done.stderr.strip() == "0 []", done.stderr
     assert json.loads(done.stdout)["Secret"] == moto_password(PROD)
     assert moto.moto_calls() == []
+
+
+def test_warm_get_reads_the_token_cache_once(world: dict[str, str], moto: Moto) -> None:
+    """A warm get opens the cache file once (an audit hook counts every open of it)."""
+    host = ecr_host(PROD, "eu-west-1")
+    assert _helper("get", host, world).returncode == 0
+    code = (
+        "import io, os, sys\n"
+        "opens = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and os.fsdecode(str(args[0])).endswith(sys.argv[1]):\n"
+        "        opens.append(args[0])\n"
+        "sys.addaudithook(hook)\n"
+        "from runas_async.credhelper import main\n"
+        f"rc = main(['get'], io.StringIO({host!r}))\n"
+        "print(rc, len(opens), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, FILE_NAME],
+        env=world,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stderr.strip() == "0 1", done.stderr
+    assert json.loads(done.stdout)["Secret"] == moto_password(PROD)
+
+
+def test_warm_get_follows_a_changed_aws_profile(world: dict[str, str], moto: Moto) -> None:
+    """No table in registries.toml: the default credentials answer, so AWS_PROFILE chooses
+    them; set to another profile, the next get is that profile's token, not the last one's."""
+    env = {**world, "RUNAS_ASYNC_REGISTRIES": str(moto.workdir / "none.toml")}
+    host = ecr_host(PROD, "eu-west-1")
+    for profile, account in (("dev", DEFAULT_ACCOUNT), ("prod", PROD), ("dev", DEFAULT_ACCOUNT)):
+        done = _helper("get", host, {**env, "AWS_PROFILE": profile})
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["Secret"] == moto_password(account), profile
 
 
 def test_twenty_gets_at_once_make_one_token_request(world: dict[str, str], moto: Moto) -> None:
@@ -447,6 +624,48 @@ def test_helper_tokens_show_in_ecr_status(world: dict[str, str], moto: Moto) -> 
     assert 11 * HOUR < row["expires_in"] <= 12 * HOUR
 
 
+def test_ecr_status_labels_the_helpers_rows_with_its_tokens_time_left(
+    world: dict[str, str], moto: Moto
+) -> None:
+    """credHelpers entries that send a registry to runas-async are the helper's rows: before
+    any pull "no token yet"; after, the time left of the token the helper answered with, also
+    for a registry served from a token the helper had cached for another one."""
+    other = "111111111111"
+    hosts = sorted([ecr_host(PROD, "eu-west-1"), ecr_host(other, "eu-west-1")])
+    run = [sys.executable, "-m", "runas_async", "ecr"]
+    configured = subprocess.run(
+        [*run, "configure-docker", "prod", PROD, other], env=world, capture_output=True, text=True
+    )
+    assert configured.returncode == 0, configured.stderr
+    before = subprocess.run([*run, "status"], env=world, capture_output=True, text=True)
+    assert before.returncode == 0, before.stderr
+    rows = [line.split() for line in before.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == hosts
+    for row in rows:
+        assert " ".join(row[1:]) == "credHelpers (runas-async) runas-async helper no token yet"
+    for host in hosts:
+        assert _helper("get", host, world).returncode == 0
+    done = subprocess.run([*run, "status", "-o", "json"], env=world, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = {row["registry"]: row for row in json.loads(done.stdout)["registries"]}
+    assert sorted(got) == hosts
+    for row in got.values():
+        assert (row["helper"], row["profile"], row["ours"]) == ("runas-async", "prod", True)
+        assert row["client"] == "docker-credential-runas-async"
+        assert (row["state"], 11 * HOUR < row["expires_in"] <= 12 * HOUR) == ("valid", True)
+    text = subprocess.run([*run, "status"], env=world, capture_output=True, text=True).stdout
+    for line in text.splitlines()[1:]:
+        assert "runas-async helper (prod)" in line and re.search(r"1[01]h\d\dm left$", line)
+    cache = cache_dir(world) / FILE_NAME
+    doc = json.loads(cache.read_text())
+    for token in doc["tokens"].values():
+        token["expires_at"] = time.time() - 60
+    cache.write_text(json.dumps(doc))
+    ended = subprocess.run([*run, "status"], env=world, capture_output=True, text=True)
+    assert ended.returncode == 0, ended.stdout  # nothing to do: the next pull renews it
+    assert ended.stdout.count("expired, renewed at next pull") == 2, ended.stdout
+
+
 def test_configure_docker_for_podman_writes_containers_auth_json(
     world: dict[str, str], moto: Moto
 ) -> None:
@@ -474,6 +693,11 @@ def test_configure_docker_for_podman_writes_containers_auth_json(
     assert done.returncode == 0, done.stderr
     assert json.loads(auth.read_text()) == {"credHelpers": {host: "runas-async"}}
     assert not (moto.docker_config / "config.json").exists()
+    assert _helper("get", host, env).returncode == 0  # as skopeo asks it
+    status = [sys.executable, "-m", "runas_async", "ecr", "status", "-c", "podman", "-o", "json"]
+    listed = subprocess.run(status, env=env, capture_output=True, text=True)
+    (row,) = json.loads(listed.stdout)["registries"]
+    assert (row["registry"], row["ours"], row["profile"]) == (host, True, "prod")
 
 
 @pytest.mark.parametrize(
@@ -499,3 +723,65 @@ def test_mapping_is_checked_as_login_files_are(text: str, needle: str) -> None:
     with pytest.raises(UsageError, match=re.escape(needle)):
         parse_mapping(text, "registries.toml", load_partitions())
     assert parse_mapping("", "registries.toml", load_partitions()) == []
+
+
+_RECORDER = """#!{python}
+import json, subprocess, sys
+text = sys.stdin.read()
+done = subprocess.run([{python!r}, "-m", "runas_async.credhelper", *sys.argv[1:]],
+                      input=text, capture_output=True, text=True)
+with open({log!r}, "a") as log:
+    log.write(json.dumps([sys.argv[1:], text, done.returncode]) + "\\n")
+sys.stdout.write(done.stdout)
+sys.stderr.write(done.stderr)
+sys.exit(done.returncode)
+"""
+
+
+def test_docker_and_skopeo_spellings_of_a_registry_are_served(sb: Sandbox, tmp_path: Path) -> None:
+    """The real docker CLI and skopeo, sent to the registry as HOST, HOST:443, HOST. and
+    https://HOST: every server URL they hand the helper (recorded on the way) is answered."""
+    docker = need_program("docker", "the docker CLI")
+    skopeo = need_program("skopeo", "apt-get install skopeo")
+    sb.write_aws_config(PROFILES)
+    sb.add_registries([(HOST, moto_password(PROD))])
+    mapping = tmp_path / "registries.toml"
+    mapping.write_text(MAPPING)
+    log = tmp_path / "helper.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    recorder = bin_dir / "docker-credential-runas-async"
+    recorder.write_text(_RECORDER.format(python=sys.executable, log=str(log)))
+    recorder.chmod(0o755)
+    spellings = [HOST, f"{HOST}:443", f"{HOST}."]
+    sb.docker_config.mkdir(parents=True, exist_ok=True)
+    (sb.docker_config / "config.json").write_text(
+        json.dumps({"credHelpers": dict.fromkeys(spellings, "runas-async")})
+    )
+    sent: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
+    with ApiFaultProxy(sb.moto_url, expires_in=12 * HOUR) as proxy:
+        env = sb.env(
+            AWS_ENDPOINT_URL=proxy.url,
+            RUNAS_ASYNC_REGISTRIES=str(mapping),
+            PATH=f"{bin_dir}:{os.environ['PATH']}",
+            REGISTRY_AUTH_FILE=str(sb.docker_config / "config.json"),
+        )
+        for name in spellings:
+            for client, argv in (
+                ("docker", [docker, "login", name]),
+                ("skopeo", [skopeo, "inspect", "--tls-verify=false", f"docker://{name}/a:1"]),
+            ):
+                log.unlink(missing_ok=True)
+                sb.run(argv, env=env)
+                lines = log.read_text().splitlines() if log.exists() else []
+                sent[client, name] = [
+                    (verb[0], text.strip(), code) for verb, text, code in map(json.loads, lines)
+                ]
+    for name in spellings:  # docker asks for the spelling it was given, and stores it
+        assert ("get", name, 0) in sent["docker", name], sent
+        assert any(
+            v == "store" and json.loads(t)["ServerURL"] == name for v, t, _ in sent["docker", name]
+        )
+    for name in (HOST, f"{HOST}:443"):  # skopeo asks the same way (a trailing dot: not at all)
+        assert ("get", name, 0) in sent["skopeo", name], sent
+    assert all(code == 0 for calls in sent.values() for _, _, code in calls), sent

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runas_async.auth.authfile import DockerConfig, auth_entry, config_dir, helper_for
+from runas_async.auth.authfile import AuthFile, auth_entry, helper_for
 from runas_async.core.errors import DockerConfigError
+from runas_async.core.places import docker_auth_file
 from tests.missing import need_root
 
 EXISTING = {
@@ -29,15 +30,14 @@ def _write(path: Path, doc: object, mode: int = 0o600) -> None:
     path.chmod(mode)
 
 
-def test_config_dir_honours_docker_config(tmp_path: Path) -> None:
-    """DOCKER_CONFIG wins over HOME/.docker, as for the docker CLI."""
-    assert config_dir({"DOCKER_CONFIG": str(tmp_path / "d"), "HOME": "/h"}) == tmp_path / "d"
-    assert config_dir({"HOME": "/h"}) == Path("/h/.docker")
+def docker_config(directory: Path) -> AuthFile:
+    """docker's auth file with ``DOCKER_CONFIG=directory``, found as the commands find it."""
+    return AuthFile(docker_auth_file({"DOCKER_CONFIG": str(directory)}))
 
 
 def test_merge_keeps_every_other_key_and_entry(tmp_path: Path) -> None:
     """Merging new auths keeps existing entries, other keys, and the file mode."""
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     _write(cfg.path, EXISTING, 0o640)
     cfg.merge_auths({"1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnB3"}})
     doc = json.loads(cfg.path.read_text())
@@ -50,7 +50,7 @@ def test_merge_keeps_every_other_key_and_entry(tmp_path: Path) -> None:
 
 def test_merge_creates_missing_file_private(tmp_path: Path) -> None:
     """With no config.json yet, the merge creates one readable only by its owner."""
-    cfg = DockerConfig(tmp_path / "new")
+    cfg = docker_config(tmp_path / "new")
     cfg.preflight()
     cfg.merge_auths({"h": {"auth": "x"}})
     assert json.loads(cfg.path.read_text()) == {"auths": {"h": {"auth": "x"}}}
@@ -61,7 +61,7 @@ def test_merge_writes_through_a_symlink(tmp_path: Path) -> None:
     """A symlinked config.json (dotfile managers) stays a symlink; its target is updated."""
     real = tmp_path / "dotfiles" / "docker.json"
     _write(real, EXISTING)
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = docker_config(tmp_path / "docker")
     cfg.directory.mkdir()
     cfg.path.symlink_to(real)
     cfg.merge_auths({"h": {"auth": "x"}})
@@ -81,7 +81,7 @@ def test_invalid_config_is_refused_and_untouched(
     tmp_path: Path, content: bytes, needle: str
 ) -> None:
     """An unusable config.json is named in a one-line error and left byte for byte."""
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     cfg.path.write_bytes(content)
     with pytest.raises(DockerConfigError) as info:
         cfg.preflight()
@@ -95,7 +95,7 @@ def test_invalid_config_is_refused_and_untouched(
 
 def test_empty_file_counts_as_empty_config(tmp_path: Path) -> None:
     """An empty config.json (as `touch` leaves it) is treated as {}."""
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     cfg.path.write_bytes(b"")
     seed = cfg.preflight()
     assert seed is not None and json.loads(seed) == {}
@@ -105,7 +105,7 @@ def test_empty_file_counts_as_empty_config(tmp_path: Path) -> None:
 
 def test_unreadable_config_is_refused(tmp_path: Path) -> None:
     """A config.json that cannot be read (here: a directory) is an error naming it."""
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     cfg.path.mkdir()
     with pytest.raises(DockerConfigError, match="cannot read") as info:
         cfg.preflight()
@@ -114,12 +114,12 @@ def test_unreadable_config_is_refused(tmp_path: Path) -> None:
 
 def test_read_only_directory_is_refused_before_anything_runs(tmp_path: Path) -> None:
     """A directory that cannot take the new file fails the preflight, file untouched."""
-    cfg = DockerConfig(tmp_path / "ro")
+    cfg = docker_config(tmp_path / "ro")
     _write(cfg.path, EXISTING)
     before = cfg.path.read_bytes()
     # A read-only bind mount would need root; a path that is not a directory
     # fails the same way for root and for users.
-    blocked = DockerConfig(cfg.path / "sub")
+    blocked = docker_config(cfg.path / "sub")
     with pytest.raises(DockerConfigError) as info:
         blocked.preflight()
     assert str(blocked.path) in str(info.value)
@@ -127,14 +127,14 @@ def test_read_only_directory_is_refused_before_anything_runs(tmp_path: Path) -> 
 
 
 _MERGE = (
-    "import sys; from pathlib import Path; from runas_async.auth.authfile import DockerConfig; "
-    "DockerConfig(Path(sys.argv[1])).merge_auths({sys.argv[2]: {'auth': sys.argv[2]}})"
+    "import sys; from pathlib import Path; from runas_async.auth.authfile import AuthFile; "
+    "AuthFile(Path(sys.argv[1]) / 'config.json').merge_auths({sys.argv[2]: {'auth': sys.argv[2]}})"
 )
 
 
 def test_concurrent_merges_from_processes_lose_nothing(tmp_path: Path) -> None:
     """Twenty processes merging at once all end up in config.json, with what was there."""
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     _write(cfg.path, EXISTING)
     procs = [
         subprocess.Popen([sys.executable, "-c", _MERGE, str(tmp_path), f"h{i}"]) for i in range(20)
@@ -158,7 +158,7 @@ def test_auth_entry_reads_one_host() -> None:
 def test_merge_keeps_owner_group_and_mode(tmp_path: Path) -> None:
     """After a root (sudo) run, the user's config.json is still the user's, mode unchanged."""
     need_root("to own a file as another user")
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     _write(cfg.path, EXISTING, 0o644)
     os.chown(cfg.path, 4321, 8765)
     cfg.merge_auths({"1.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOnB3"}})
@@ -181,7 +181,7 @@ def test_merge_keeps_owner_group_and_mode(tmp_path: Path) -> None:
 def test_seed_is_plain_json_docker_can_read(tmp_path: Path, raw: bytes) -> None:
     """A BOM or CRLF file seeds each login with plain JSON holding the same settings, so
     docker (whose JSON decoder rejects a BOM) still sees credsStore and credHelpers."""
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     cfg.path.write_bytes(raw)
     seed = cfg.preflight()
     assert seed is not None
@@ -203,7 +203,7 @@ def test_remove_takes_every_spelling_docker_logout_removes(tmp_path: Path) -> No
         },
         "psFormat": "x",
     }
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     _write(cfg.path, doc)
     cfg.remove_auths([host])
     assert json.loads(cfg.path.read_text()) == {
@@ -245,7 +245,7 @@ def test_a_docker_login_landing_during_the_merge_is_kept(
     its new file is seen: the merge reads again and keeps both entries."""
     from runas_async.files import atomic_write as real
 
-    cfg = DockerConfig(tmp_path)
+    cfg = docker_config(tmp_path)
     _write(cfg.path, EXISTING)
     calls: list[bytes] = []
 

@@ -206,6 +206,23 @@ def test_logout_removes_its_records(world: World) -> None:
 # --- ecr status ---------------------------------------------------------------------------
 
 
+def test_status_with_nothing_logged_in_says_so_and_names_the_file(world: World) -> None:
+    """No ECR registry in the auth file (none there at all, or only other registries): one
+    line saying none is logged in, naming the auth file read; exit 0."""
+    moto, env, _, _ = world
+    config = moto.docker_config / "config.json"
+    config.unlink(missing_ok=True)
+    done = _run(env, "ecr", "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"No ECR registry is logged in: {config} does not exist.\n"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"auths": {"docker.io": {"auth": "bWU6cHc="}}}))
+    done = _run(env, "ecr", "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"No ECR registry is logged in (read {config}).\n"
+    assert json.loads(_run(env, "ecr", "status", "-o", "json").stdout) == {"registries": []}
+
+
 def test_status_over_a_mixed_auth_file(world: World) -> None:
     """Our logins, docker's own, a credsStore placeholder, credHelpers and public.ecr.aws."""
     moto, env, _, proxy = world
@@ -261,6 +278,19 @@ _CHILD = textwrap.dedent(
 )
 
 
+def test_a_plan_the_files_cannot_make_is_not_everything_fresh(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--renew-before with a profile that has no region: the check from the files finds
+    nothing (fresh or not), so the full path runs and says what is wrong (exit 2); an
+    empty check is not "every registry is fresh" (exit 0, nothing done)."""
+    moto.write_aws_config({"dev": dict(STATIC_KEYS)})
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["ecr", "login", "dev", "--renew-before", "1h"]) == 2
+    assert "profile 'dev' has no region" in capsys.readouterr().err
+
+
 def test_everything_fresh_makes_no_request_and_imports_nothing_heavy(world: World) -> None:
     """All fresh (own registry included): no request reaches moto, no heavy module loads."""
     moto, env, log, proxy = world
@@ -271,6 +301,7 @@ def test_everything_fresh_makes_no_request_and_imports_nothing_heavy(world: Worl
     moto.ecr_public.calls.clear()
     seen, logins = len(proxy.seen()), len(log.read_text().splitlines())
     argv = ["ecr", "login", *_all_three(moto), "--renew-before", "1h", "-o", "json"]
+    summary, output = _ci_files(env, moto.workdir)  # written, still with nothing heavy
     child = subprocess.run(
         [sys.executable, "-c", _CHILD.format(heavy=HEAVY), *argv],
         env=env,
@@ -289,6 +320,8 @@ def test_everything_fresh_makes_no_request_and_imports_nothing_heavy(world: Worl
     assert moto.ecr_public.calls == []
     assert len(proxy.seen()) == seen
     assert len(log.read_text().splitlines()) == logins  # no client ran either
+    assert _outputs(output)["registries"] == sorted([EAST, WEST, PUBLIC])
+    assert "3 of 3" in summary.read_text()
     text = _run(env, "ecr", "login", "dev", WEST, "--renew-before", "30m")
     assert text.returncode == 0
     assert f"fresh   {WEST} (profile dev, 11h5" in text.stdout
@@ -312,6 +345,40 @@ def test_some_stale_only_those_renewed(world: World) -> None:
     records = json.loads(_state_path(env).read_text())["logins"]
     (ours,) = records.values()
     assert ours[WEST]["expires_at"] > time.time() + TWELVE_HOURS - 120
+
+
+def _ci_files(env: dict[str, str], tmp: Path) -> tuple[Path, Path]:
+    summary, output = tmp / "summary.md", tmp / "github-output"
+    for path in (summary, output):
+        path.unlink(missing_ok=True)
+    env.update(GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
+    return summary, output
+
+
+def _outputs(path: Path) -> dict[str, list[str]]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines())
+    return {name: sorted(filter(None, value.split(","))) for name, value in pairs}
+
+
+def test_ci_outputs_list_every_registry_in_force_and_are_written_every_run(world: World) -> None:
+    """--renew-before: GITHUB_OUTPUT's `registries` lists the fresh registries too, `renewed`
+    only those logged in by this run; both files are written even when all are fresh."""
+    moto, env, _, _ = world
+    _logged_in(env, "dev", EAST, WEST)
+    summary, output = _ci_files(env, moto.workdir)
+    fresh = _run(env, "ecr", "login", "dev", EAST, WEST, "--renew-before", "1h")
+    assert fresh.returncode == 0, fresh.stderr
+    assert _outputs(output) == {"registries": sorted([EAST, WEST]), "renewed": []}
+    table = summary.read_text()
+    assert f"| `{EAST}` | dev | fresh |" in table and f"| `{WEST}` | dev | fresh |" in table
+    assert "2 of 2" in table
+    _edit_records(env, _expire(WEST, at=time.time() + 600))
+    summary, output = _ci_files(env, moto.workdir)
+    some = _run(env, "ecr", "login", "dev", EAST, WEST, "--renew-before", "1h")
+    assert some.returncode == 0, some.stderr
+    assert _outputs(output) == {"registries": sorted([EAST, WEST]), "renewed": [WEST]}
+    table = summary.read_text()
+    assert f"| `{EAST}` | dev | fresh |" in table and f"| `{WEST}` | dev | ok |" in table
 
 
 def test_entry_replaced_by_a_plain_docker_login_is_not_trusted(world: World) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from runas_async.auth.authfile import DockerConfig
+from runas_async.auth.authfile import AuthFile
 from runas_async.auth.runners import ClientRunner, check_helpers, failure_reason, find_client
 from runas_async.core.clients import CLIENTS
 from runas_async.core.errors import ClientNotFound, LoginError, TokenError
@@ -113,7 +113,7 @@ def _registry(host: str) -> Registry:
     return Registry(host=host, account="123456789012", region="us-east-1")
 
 
-def _runner(exe: str, log: Path, cfg: DockerConfig) -> ClientRunner:
+def _runner(exe: str, log: Path, cfg: AuthFile) -> ClientRunner:
     seed = cfg.preflight()
     return ClientRunner(CLIENTS["docker"], exe, cfg, seed, {**os.environ, "STAND_IN_LOG": str(log)})
 
@@ -123,7 +123,7 @@ async def test_password_goes_on_stdin_never_argv(
 ) -> None:
     """The client gets `login --username AWS --password-stdin HOST` and the secret on stdin."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     async with _runner(exe, log, cfg) as runner:
         await runner.login(_registry("a.example"), ready(TOKEN))
     (call,) = _calls(log)
@@ -135,7 +135,7 @@ async def test_password_goes_on_stdin_never_argv(
 async def test_logins_are_isolated_then_merged(stand_in: tuple[str, Path], tmp_path: Path) -> None:
     """Each login sees its own seeded DOCKER_CONFIG; all end up in the real file; temp dirs go."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     cfg.directory.mkdir()
     cfg.path.write_text(json.dumps({"auths": {"old": {"auth": "b2xk"}}, "credHelpers": {"x": "y"}}))
     hosts = [f"r{i}.example" for i in range(12)]
@@ -159,7 +159,7 @@ async def test_failure_reason_is_last_stderr_line(
 ) -> None:
     """A refused login raises LoginError with the client's last meaningful line."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     async with _runner(exe, log, cfg) as runner:
         with pytest.raises(LoginError) as info:
             await runner.login(_registry("bad.example"), ready(Token("AWS", "wrong")))
@@ -174,7 +174,7 @@ async def test_secret_echoed_by_client_is_redacted(
 ) -> None:
     """If a client prints the password, our error shows <redacted> instead."""
     exe, log = stand_in
-    async with _runner(exe, log, DockerConfig(tmp_path / "docker")) as runner:
+    async with _runner(exe, log, AuthFile(tmp_path / "docker" / "config.json")) as runner:
         with pytest.raises(LoginError) as info:
             await runner.login(_registry("echo.example"), ready(TOKEN))
     assert PASSWORD not in str(info.value)
@@ -184,7 +184,7 @@ async def test_secret_echoed_by_client_is_redacted(
 async def test_cancelled_login_kills_the_child(stand_in: tuple[str, Path], tmp_path: Path) -> None:
     """A login cancelled by its deadline leaves no child process and no temp dir."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     async with _runner(exe, log, cfg) as runner:
         with anyio.move_on_after(1.5) as scope:
             await runner.login(_registry("hang.example"), ready(TOKEN))
@@ -201,7 +201,7 @@ async def test_workdir_is_private_and_removed(stand_in: tuple[str, Path], tmp_pa
     """The temporary directory holding credentials is 0700 and gone after the run."""
     exe, log = stand_in
     before = set(Path(tempfile.gettempdir()).glob("runas-async-*"))
-    async with _runner(exe, log, DockerConfig(tmp_path / "docker")) as runner:
+    async with _runner(exe, log, AuthFile(tmp_path / "docker" / "config.json")) as runner:
         (workdir,) = set(Path(tempfile.gettempdir()).glob("runas-async-*")) - before
         assert workdir.stat().st_mode & 0o777 == 0o700
         await runner.login(_registry("a.example"), ready(TOKEN))
@@ -223,7 +223,7 @@ async def test_finished_logins_are_merged_when_the_run_ends_in_an_error(
 ) -> None:
     """Logins that finished reach the auth file though the run then fails or is cancelled."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     if ending == "cancelled":
         with anyio.CancelScope() as scope:
             async with _runner(exe, log, cfg) as runner:
@@ -247,7 +247,7 @@ async def test_client_starts_before_the_token_and_reads_it_later(
 ) -> None:
     """The client is running before the token exists; the password reaches it when it comes."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     async with _runner(exe, log, cfg) as runner:
         # when_started only answers once the client has recorded itself: had the runner
         # waited for the token first, this would time out.
@@ -262,7 +262,7 @@ async def test_client_is_killed_unfed_when_its_token_fails(
 ) -> None:
     """A token that never comes kills the waiting client before it reads anything."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
 
     async def no_token() -> Token:
         await when_started(log, TOKEN)()
@@ -284,7 +284,7 @@ async def test_token_of_another_username_restarts_the_client(
     """Clients start as ECR's user "AWS"; a token naming another one gets a client of its own."""
     exe, log = stand_in
     monkeypatch.setenv("STAND_IN_USER", "robot")
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     async with _runner(exe, log, cfg) as runner:
         await runner.login(_registry("a.example"), when_started(log, Token("robot", PASSWORD)))
     first, second = _started(log)
@@ -325,7 +325,7 @@ async def test_host_served_by_an_ecr_token_helper_is_not_logged_in(
     says the helper already serves it and how to log in instead; other hosts log in."""
     exe, log = stand_in
     served, other = "1.dkr.ecr.us-east-1.amazonaws.com", "2.dkr.ecr.us-east-1.amazonaws.com"
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     cfg.path.parent.mkdir()
     cfg.path.write_text(json.dumps({"credHelpers": {served: "ecr-login"}}))
     async with _runner(exe, log, cfg) as runner:
@@ -363,7 +363,7 @@ def test_missing_credential_helper_is_found_before_anything_runs(
     present = bin_dir / "docker-credential-present"
     present.write_text("#!/bin/sh\n")
     present.chmod(0o755)
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     seed = json.dumps(doc).encode()
     env = {"PATH": str(bin_dir)}
     if missing is None:
@@ -379,7 +379,7 @@ async def test_client_that_succeeds_without_writing_is_a_failed_login(
 ) -> None:
     """A client that exits 0 but writes no auth file fails its registry, no traceback."""
     exe, log = stand_in
-    cfg = DockerConfig(tmp_path / "docker")
+    cfg = AuthFile(tmp_path / "docker" / "config.json")
     async with _runner(exe, log, cfg) as runner:
         with pytest.raises(LoginError, match="wrote no auth file"):
             await runner.login(_registry("quiet.example"), ready(TOKEN))

@@ -17,7 +17,7 @@ from runas_async.core.endpoints import Endpoint, parse_endpoint
 from runas_async.core.errors import CredentialsError, LoginError, NoRegion, TokenError
 from runas_async.core.models import LoginResult, Registry, Status, Target, Token, TokenKey
 from runas_async.core.partitions import load_partitions
-from runas_async.core.plan import Plan, build_plan
+from runas_async.core.plan import LoginSpec, Plan, plan_logins
 from runas_async.engine import run_logouts, run_plan
 
 PARTITIONS = load_partitions()
@@ -39,7 +39,7 @@ def endpoints(*raws: str) -> list[Endpoint]:
 
 
 def plan_for(*raws: str, region: str | None = "us-east-1") -> Plan:
-    return build_plan(PROFILE, region, endpoints(*raws), PARTITIONS)
+    return plan_logins([LoginSpec(PROFILE, region, tuple(endpoints(*raws)))], PARTITIONS)
 
 
 def password(region: str) -> str:
@@ -194,7 +194,7 @@ def by_host(results: Iterable[LoginResult]) -> dict[str, LoginResult]:
 
 
 # ---------------------------------------------------------------------------------------------
-# build_plan
+# plan_logins
 # ---------------------------------------------------------------------------------------------
 
 
@@ -417,7 +417,7 @@ async def test_credentials_error_fails_only_the_registries_that_needed_them(wher
     )
     # The profile's own registry in eu-west-1 (needs token and account) plus a registry in
     # us-east-1 whose login is under way when the error arrives.
-    plan = build_plan(PROFILE, "eu-west-1", [], PARTITIONS)
+    plan = plan_logins([LoginSpec(PROFILE, "eu-west-1")], PARTITIONS)
     plan = Plan(
         targets=(*plan.targets, *plan_for(host(A1, "us-east-1")).targets),
         partitions=PARTITIONS,
@@ -521,7 +521,7 @@ async def test_failed_token_request_stops_the_clients_waiting_for_it() -> None:
 async def test_failed_account_lookup_fails_only_the_default_registry() -> None:
     """Without the caller's account the profile's own registry fails; its named ones log in."""
     reason = "GetCallerIdentity in us-east-1: AccessDenied"
-    plan = build_plan(PROFILE, "us-east-1", [], PARTITIONS)
+    plan = plan_logins([LoginSpec(PROFILE, "us-east-1")], PARTITIONS)
     plan = Plan(targets=(*plan.targets, *plan_for(A1).targets), partitions=PARTITIONS)
     tokens = FakeTokens(fail_account={"us-east-1": TokenError(reason)})
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +22,13 @@ import aiohttp
 import anyio
 import pytest
 
-from runas_async.auth.registry import MAX_BODY, RegistryCheck, parse_challenge
+from runas_async.auth.registry import (
+    MAX_BODY,
+    RegistryCheck,
+    _Unreachable,
+    map_http_errors,
+    parse_challenge,
+)
 from runas_async.core.errors import LoginError
 from tests.faults import ApiFaultProxy, map_hosts
 from tests.registries import ESCAPES_SHOWN, BearerRegistry, HostileRegistry, StandIn
@@ -419,3 +427,77 @@ def test_tool_hostile_registries_each_fail_alone_with_a_clean_reason(
 
 def _controls(text: str) -> list[str]:
     return [c for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e"]
+
+
+# --- the aiohttp boundary ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        pytest.param(aiohttp.ServerDisconnectedError(), _Unreachable, id="disconnected"),
+        pytest.param(aiohttp.ClientOSError(104, "reset"), _Unreachable, id="reset"),
+        pytest.param(aiohttp.ClientPayloadError("cut short"), LoginError, id="payload"),
+        pytest.param(aiohttp.InvalidURL("http://[::1"), LoginError, id="invalid-url"),
+        pytest.param(aiohttp.ClientError("other"), LoginError, id="other-client-error"),
+        pytest.param(LoginError("ours"), LoginError, id="ours-pass-through"),
+        pytest.param(KeyError("bug"), KeyError, id="bugs-pass-through"),
+    ],
+)
+def test_aiohttp_errors_are_mapped_at_one_boundary(raised: Exception, expected: type) -> None:
+    """No connection: try the next URL; any other aiohttp error: the registry's LoginError,
+    naming the host; ours and bugs go out as they came."""
+    with pytest.raises(expected) as caught, map_http_errors("reg.example"):
+        raise raised
+    if expected is LoginError and not isinstance(raised, LoginError):
+        assert str(caught.value).startswith("reg.example: ")
+        assert caught.value.__cause__ is raised
+    elif expected is not LoginError:
+        assert caught.value is raised or caught.value.__cause__ is raised
+
+
+async def test_a_closed_port_is_cannot_reach_after_https_and_http(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """Nothing listening on a loopback port: HTTPS, then plain HTTP, then one LoginError."""
+    with socket.socket() as s:  # a port that was just free
+        s.bind(("127.0.0.1", 0))
+        netloc = f"127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(LoginError) as caught:
+        await RegistryCheck(session[0]).check(netloc, "AWS", PASSWORD)
+    assert str(caught.value).startswith(f"cannot reach {netloc}: ")
+    assert session[1] == [f"https://{netloc}/v2/", f"http://{netloc}/v2/"]
+
+
+# --- which hosts get plain HTTP, and what the first request carries ---------------------------
+
+
+def test_plain_http_only_for_hosts_whose_every_address_is_loopback(dev: Sandbox) -> None:
+    """A name with a loopback and a public address is not insecure (docker's rule: plain
+    HTTP only when every address is loopback); one with loopback addresses only is."""
+    names = {"loopback.test": f"{NET}7", "mixed.test": f"{NET}8", "public.test": "192.0.2.1"}
+    code = (
+        "import anyio, sys\n"
+        "from runas_async.auth.registry import is_insecure\n"
+        "print(*[anyio.run(is_insecure, n) for n in sys.argv[1:]])\n"
+    )
+    with (
+        map_hosts(dev, names),
+        map_hosts(dev, {"mixed.test": "192.0.2.1", "loopback.test": f"{NET}9"}),
+    ):
+        done = dev.run([sys.executable, "-c", code, *names])  # resolves only: no connection
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "False"]
+
+
+def test_private_ecr_gets_the_credentials_with_the_first_request(dev: Sandbox) -> None:
+    """``--client builtin`` and a private ECR registry (always a Basic challenge): the first
+    ``/v2/`` request already carries the credentials, to the registry host itself."""
+    host = ecr_host(DEV, "eu-south-1")
+    with StandIn(f"{NET}6", 80) as registry, map_hosts(dev, {host: f"{NET}6"}):
+        done = dev.run_tool(["ecr", "login", "dev", host, "-c", "builtin", "-o", "json"])
+        requests = registry.requests
+    assert done.returncode == 0, done.stdout + done.stderr
+    basic = base64.b64encode(f"AWS:{moto_password(DEV)}".encode()).decode()
+    assert [(r.path, r.authorization) for r in requests] == [("/v2/", f"Basic {basic}")]
+    assert requests[0].host == host

@@ -16,7 +16,7 @@ from runas_async.core.endpoints import parse_endpoint
 from runas_async.core.errors import LoginError
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
 from runas_async.core.partitions import load_partitions
-from runas_async.core.plan import Plan, build_plan
+from runas_async.core.plan import LoginSpec, Plan, plan_logins
 from runas_async.engine import run_plan
 from tests.test_orchestrate import FakeRunner, FakeTokens, hosts
 
@@ -112,7 +112,7 @@ def test_json_error_is_null_unless_failed() -> None:
 async def test_json_reporter_after_a_real_run() -> None:
     """Driven by run_plan, the document has one record per registry with the documented keys."""
     endpoints = [parse_endpoint(raw, PARTITIONS) for raw in (A1, H2, A2)]
-    plan = build_plan("dev", "us-east-1", endpoints, PARTITIONS)
+    plan = plan_logins([LoginSpec("dev", "us-east-1", tuple(endpoints))], PARTITIONS)
     stream = io.StringIO()
     bad = f"{A2}.dkr.ecr.us-east-1.amazonaws.com"
     await run_plan(
@@ -251,7 +251,7 @@ def test_plain_reporter_names_an_unresolved_default_registry() -> None:
 async def test_plain_reporter_after_a_real_run() -> None:
     """Driven by run_plan, the plain output is one line per registry, nothing more."""
     endpoints = [parse_endpoint(raw, PARTITIONS) for raw in (A1, A2, H2)]
-    plan = build_plan("dev", "us-east-1", endpoints, PARTITIONS)
+    plan = plan_logins([LoginSpec("dev", "us-east-1", tuple(endpoints))], PARTITIONS)
     stream = io.StringIO()
 
     await run_plan(plan, FakeTokens(), FakeRunner(), PlainReporter(stream), jobs=2, login_timeout=5)
@@ -380,7 +380,7 @@ def test_live_table_stop_is_idempotent_and_ends_the_refresh_thread() -> None:
 async def test_live_table_after_a_real_run() -> None:
     """Driven by run_plan, every registry ends as a row in the final table."""
     endpoints = [parse_endpoint(raw, PARTITIONS) for raw in (A1, A2, H2)]
-    plan = build_plan("dev", "us-east-1", endpoints, PARTITIONS)
+    plan = plan_logins([LoginSpec("dev", "us-east-1", tuple(endpoints))], PARTITIONS)
     console, stream = new_console()
     reporter = LiveTableReporter(console)
 

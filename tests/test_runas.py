@@ -25,6 +25,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
+from runas_async.aws._transport import credentials_expiry
 from runas_async.aws.credentials import ResolvedCredentials
 from runas_async.cli.runas import (
     child_environ,
@@ -219,7 +220,7 @@ def test_botocore_reads_the_credential_process_json(
     assert got is not None and got.method == "custom-process"
     frozen = got.get_frozen_credentials()
     assert (frozen.access_key, frozen.secret_key, frozen.token) == ("ASIAEXAMPLE", TRICKY, "tok")
-    assert got._expiry_time == expiry  # type: ignore[attr-defined]
+    assert credentials_expiry(got) == expiry
 
 
 def test_child_environ_replaces_and_removes() -> None:

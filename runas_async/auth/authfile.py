@@ -22,14 +22,8 @@ from typing import Any
 
 from runas_async import files
 from runas_async.core.errors import DockerConfigError, RunasError
-from runas_async.core.places import CONFIG_NAME, docker_config_dir
 from runas_async.core.sanitize import show
 from runas_async.files import atomic_write, locked, make_dirs, parse_json, read_user, target_of
-
-
-def config_dir(env: Mapping[str, str]) -> Path:
-    """Where the docker CLI keeps config.json (see places.py)."""
-    return docker_config_dir(env)
 
 
 class AuthFile:
@@ -210,13 +204,6 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-class DockerConfig(AuthFile):
-    """docker's (and nerdctl's) config directory: ``DIR/config.json``."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory / CONFIG_NAME)
 
 
 def parse_document(data: bytes | None) -> dict[str, Any]:

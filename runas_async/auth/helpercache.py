@@ -24,10 +24,23 @@ from typing import Any, NamedTuple
 from runas_async.core.errors import RunasError
 from runas_async.files import atomic_write, locked, our_dir, parse_json, read_trusted, warn
 
+HELPER = "runas-async"
+"""The ``credHelpers`` value that sends a registry to us (docker runs ``docker-credential-`` +
+this name)."""
+CLIENT = f"docker-credential-{HELPER}"
 FILE_NAME = "helper-tokens.json"
 MAX_FILE = 1024 * 1024
 SAFETY = 60.0
 """A token this close to its expiry counts as expired: it must outlive the pull that uses it."""
+
+
+class Served(NamedTuple):
+    """What the helper last answered a registry with: the token's profile (None: the default
+    credentials), region and end; no secret."""
+
+    profile: str | None
+    region: str
+    expires_at: float
 
 
 class CachedToken(NamedTuple):
@@ -99,22 +112,7 @@ class TokenCache:
 
     def get(self, name: str, fingerprint: str) -> CachedToken | None:
         """The token under ``name`` if it is well-formed and for these settings."""
-        entry = self._section("tokens").get(name)
-        if not isinstance(entry, dict):
-            return None
-        try:
-            token = CachedToken(
-                username=str(entry["username"]),
-                password=str(entry["password"]),
-                expires_at=float(entry["expires_at"]),
-                fetched_at=float(entry["fetched_at"]),
-                fingerprint=str(entry["fingerprint"]),
-            )
-        except (TypeError, KeyError, ValueError, OverflowError):
-            return None
-        if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
-            return None
-        return token if token.fingerprint == fingerprint and token.password else None
+        return _token(self._read(), name, fingerprint)
 
     def put(self, name: str, token: CachedToken) -> None:
         """Store ``token`` under ``name``; call within :meth:`locked`."""
@@ -122,11 +120,32 @@ class TokenCache:
 
     def route(self, server_url: str, stamp: str) -> CachedToken | None:
         """The token a previous ``get`` of ``server_url`` answered with, if nothing that
-        chose it has changed since (``stamp``): the warm path, with no parsing at all."""
-        route = self._section("routes").get(server_url)
+        chose it has changed since (``stamp``): the warm path, one read and no parsing of
+        anything else."""
+        doc = self._read()
+        routes = doc.get("routes")
+        route = routes.get(server_url) if isinstance(routes, dict) else None
         if not isinstance(route, dict) or route.get("stamp") != stamp:
             return None
-        return self.get(str(route.get("token")), str(route.get("fingerprint")))
+        return _token(doc, str(route.get("token")), str(route.get("fingerprint")))
+
+    def served(self) -> dict[str, Served]:
+        """Each registry host a ``get`` answered, with the token it answered with (the
+        longest-lived when docker asked under several spellings): ``ecr status`` shows it."""
+        out: dict[str, Served] = {}
+        doc = self._read()
+        routes = doc.get("routes")
+        for server_url, route in (routes if isinstance(routes, dict) else {}).items():
+            if not isinstance(route, dict):
+                continue
+            name = str(route.get("token"))
+            token = _token(doc, name, str(route.get("fingerprint")))
+            profile, _, rest = name.partition("|")
+            host = _host(server_url)
+            if token is None or (host in out and out[host].expires_at >= token.expires_at):
+                continue
+            out[host] = Served(profile or None, rest.partition("|")[0], token.expires_at)
+        return out
 
     def put_route(self, server_url: str, name: str, fingerprint: str, stamp: str) -> None:
         self._update(
@@ -155,3 +174,31 @@ class TokenCache:
             atomic_write(self.path, json.dumps(doc).encode(), 0o600, through_links=False)
         except OSError as e:
             warn("cannot write the token cache %s: %s", self.path, e.strerror or e)
+
+
+def _token(doc: dict[str, Any], name: str, fingerprint: str) -> CachedToken | None:
+    """The token under ``name`` in the cache's document, if well-formed and for these settings."""
+    tokens = doc.get("tokens")
+    entry = tokens.get(name) if isinstance(tokens, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        token = CachedToken(
+            username=str(entry["username"]),
+            password=str(entry["password"]),
+            expires_at=float(entry["expires_at"]),
+            fetched_at=float(entry["fetched_at"]),
+            fingerprint=str(entry["fingerprint"]),
+        )
+    except (TypeError, KeyError, ValueError, OverflowError):
+        return None
+    if not (math.isfinite(token.expires_at) and math.isfinite(token.fetched_at)):
+        return None
+    return token if token.fingerprint == fingerprint and token.password else None
+
+
+def _host(server_url: str) -> str:
+    """``https://HOST/v2/``, ``HOST:443``, ``HOST.``: HOST, lower case."""
+    host = server_url.partition("://")[2] if "://" in server_url else server_url
+    host = host.partition("/")[0].lower().removesuffix(":443")
+    return host.rstrip(".")

@@ -41,7 +41,7 @@ import ipaddress
 import json
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from subprocess import PIPE
 from typing import Any, Protocol
@@ -69,6 +69,30 @@ MAX_REDIRECTS = 3
 
 class _Unreachable(Exception):
     """No connection to this base URL: try the next one (docker's HTTPS-then-HTTP rule)."""
+
+
+@contextlib.contextmanager
+def map_http_errors(host: str) -> Iterator[None]:
+    """The one boundary where aiohttp's exceptions become ours (errors.py), as
+    aws/boundary.py is botocore's; every request of the check runs inside it.
+
+    =====================================  ==================================================
+    aiohttp                                becomes
+    =====================================  ==================================================
+    ``ClientConnectionError`` (refused,    :class:`_Unreachable`: the next base URL is tried
+    reset, DNS, timeouts to connect),      (HTTPS, then plain HTTP for a loopback host), and
+    ``ClientSSLError``                     after the last, LoginError ``cannot reach HOST``
+    any other ``ClientError``              LoginError ``HOST: <aiohttp's words>``
+    =====================================  ==================================================
+
+    Our own errors pass through; anything else goes out as it came.
+    """
+    try:
+        yield
+    except (aiohttp.ClientConnectionError, aiohttp.ClientSSLError) as e:
+        raise _Unreachable(str(e) or type(e).__name__) from e
+    except aiohttp.ClientError as e:
+        raise LoginError(f"{host}: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -259,16 +283,12 @@ class RegistryCheck:
     ) -> tuple[int, Mapping[str, str], bytes]:
         """GET ``url``; redirects followed only within ``host`` (credentials stay there)."""
         for _ in range(MAX_REDIRECTS + 1):
-            try:
+            with map_http_errors(host):
                 async with self._session.get(
                     url, headers=headers, allow_redirects=False
                 ) as response:
                     body = await _read_bounded(response.content)
                     status, answer = response.status, dict(response.headers)
-            except (aiohttp.ClientConnectionError, aiohttp.ClientSSLError) as e:
-                raise _Unreachable(str(e) or type(e).__name__) from e
-            except aiohttp.ClientError as e:
-                raise LoginError(f"{host}: {e}") from e
             if status not in (301, 302, 303, 307, 308):
                 return status, answer, body
             url = _same_host_redirect(host, url, answer.get("Location", ""))

@@ -32,6 +32,9 @@ client's pool (:class:`RegistryConnections`)    token is on its way         two,
 signing-context key ``request_credentials``     a client made (and          a client made with the
 read by the signer (botocore, aiobotocore)      connected) before its       credentials once they
                                                 credentials are known       are known
+``RefreshableCredentials._expiry_time``         when botocore's chain's     expiry unknown: no
+(botocore)                                      credentials expire (``env`` ``Expiration`` shown
+                                                and credential_process)
 ==============================================  ==========================  ======================
 """
 
@@ -46,11 +49,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 import anyio
 from aiobotocore.httpsession import AIOHTTPSession
+from botocore.credentials import RefreshableCredentials
 from yarl import URL
 
 from runas_async.aws.preconnect import Preconnected
@@ -377,3 +382,20 @@ def sign_with(client: Any, late: LateCredentials) -> None:
 
     client.meta.events.register("before-sign", use)
     client.meta.events.register("before-send", check)
+
+
+# --- what botocore keeps private about credentials ---------------------------------------
+
+
+def credentials_expiry(creds: object) -> datetime | None:
+    """When botocore's refreshable credentials expire: ``RefreshableCredentials._expiry_time``
+    (private; awscli's ``configure export-credentials`` reads the same attribute). None for
+    credentials that do not expire, and the fallback when the attribute is gone or not a
+    datetime: the expiry is then unknown (``env`` prints none, the ``credential_process``
+    JSON has no ``Expiration``), said at DEBUG."""
+    expiry = getattr(creds, "_expiry_time", None)
+    if isinstance(expiry, datetime):
+        return expiry
+    if isinstance(creds, RefreshableCredentials):
+        log.debug("credentials' expiry unknown: botocore's RefreshableCredentials differs")
+    return None

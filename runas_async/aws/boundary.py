@@ -16,6 +16,12 @@ RESOLVING                ``ProfileNotFound``                    ProfileNotFound
                          process printed no JSON)
                          ``OSError`` (credential_process
                          cannot start)                          CredentialsError
+                         ``ValueError`` (a container token      CredentialsError
+                         with a line break; also CALLING)
+                         ``LoginRefreshRequired``,              CredentialsError: run
+                         ``LoginTokenLoadError`` (aws login;    aws login
+                         also CALLING), ``MissingDependency``
+                         (no awscrt for a login_session)
 FETCHING_CREDENTIALS     ``ClientError`` (AssumeRole,           CredentialsError
                          GetSessionToken)
 CALLING                  ``ClientError`` with a code of         CredentialsError
@@ -147,6 +153,8 @@ def _calling(e: Exception, who: str, what: str) -> RunasError | None:
 
 EXPIRED_ON_ARRIVAL = "refreshed credentials are still expired"
 """botocore's RuntimeError text for a credential source that hands over expired credentials."""
+ILLEGAL_HEADER = "not a legal header value"
+"""botocore's ValueError text for a container credentials token with a line break in it."""
 
 
 def _credential_source_error(e: Exception, who: str) -> RunasError | None:
@@ -161,16 +169,44 @@ def _credential_source_error(e: Exception, who: str) -> RunasError | None:
             f"the SSO session of profile {who} has expired or is not signed in: "
             f"run aws sso login --profile {name}"
         )
+    login = _aws_login_error(e, who)
+    if login is not None:
+        return login
     if isinstance(e, bx.CredentialRetrievalError) and "process" in str(e.kwargs.get("provider")):
         return CredentialsError(
             f"the credential_process of profile {who} failed: "
             f"{_last_line(str(e.kwargs.get('error_msg') or e))}"
+        )
+    if isinstance(e, ValueError) and ILLEGAL_HEADER in str(e):
+        return CredentialsError(
+            f"the container credentials token of profile {who} (the file named by "
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, or AWS_CONTAINER_AUTHORIZATION_TOKEN) "
+            "holds a line break, which no HTTP header can carry: write the token on one line "
+            "with no newline at the end"
         )
     if isinstance(e, RuntimeError) and EXPIRED_ON_ARRIVAL in str(e):
         return CredentialsError(
             f"the credentials of profile {who} had already expired when their source "
             "(credential_process, container or instance endpoint) handed them over: "
             "renew them at the source"
+        )
+    return None
+
+
+def _aws_login_error(e: Exception, who: str) -> RunasError | None:
+    """A profile of ``aws login`` (``login_session``): signed out, or botocore without the
+    awscrt it needs to read the login at all."""
+    name = who.strip("'\"")
+    if isinstance(e, bx.LoginRefreshRequired | bx.LoginTokenLoadError):
+        return CredentialsError(
+            f"the aws login session of profile {who} has expired or is not signed in: "
+            f"run aws login --profile {name}"
+        )
+    if isinstance(e, bx.MissingDependencyException) and "login" in str(e):
+        return CredentialsError(
+            f"profile {who} signs in with aws login (login_session), which botocore reads "
+            "only with awscrt: add botocore[crt] where runas-async is installed (uv tool "
+            "install runas-async --with 'botocore[crt]', or pip install 'botocore[crt]')"
         )
     return None
 

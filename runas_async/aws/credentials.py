@@ -31,6 +31,7 @@ from aiobotocore.credentials import AioCredentialResolver, AioProfileProviderBui
 from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import parse_timestamp
 
+from runas_async.aws._transport import credentials_expiry
 from runas_async.aws.boundary import Doing, map_aws_errors, no_credentials
 from runas_async.aws.clicache import (
     CredentialCache,
@@ -262,14 +263,11 @@ class CredentialResolver:
         frozen = await creds.get_frozen_credentials()
         if frozen.access_key is None or frozen.secret_key is None:
             raise CredentialsError(f"profile {show(profile)} has incomplete credentials")
-        # RefreshableCredentials keeps its expiry private; awscli's export-credentials reads
-        # the same attribute.
-        expiry = getattr(creds, "_expiry_time", None)
         return ResolvedCredentials(
             access_key=frozen.access_key,
             secret_key=frozen.secret_key,
             token=frozen.token,
-            expiry=expiry if isinstance(expiry, datetime) else None,
+            expiry=credentials_expiry(creds),
             account_id=frozen.account_id,
             method=str(getattr(creds, "method", "unknown")),
         )

@@ -422,7 +422,7 @@ def github_summary(results: Sequence[LoginResult]) -> str:
         status = rec["status"] if not rec["error"] else f"{rec['status']}: {rec['error']}"
         cells = (f"`{name}`", _markdown(rec["profile"]), _markdown(status))
         lines.append(f"| {' | '.join(cells)} | {rec['seconds']:.2f} |")
-    ok = sum(r.status is Status.OK for r in results)
+    ok = len(_hosts(results, Status.OK, Status.FRESH))
     return "\n".join([f"### ECR logins: {ok} of {len(results)}", "", *lines, "", ""])
 
 
@@ -432,13 +432,18 @@ def _markdown(text: str) -> str:
 
 
 def github_output(results: Sequence[LoginResult]) -> str:
-    """``registries=HOST,HOST`` (the ones logged in) for ``$GITHUB_OUTPUT``."""
-    hosts = [
+    """For ``$GITHUB_OUTPUT``: ``registries=HOST,HOST`` (every registry in force, the ones
+    ``--renew-before`` found fresh too) and ``renewed=HOST,HOST`` (logged in by this run)."""
+    in_force = ",".join(_hosts(results, Status.OK, Status.FRESH))
+    return f"registries={in_force}\nrenewed={','.join(_hosts(results, Status.OK))}\n"
+
+
+def _hosts(results: Sequence[LoginResult], *statuses: Status) -> list[str]:
+    return [
         registry.host
         for result in results
-        if result.status is Status.OK and (registry := result.registry or result.target.registry)
+        if result.status in statuses and (registry := result.registry or result.target.registry)
     ]
-    return f"registries={','.join(hosts)}\n"
 
 
 def _left(result: LoginResult) -> str:
@@ -469,10 +474,11 @@ def render_status(rows: Sequence[EcrLogin], output: str, stream: TextIO) -> None
     else:
         lines = [("registry", "where", "logged in by", "state")]
         for row in rows:
-            who = f"runas-async ({row.record.profile})" if row.record else "(not runas-async)"
-            state = row.freshness.value
+            who, state = _status_who(row), row.freshness.value
             if row.seconds_left is not None and row.seconds_left > 0:
                 state = f"{time_left(row.seconds_left)} left"
+            elif who.startswith(_HELPER_ROW):
+                state = "no token yet" if row.record is None else "expired, renewed at next pull"
             where = "(nowhere)" if row.place is None else row.place.shown
             lines.append((row.host, where, who, state))
         widths = [max(len(line[i]) for line in lines) for i in range(3)]
@@ -480,3 +486,18 @@ def render_status(rows: Sequence[EcrLogin], output: str, stream: TextIO) -> None
             stream.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)))
             stream.write(f"  {line[3]}\n")
     stream.flush()
+
+
+_HELPER_ROW = "runas-async helper"
+
+
+def _status_who(row: EcrLogin) -> str:
+    """Who logged a status row in: runas-async (with the profile), its credential helper
+    (credHelpers sends the registry to runas-async), or someone else."""
+    from runas_async.auth.helpercache import HELPER
+
+    helper = row.place is not None and row.place.helper == HELPER
+    who = _HELPER_ROW if helper else "runas-async"
+    if row.record is not None:
+        return f"{who} ({row.record.profile})"
+    return who if helper else "(not runas-async)"

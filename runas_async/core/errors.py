@@ -31,7 +31,15 @@ Where a failure stops (the boundary the engine and ``cli.exit_status`` keep):
   LoginError (one registry refused the login). Each becomes that registry's result, never
   an exception that cancels the others.
 
-botocore's and aiobotocore's exceptions become these at one boundary: awserrors.py.
+Each library's exceptions become these at one boundary, and nowhere else::
+
+    botocore, aiobotocore ──> aws/boundary.py    map_aws_errors(profile, doing)
+      every AWS call and credential resolution:    ProfileNotFound, ConfigError,
+                                                   CredentialsError, TokenError
+    aiohttp ───────────────> auth/registry.py    map_http_errors(host)
+      the built-in client's registry check:        LoginError (per registry); no
+                                                   connection: the next URL, then
+                                                   LoginError "cannot reach HOST"
 """
 
 from __future__ import annotations

@@ -44,9 +44,6 @@ class Partition:
         rest = self.dualstack_suffix.removeprefix("api.")
         return f"on.{rest}"
 
-    def has_region(self, region: str) -> bool:
-        return region in self.regions or self.region_regex.fullmatch(region) is not None
-
 
 def parse_partitions(data: dict[str, object]) -> tuple[Partition, ...]:
     """Build partitions from the parsed ``partitions.json`` document."""

@@ -48,16 +48,6 @@ class LoginSpec:
     explicit: bool = True
 
 
-def build_plan(
-    profile: str,
-    region: str | None,
-    endpoints: Sequence[Endpoint],
-    partitions: tuple[Partition, ...],
-) -> Plan:
-    """The plan for one profile (the ``ecr login PROFILE [ENDPOINT ...]`` form)."""
-    return plan_logins([LoginSpec(profile, region, tuple(endpoints))], partitions)
-
-
 def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -> Plan:
     """Resolve every spec's endpoints against its region; each registry appears once.
 

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runas_async.auth.helpercache import HELPER
 from runas_async.cli.context import DONE, Context, Outcome
 from runas_async.core.errors import AwsError, ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
@@ -17,9 +18,6 @@ from runas_async.core.sanitize import show
 if TYPE_CHECKING:
     from runas_async.core.mapping import Served
     from runas_async.core.partitions import Partition
-
-HELPER = "runas-async"
-"""The name in credHelpers: docker runs docker-credential-runas-async."""
 
 
 def configure_docker(command: ConfigureDocker, ctx: Context) -> Outcome:

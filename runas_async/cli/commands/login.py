@@ -35,7 +35,9 @@ def login(command: Login, ctx: Context) -> Outcome:
     if command.renew_before is not None and not command.run.dry_run:
         fresh = _fresh_logins(command.renew_before, ctx)
         if fresh.everything:
-            return _report_fresh(fresh.results, ctx)
+            outcome = _report_fresh(fresh.results, ctx)
+            _ci_summaries(outcome, ctx.env)
+            return outcome
     if command.run.dry_run:
         if not command.prints_secrets:  # checked as the real run checks it
             ctx.check_auth(ctx.plan)
@@ -207,7 +209,8 @@ def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdou
 
 
 def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
-    """GitHub Actions: a table in the step summary, the hosts logged in as an output."""
+    """GitHub Actions, on every run: a table in the step summary; the registries in force
+    and those logged in by this run as outputs."""
     from runas_async.cli.report import github_output, github_summary
 
     if outcome.results is None:

@@ -1,0 +1,87 @@
+"""The credential helper's token cache (auth/helpercache.py), through the helper: a token
+is never served within SAFETY of its expiry, and a profile's changed keys miss the cache."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+
+import pytest
+
+from runas_async.core.errors import TokenError
+from runas_async.core.models import Token
+from runas_async.credhelper import Helper
+from tests.faults import ApiFaultProxy
+from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, ecr_host, moto_password
+
+HOUR = 3600.0
+HOST = ecr_host(DEFAULT_ACCOUNT, "us-west-2")
+
+
+class _Fetches:
+    """Tokens of 12 hours from the clock; fails when told to."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self, profile: str | None, region: str, public: bool, env: object) -> Token:
+        self.calls += 1
+        if self.fail:
+            raise TokenError("ecr GetAuthorizationToken: ServiceUnavailable")
+        return Token("AWS", f"pw-{self.calls}", expires_at=self.clock[0] + 12 * HOUR)
+
+
+def _get(helper: Helper) -> tuple[int, str]:
+    out = io.StringIO()
+    return helper.serve("get", HOST, out), out.getvalue()
+
+
+@pytest.mark.parametrize("before_expiry", [30.0, 1.0])
+def test_a_token_about_to_expire_is_never_served(moto: Moto, before_expiry: float) -> None:
+    """Within a minute of its expiry (SAFETY) a cached token counts as expired: a failed refresh
+    fails the get rather than hand docker a token that dies during the pull."""
+    moto.write_aws_config({"default": {"region": "us-west-2", **STATIC_KEYS}})
+    clock = [1_000_000.0]
+    fetches = _Fetches(clock)
+    helper = Helper(moto.env(), clock=lambda: clock[0], fetch=fetches)
+    assert _get(helper)[0] == 0
+    fetches.fail = True
+    clock[0] += 12 * HOUR - before_expiry
+    code, out = _get(helper)
+    assert code == 1, out
+    assert "pw-1" not in out
+
+
+def _helper(text: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runas_async.credhelper", "get"],
+        input=text,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_new_keys_in_the_credentials_file_miss_the_cache(moto: Moto) -> None:
+    """A profile whose keys change in ~/.aws/credentials gets a token fetched with the new
+    keys, not the one cached for the old."""
+    moto.write_aws_config({"dev": {"region": "us-west-2"}})
+    mapping = moto.workdir / "registries.toml"
+    mapping.write_text('[[login]]\nprofile = "dev"\nregistries = ["*.dkr.ecr.*.amazonaws.com"]\n')
+    other_keys = {"aws_access_key_id": "AKIAOTHERKEYS000000", "aws_secret_access_key": "x" * 40}
+    with ApiFaultProxy(moto.moto_url, expires_in=12 * HOUR) as proxy:
+        env = moto.env(AWS_ENDPOINT_URL=proxy.url, RUNAS_ASYNC_REGISTRIES=str(mapping))
+        for keys in (STATIC_KEYS, other_keys):
+            moto.write_aws_credentials({"dev": keys})
+            done = _helper(HOST, env)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert json.loads(done.stdout)["Secret"] == moto_password(DEFAULT_ACCOUNT)
+    keys_used = [c.access_key for c in moto.moto_calls() if c.operation == "GetAuthorizationToken"]
+    assert keys_used == [STATIC_KEYS["aws_access_key_id"], other_keys["aws_access_key_id"]]
