@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 from runas_async.auth.helpercache import HELPER, CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
+from runas_async.core.sanitize import show
 from runas_async.files import decode, parse_json, read_stream, read_user
 
 if TYPE_CHECKING:
@@ -92,7 +93,12 @@ def main(
         return _fail(stdout, unknown_action(verb))
     try:
         try:
-            text = read_stream(stdin, what="stdin", limit=MAX_STDIN, error=UsageError)
+            # a closed stdin (``<&-``) is None: nothing was sent
+            text = (
+                ""
+                if stdin is None
+                else read_stream(stdin, what="stdin", limit=MAX_STDIN, error=UsageError)
+            )
         except UsageError as e:
             return _fail(stdout, str(e))
         if verb == "get" and (answer := warm_get(text.strip(), env, time.time())) is not None:
@@ -413,7 +419,7 @@ def _session_name(profile: str | None, env: Mapping[str, str]) -> str:
 async def _no_prompt(challenge: object) -> str:
     profile = getattr(challenge, "profile", "")
     raise MfaCodeRequired(
-        f"profile {profile!r} needs an MFA code, and docker runs this helper without a "
+        f"profile {show(profile)} needs an MFA code, and docker runs this helper without a "
         f"terminal: run `runas-async ecr login {profile}` once to start a session"
     )
 

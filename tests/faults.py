@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import http.client
 import http.server
@@ -117,6 +118,7 @@ class _State:
     upstream: tuple[str, int]
     rules: list[Rule]
     expires_in: float | None = None
+    password: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     seen: list[Seen] = field(default_factory=list)
 
@@ -191,6 +193,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = response.read()
             if operation == "GetAuthorizationToken" and state.expires_in is not None:
                 data = _with_expiry(data, time.time() + state.expires_in)
+            if operation == "GetAuthorizationToken" and state.password is not None:
+                data = _with_password(data, state.password)
             skip = {"connection", "transfer-encoding", "content-length", "keep-alive"}
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
             self._reply(response.status, kept, data)
@@ -216,6 +220,17 @@ def _with_expiry(data: bytes, expires_at: float) -> bytes:
     return json.dumps(doc).encode()
 
 
+def _with_password(data: bytes, password: str) -> bytes:
+    """A GetAuthorizationToken response whose every token is ``AWS:password``."""
+    doc = json.loads(data)
+    token = base64.b64encode(f"AWS:{password}".encode()).decode()
+    entries = doc.get("authorizationData")
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if isinstance(entry, dict):
+            entry["authorizationToken"] = token
+    return json.dumps(doc).encode()
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     state: _State
@@ -229,16 +244,23 @@ class ApiFaultProxy:
     """
 
     def __init__(
-        self, upstream: str, rules: Sequence[Rule] = (), *, expires_in: float | None = None
+        self,
+        upstream: str,
+        rules: Sequence[Rule] = (),
+        *,
+        expires_in: float | None = None,
+        password: str | None = None,
     ) -> None:
         """``expires_in``: rewrite every token's ``expiresAt`` to that many seconds from now
-        (moto's is fixed in 2015), as the real API's 12 hours; None leaves it."""
+        (moto's is fixed in 2015), as the real API's 12 hours; None leaves it. ``password``:
+        every ECR token's password (a real one is about 2 KB, moto's a few characters)."""
         parsed = urllib.parse.urlsplit(upstream)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = _State(
             upstream=(parsed.hostname or "127.0.0.1", parsed.port or 80),
             rules=list(rules),
             expires_in=expires_in,
+            password=password,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

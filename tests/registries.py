@@ -180,6 +180,14 @@ class BearerRegistry(StandIn):
         return await self.respond(writer, "401 Unauthorized", body, {"WWW-Authenticate": challenge})
 
 
+MODES = ("redirect", "redirect-first", "endless", "stall", "slow-error", "echo", "escapes")
+
+ESCAPES_MESSAGE = "\x1b[2J\x1b[31mred\x1b[0m\x07 \u202eevil\u202c\r\nnext | line"
+"""What :class:`HostileRegistry` in ``escapes`` mode says; as a reader should see it:
+:data:`ESCAPES_SHOWN`."""
+ESCAPES_SHOWN = "[2J[31mred[0m evil next | line"
+
+
 class HostileRegistry(StandIn):
     """A registry that misbehaves after its Basic challenge (or at once), by ``mode``:
 
@@ -189,11 +197,13 @@ class HostileRegistry(StandIn):
     * ``stall``: the 401 headers promise a body that never comes;
     * ``slow-error``: the 401's error document arrives in two pieces, 0.2 s apart;
     * ``echo``: the 401's error message quotes the Authorization header it got, and the
-      password decoded from it.
+      password decoded from it;
+    * ``escapes``: the 401's error message holds terminal escapes (clear screen, colour,
+      BEL), a right-to-left override, new lines and a table's ``|``.
     """
 
     def __init__(self, address: str, port: int = 0, *, mode: str, location: str = "") -> None:
-        if mode not in ("redirect", "redirect-first", "endless", "stall", "slow-error", "echo"):
+        if mode not in MODES:
             raise ValueError(mode)
         super().__init__(address, port)
         self.mode = mode
@@ -212,6 +222,9 @@ class HostileRegistry(StandIn):
             sent = request.authorization.removeprefix("Basic ")
             decoded = base64.b64decode(sent).decode() if sent else ""
             body = _errors("UNAUTHORIZED", f"bad credentials {sent} ({decoded})")
+            return await self.respond(writer, "401 Unauthorized", body, challenge)
+        if self.mode == "escapes":
+            body = _errors("UNAUTHORIZED", ESCAPES_MESSAGE)
             return await self.respond(writer, "401 Unauthorized", body, challenge)
         if self.mode == "slow-error":
             body = _errors("UNAUTHORIZED", "the hostile registry's own reason")

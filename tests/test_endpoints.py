@@ -34,7 +34,7 @@ NEAREST_FORM = re.compile(r"; (expected .+|did you mean \S+\?)$")
 """Every rejection ends with the nearest valid form: a corrected host, or the accepted forms."""
 SHOWN_PREFIX = 6
 """How much of a long input a message quotes at the least, escapes aside (``endpoints._reject``)."""
-MAX_MESSAGE_CHARS = 160
+MAX_MESSAGE_CHARS = 400
 """A rejection message is one line of at most 160 characters, whatever the input."""
 
 ALL_SUFFIXES = frozenset(
@@ -322,7 +322,7 @@ LONG_INPUTS = [
 
 @pytest.mark.parametrize("raw", LONG_INPUTS)
 def test_long_input_gives_short_one_line_message(raw: str) -> None:
-    """A 10,000-character argument is quoted by its start only: the message stays short."""
+    """A 10,000-character argument is quoted by its start and end: the message stays short."""
     message = rejection(raw)
 
     assert len(message) <= MAX_MESSAGE_CHARS, len(message)
@@ -364,14 +364,41 @@ def test_rejection_names_the_nearest_valid_host(raw: str, nearest: str) -> None:
     assert rejection(raw).endswith(f"; did you mean {nearest}?")
 
 
-def test_value_over_60_characters_is_quoted_shortened_with_an_ellipsis() -> None:
-    """A long value is quoted by its start (59 characters at most) and an ellipsis."""
-    raw = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.example.org/very/long/repository/name:tag"
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(
+            "private.registry.com/foo/bar",
+            "'private.registry.com' is not an ECR registry host",
+            id="other-registry-with-path",
+        ),
+        pytest.param(
+            f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com.evil.com",
+            "eu-west-1 needs .amazonaws.com",
+            id="suffix-after-suffix",
+        ),
+        pytest.param(
+            f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.example.org/very/long/repository/name:tag",
+            "us-east-1 needs .amazonaws.com",
+            id="long-image-reference",
+        ),
+    ],
+)
+def test_value_up_to_200_characters_is_quoted_whole(raw: str, reason: str) -> None:
+    """The value is quoted whole (issue 20: the part that is wrong was the part cut off)."""
     message = rejection(raw)
-    m = re.match(r"invalid endpoint '(.{12,59})…': ", message)
+    assert message.startswith(f"invalid endpoint {raw!r}: {reason}"), message
+
+
+def test_longer_value_is_shortened_in_the_middle_keeping_start_and_end() -> None:
+    """Past 200 characters the value keeps its start and its end, the middle elided."""
+    raw = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com.{'a' * 300}.evil.com"
+    message = rejection(raw)
+    m = re.match(r"invalid endpoint '(.+)…(.+)': ", message)
     assert m is not None, message
-    assert raw.startswith(m.group(1))
-    assert len(message) <= MAX_MESSAGE_CHARS
+    assert raw.startswith(m.group(1)) and raw.endswith(m.group(2))
+    assert len(m.group(1)) + len(m.group(2)) + 1 == 200
+    assert m.group(2).endswith(".evil.com")
 
 
 def test_long_image_path_is_ignored_but_host_still_checked() -> None:

@@ -15,6 +15,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import aiohttp
@@ -29,8 +30,8 @@ from runas_async.auth.registry import (
     parse_challenge,
 )
 from runas_async.core.errors import LoginError
-from tests.faults import map_hosts
-from tests.registries import BearerRegistry, HostileRegistry, StandIn
+from tests.faults import ApiFaultProxy, map_hosts
+from tests.registries import ESCAPES_SHOWN, BearerRegistry, HostileRegistry, StandIn
 from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 PASSWORD = "the-ecr-token"
@@ -286,6 +287,146 @@ async def test_a_registry_quoting_the_credentials_back_gets_them_redacted(
     assert "bad credentials" in message
     assert PASSWORD not in message
     assert base64.b64encode(f"AWS:{PASSWORD}".encode()).decode() not in message
+
+
+# --- issue 19: outside text through the one sanitizer; every failure is the registry's ------
+
+LONG_PASSWORD = "eyJwYXlsb2FkIjoi" + "".join(
+    base64.b64encode(bytes([n % 256]) * 3).decode() for n in range(520)
+)
+"""About 2 KB, as a real ECR token's password (issue 19, item 1: only long ones leaked)."""
+
+
+def pieces(secret: str, size: int = 12) -> list[str]:
+    """Every ``size``-character piece of ``secret``, none of which may be shown."""
+    return [secret[i : i + size] for i in range(0, len(secret) - size + 1)]
+
+
+def assert_no_piece(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        leaked = [p for p in pieces(secret) if p in text]
+        assert not leaked, f"{len(leaked)} pieces of a secret shown, first {leaked[0]!r}"
+
+
+async def test_a_2kb_token_quoted_back_is_redacted_whole(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """Item 1: a registry quotes a 2 KB token's Authorization header back in its 401: no
+    piece of the password or of the auth value is in the reason, which is still one short
+    line naming the registry."""
+    assert len(LONG_PASSWORD) > 2000
+    with HostileRegistry("127.0.0.1", mode="echo") as hostile:
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", LONG_PASSWORD)
+    message = str(info.value)
+    assert_no_piece(
+        message, LONG_PASSWORD, base64.b64encode(f"AWS:{LONG_PASSWORD}".encode()).decode()
+    )
+    assert message.startswith(f"login attempt to {hostile.netloc} failed with status 401: ")
+    assert "bad credentials" in message
+    assert len(message) <= 200 and "\n" not in message
+
+
+async def test_terminal_escapes_from_a_registry_are_stripped(
+    session: tuple[aiohttp.ClientSession, list[str]],
+) -> None:
+    """Item 2: ESC, colours, BEL, U+202E and new lines in a registry's message are gone; the
+    words stay."""
+    with HostileRegistry("127.0.0.1", mode="escapes") as hostile:
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(hostile.netloc, "AWS", PASSWORD)
+    message = str(info.value)
+    assert message.endswith(f": {ESCAPES_SHOWN}")
+    assert not [c for c in message if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e"]
+
+
+BAD_LOCATIONS = {
+    "userinfo": "http://x:y@{netloc}/v2/",
+    "broken-ipv6": "http://[::1/v2/",
+}
+
+
+@pytest.mark.parametrize("where", ["redirect", "realm"])
+@pytest.mark.parametrize("bad", sorted(BAD_LOCATIONS))
+async def test_urls_aiohttp_refuses_fail_the_registry_alone(
+    session: tuple[aiohttp.ClientSession, list[str]], where: str, bad: str
+) -> None:
+    """Item 3: a redirect or a Bearer realm with userinfo or a broken IPv6 literal (aiohttp
+    raises on both) is that registry's LoginError, one line naming it: no other exception."""
+    registry: HostileRegistry | BearerRegistry
+    if where == "redirect":
+        registry = HostileRegistry("127.0.0.1", mode="redirect-first")
+    else:
+        registry = BearerRegistry("127.0.0.1", password=PASSWORD)
+    with registry:
+        url = BAD_LOCATIONS[bad].format(netloc=registry.netloc)
+        if isinstance(registry, HostileRegistry):
+            registry.location = url
+        else:
+            registry.realm = url.replace("/v2/", "/token")
+        with anyio.fail_after(20), pytest.raises(LoginError) as info:
+            await RegistryCheck(session[0]).check(registry.netloc, "AWS", PASSWORD)
+    message = str(info.value)
+    assert registry.netloc in message
+    assert "\n" not in message and PASSWORD not in message, message
+
+
+def test_tool_hostile_registries_each_fail_alone_with_a_clean_reason(
+    dev: Sandbox, tmp_path: Path
+) -> None:
+    """Items 1-3 end to end: 2 KB tokens (a proxy in front of moto), one registry that logs in,
+    one quoting the credentials back, one sending terminal escapes, four with URLs aiohttp
+    refuses. Each fails alone with a one-line reason, the JSON document is complete, no
+    traceback; no piece of a secret and no control character reaches stdout, stderr or the
+    step summary."""
+    regions = ("ca-central-1", "eu-north-1", "sa-east-1", "me-south-1", "af-south-1")
+    good, echo, escapes, redirect_ui, redirect_v6 = (ecr_host(DEV, r) for r in regions)
+    realm_ui, realm_v6 = ecr_host(DEV, "ap-south-1"), ecr_host(DEV, "eu-west-3")
+    hosts = [good, echo, escapes, redirect_ui, redirect_v6, realm_ui, realm_v6]
+    addresses = {host: f"{NET}{10 + n}" for n, host in enumerate(hosts)}
+    summary = tmp_path / "summary.md"
+    with (
+        ApiFaultProxy(dev.moto_url, password=LONG_PASSWORD) as proxy,
+        BearerRegistry(addresses[good], 80, password=LONG_PASSWORD, realm=f"http://{good}/token"),
+        HostileRegistry(addresses[echo], 80, mode="echo"),
+        HostileRegistry(addresses[escapes], 80, mode="escapes"),
+        HostileRegistry(
+            addresses[redirect_ui],
+            80,
+            mode="redirect-first",
+            location=f"http://x:y@{redirect_ui}/v2/",
+        ),
+        HostileRegistry(
+            addresses[redirect_v6], 80, mode="redirect-first", location="http://[::1/v2/"
+        ),
+        BearerRegistry(
+            addresses[realm_ui], 80, password=LONG_PASSWORD, realm=f"http://x:y@{realm_ui}/t"
+        ),
+        BearerRegistry(addresses[realm_v6], 80, password=LONG_PASSWORD, realm="http://[::1/t"),
+        map_hosts(dev, addresses),
+    ):
+        env = dev.env(AWS_ENDPOINT_URL=proxy.url, GITHUB_STEP_SUMMARY=str(summary))
+        done = dev.run_tool(["ecr", "login", "dev", *hosts, "-c", "builtin", "-o", "json"], env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    rows = _rows(done.stdout)
+    assert set(rows) == set(hosts)
+    assert rows[good]["status"] == "ok"
+    for host in hosts[1:]:
+        assert rows[host]["status"] == "failed", rows[host]
+        assert not _controls(str(rows[host]["error"])), rows[host]
+    assert "bad credentials" in str(rows[echo]["error"])
+    assert str(rows[escapes]["error"]).endswith(ESCAPES_SHOWN)
+    text = summary.read_text()
+    auth = base64.b64encode(f"AWS:{LONG_PASSWORD}".encode()).decode()
+    for shown in (done.stdout, done.stderr, text):
+        assert_no_piece(shown, LONG_PASSWORD, auth)
+    assert not _controls(text.replace("\n", ""))
+    assert dev.docker_auths() == {good: f"AWS:{LONG_PASSWORD}"}
+
+
+def _controls(text: str) -> list[str]:
+    return [c for c in text if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e"]
 
 
 # --- the aiohttp boundary ---------------------------------------------------------------------

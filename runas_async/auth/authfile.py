@@ -22,6 +22,7 @@ from typing import Any
 
 from runas_async import files
 from runas_async.core.errors import DockerConfigError, RunasError
+from runas_async.core.sanitize import show
 from runas_async.files import atomic_write, locked, make_dirs, parse_json, read_user, target_of
 
 
@@ -177,7 +178,7 @@ class AuthFile:
         doc = self._parse(current)
         part = doc.setdefault(section, {})
         if not isinstance(part, dict):
-            raise DockerConfigError(f"{self.path}: {section!r} is not a JSON object")
+            raise DockerConfigError(f"{self.path}: {show(section)} is not a JSON object")
         change(part)
         if not part and section != "auths":
             del doc[section]

@@ -57,6 +57,7 @@ from runas_async.auth.recording import Recorder
 from runas_async.auth.runners import Runner
 from runas_async.core.errors import LoginError
 from runas_async.core.models import Registry, Token
+from runas_async.core.sanitize import clean, show
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,20 @@ class RegistryCheck:
         host itself, saving the round trip of the challenge. For private ECR registries,
         whose challenge is always Basic; a Bearer challenge is still answered.
         """
+        secrets = (password, auth_value(username, password))
+        try:
+            await self._check_bases(host, username, password, basic_first)
+        except LoginError as e:  # a registry's own words may quote what it was sent
+            raise LoginError(clean(str(e), secrets)) from None
+        except Exception as e:  # whatever one registry makes a library raise: its failure
+            log.debug("checking %s raised", host, exc_info=True)
+            reason = clean(str(e), secrets) or type(e).__name__
+            raise LoginError(f"{host}: {reason}") from None
+
+    async def _check_bases(
+        self, host: str, username: str, password: str, basic_first: bool
+    ) -> None:
+        """HTTPS, then plain HTTP where docker would try it; LoginError when neither does."""
         bases = [f"https://{host}"]
         if host in self._plain:  # HTTPS failed just now, where plain HTTP is allowed
             bases = [f"http://{host}"]
@@ -207,10 +222,6 @@ class RegistryCheck:
             except _Unreachable as e:
                 reason = str(e)
                 log.debug("%s unreachable: %s", base, reason)
-            except LoginError as e:  # a registry's own words may quote what it was sent
-                raise LoginError(
-                    _redact(str(e), password, auth_value(username, password))
-                ) from None
         raise LoginError(f"cannot reach {host}: {reason}")
 
     async def _check(
@@ -243,7 +254,7 @@ class RegistryCheck:
         realm = challenge.params.get("realm", "")
         parts = urllib.parse.urlsplit(realm)
         if not parts.hostname or parts.scheme not in ("https", "http"):
-            raise LoginError(f"{host} names no usable token realm ({realm!r})")
+            raise LoginError(f"{host} names no usable token realm ({show(realm)})")
         if parts.scheme == "http" and not await is_insecure(parts.hostname):
             raise LoginError(
                 f"{host} asks for the credentials at {realm}, over plain HTTP: not sent"
@@ -312,14 +323,6 @@ async def _read_bounded(content: aiohttp.StreamReader) -> bytes:
     return b"".join(chunks)
 
 
-def _redact(text: str, *secrets: str) -> str:
-    """``text`` without any of ``secrets`` (the token, and the Basic header's value)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<redacted>")
-    return text
-
-
 def _answer(host: str, status: int, body: bytes) -> str:
     """The registry's own reason: its first error message, else the HTTP status."""
     try:
@@ -328,7 +331,7 @@ def _answer(host: str, status: int, body: bytes) -> str:
     except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
         # RecursionError: a hostile body nests arrays deeper than json's stack
         message = ""
-    text = " ".join(message.split())[:200]
+    text = " ".join(message.split())  # whole: redacted, then shortened, in check()
     return f"login attempt to {host} failed with status {status}" + (f": {text}" if text else "")
 
 
@@ -457,6 +460,4 @@ async def _run_helper(
     if process.returncode != 0:
         out = (process.stderr or process.stdout or b"").decode("utf-8", "replace").strip()
         reason = out.splitlines()[-1] if out else f"exited with status {process.returncode}"
-        if secret:
-            reason = reason.replace(secret, "<redacted>")
-        raise LoginError(f"{program} {verb} failed: {reason}")
+        raise LoginError(f"{program} {verb} failed: {clean(reason, [secret or ''])}")

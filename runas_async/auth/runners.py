@@ -40,6 +40,7 @@ from runas_async.core.clients import Client, Redirect
 from runas_async.core.errors import ClientNotFound, LoginError
 from runas_async.core.models import Registry, Token
 from runas_async.core.places import find_client
+from runas_async.core.sanitize import clean, show
 
 _KEEP_OUTPUT = 64 * 1024
 
@@ -66,7 +67,7 @@ def check_helpers(
         if shutil.which(program, path=path) is None:
             key = "credsStore" if helper_for(doc, None) == helper else "credHelpers"
             raise ClientNotFound(
-                f"credential helper {program!r} ({key} in {auth.path}) is not on PATH, and "
+                f"credential helper {show(program)} ({key} in {auth.path}) is not on PATH, and "
                 f"it would store the login{f' of {host}' if host else 's'}: install it, or "
                 f"remove that setting"
             )
@@ -81,13 +82,18 @@ async def _drain(stream: ByteReceiveStream | None, sink: bytearray) -> None:
             del sink[: len(sink) - _KEEP_OUTPUT]
 
 
+MAX_CLIENT_LINE = 400
+"""A client's line names the URL it tried (a long host twice, with a scheme and a path) and
+the registry's words: shortened in the middle past this."""
+
+
 def failure_reason(stderr: bytes, stdout: bytes, returncode: int, secret: str) -> str:
     """The client's last meaningful output line, with the secret redacted."""
     for blob in (stderr, stdout):
         lines = [ln.strip() for ln in blob.decode("utf-8", "replace").splitlines()]
         lines = [ln for ln in lines if ln]
         if lines:
-            line = lines[-1].replace(secret, "<redacted>") if secret else lines[-1]
+            line = clean(lines[-1], [secret], width=MAX_CLIENT_LINE)
             if line.lower().startswith("error response from daemon: "):
                 line = line[len("error response from daemon: ") :]
             return line

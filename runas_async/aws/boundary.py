@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterator
 
 import botocore.exceptions as bx
 
-from runas_async.core.endpoints import show
 from runas_async.core.errors import (
     ConfigError,
     CredentialsError,
@@ -48,6 +47,7 @@ from runas_async.core.errors import (
     RunasError,
     TokenError,
 )
+from runas_async.core.sanitize import clean, show
 
 REJECTED_CREDENTIALS = frozenset(
     {
@@ -120,7 +120,7 @@ def _resolving(e: Exception, who: str, what: str) -> RunasError | None:
     if isinstance(e, json.JSONDecodeError):
         # botocore's credential_process provider lets these through untranslated.
         return CredentialsError(
-            f"{cannot}: credential_process printed something that is not JSON ({e})"
+            f"{cannot}: credential_process printed something that is not JSON ({clean(str(e))})"
         )
     if isinstance(e, bx.BotoCoreError | bx.ClientError | OSError):
         # OSError: a credential_process program that cannot be started.
@@ -248,7 +248,15 @@ def describe(e: BaseException) -> str:
         err = e.response.get("Error", {})
         code = err.get("Code", "Error")
         message = err.get("Message", "")
-        return f"{code}: {message}" if message else str(code)
+        return clean(f"{code}: {message}" if message else str(code), width=MAX_AWS_MESSAGE)
+    return clean(_text_and_cause(e), width=MAX_AWS_MESSAGE)
+
+
+MAX_AWS_MESSAGE = 400
+"""An AWS message (an AccessDenied names a role ARN and an action) is shortened past this."""
+
+
+def _text_and_cause(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     text = text.splitlines()[0] if text else type(e).__name__
     # Connection errors name only the URL; the cause (reset, refused, timed out) is the reason.
@@ -263,4 +271,4 @@ def describe(e: BaseException) -> str:
 def _last_line(text: str) -> str:
     """The last non-empty line of a program's message (its reason, usually)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else text.strip()
+    return clean(lines[-1] if lines else text, width=MAX_AWS_MESSAGE)

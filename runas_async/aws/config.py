@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runas_async.core.errors import RunasError
 from runas_async.core.places import aws_config_file, aws_credentials_file, region_in_force
+from runas_async.core.sanitize import show
 from runas_async.files import decode, read_user
 
 _ARN_ACCOUNT = re.compile(r"arn:[a-z0-9-]+:iam::([0-9]{12}):role/.+")
@@ -91,13 +92,13 @@ class AwsFiles:
                 return None
             if source not in self.names:
                 return (
-                    f"profile {name!r} names source_profile {source!r}, which is not in the "
-                    f"AWS config files{did_you_mean(source, self.names)}"
+                    f"profile {show(name)} names source_profile {show(source)}, which is not "
+                    f"in the AWS config files{did_you_mean(source, self.names)}"
                 )
             if source == name and self._has_keys(name):
                 return None  # a role assumed with the profile's own keys
             if source == name or source in seen:
-                return f"profile {profile!r}: source_profile loops back to {source!r}"
+                return f"profile {show(profile)}: source_profile loops back to {show(source)}"
             seen.append(name)
             name = source
 
@@ -140,3 +141,29 @@ def _sections(path: object) -> dict[str, Mapping[str, str]]:
     except (RunasError, configparser.Error):
         return {}
     return {name: dict(parser.items(name)) for name in parser.sections()}
+
+
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+"""The environment variables through which botocore's chain can find credentials."""
+
+
+def nothing_found(files: AwsFiles, env: Mapping[str, str]) -> str | None:
+    """What to say when there is nothing to log in with: no profile in either file and no
+    credential variable set (instance credentials aside, which only a request can find).
+    None when something is there."""
+    if files.names or any(env.get(name) for name in CREDENTIAL_VARIABLES):
+        return None
+    config, credentials = aws_config_file(env), aws_credentials_file(env)
+    return (
+        f"no AWS credentials or profiles found: no profile in {config} or {credentials}, "
+        f"and none of {', '.join(CREDENTIAL_VARIABLES[:4])} set; run aws configure, or set "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (on an instance or in a "
+        "container with a role: pass --region)"
+    )

@@ -40,13 +40,13 @@ from runas_async.aws.clicache import (
     session_cache_key,
 )
 from runas_async.aws.mfa import MfaChallenge, MfaPrompt, Pause, TerminalPrompt, Waiting
-from runas_async.core.endpoints import show
 from runas_async.core.errors import (
     ConfigError,
     CredentialsError,
     ProfileNotFound,
 )
 from runas_async.core.places import cli_cache_dir
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from runas_async.core.endpoints import show
 from runas_async.core.errors import MfaCodeRequired
+from runas_async.core.sanitize import show
 
 
 @dataclass(frozen=True)

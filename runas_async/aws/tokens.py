@@ -30,10 +30,10 @@ from runas_async.aws.boundary import Doing, map_aws_errors
 from runas_async.aws.config import did_you_mean
 from runas_async.aws.credentials import CredentialResolver
 from runas_async.aws.preconnect import Preconnected
-from runas_async.core.endpoints import show
 from runas_async.core.errors import ConfigError, ProfileNotFound, TokenError
 from runas_async.core.models import Token, TokenKey
 from runas_async.core.places import region_in_force
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials

@@ -10,6 +10,7 @@ Light to import: no anyio, aiobotocore or rich.
 from __future__ import annotations
 
 import argparse
+import ast
 import enum
 import re
 import sys
@@ -29,6 +30,7 @@ from runas_async.core.options import (
     RunOptions,
     Targets,
 )
+from runas_async.core.sanitize import MAX_SHOWN, show
 
 PROG = "runas-async"
 HELP_WIDTH = 80
@@ -63,7 +65,7 @@ def choice_of(kind: str, members: Sequence[E]) -> Callable[[str], E]:
         if text in by_value:
             return by_value[text]
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not {kind}: choose from {', '.join(by_value)}"
+            f"{show(text)} is not {kind}: choose from {', '.join(by_value)}"
             + did_you_mean(text, by_value)
         )
 
@@ -110,6 +112,9 @@ class _Formatter(argparse.HelpFormatter):
         return super()._format_args(action, default_metavar)
 
 
+_LONG_QUOTE = re.compile(rf"'[^'\\]{{{MAX_SHOWN + 1},}}'")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and help that fits the terminal (80 columns at most)."""
 
@@ -119,6 +124,9 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         message = message.replace("argument COMMAND: ", "")
+        # argparse quotes what was typed (invalid choice: 'x...'): each quote at most
+        # MAX_SHOWN characters, shortened in the middle, like every echoed value
+        message = _LONG_QUOTE.sub(lambda m: show(ast.literal_eval(m[0])), message)
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -147,7 +155,7 @@ def check_no_stray(args: argparse.Namespace, name: str) -> None:
     stray = getattr(args, "stray", None)
     if stray is not None:
         raise UsageError(
-            f"unexpected argument {stray!r}: put the command after '--' "
+            f"unexpected argument {show(stray)}: put the command after '--' "
             f"(see '{PROG} {name} --help')"
         )
 
@@ -200,19 +208,25 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{show(text)} must be at least 1")
     return value
+
+
+MAX_DURATION = 366 * 24 * 3600
+"""The longest duration or number of seconds an option takes: a year and a day."""
 
 
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{show(text)} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{show(text)} must be a positive number of seconds")
+    if value > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{show(text)} is longer than 366 days")
     return value
 
 
@@ -220,13 +234,45 @@ _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
 def _duration(text: str) -> float:
-    """``90m``, ``2h``, ``1h30m``: one or more <integer><unit> groups, in seconds."""
+    """``90m``, ``2h``, ``1h30m``: one or more <integer><unit> groups, in seconds; at most
+    366 days."""
     if not re.fullmatch(r"(?:[0-9]+[smh])+", text):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: one or more <integer><unit> groups with units "
+            f"{show(text)} is not a duration: one or more <integer><unit> groups with units "
             "s, m, h (30m, 2h, 1h30m)"
         )
-    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
+    groups = [(n.lstrip("0"), u) for n, u in re.findall(r"([0-9]+)([smh])", text)]
+    # a group of more than 12 digits is past the cap whatever its unit: no huge int math
+    if any(len(n) > 12 for n, _ in groups):
+        raise argparse.ArgumentTypeError(f"{show(text)} is longer than 366 days")
+    seconds = sum(int(n or "0") * _UNITS[u] for n, u in groups)
+    if seconds > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{show(text)} is longer than 366 days")
+    return float(seconds)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _k8s_secret_name(text: str) -> str:
+    """A Secret's name as the API server takes it: a DNS-1123 subdomain (lowercase labels
+    of letters, digits and ``-``, joined by dots), at most 253 characters."""
+    if len(text) > 253 or not all(_DNS_LABEL.fullmatch(p) for p in text.split(".")):
+        raise argparse.ArgumentTypeError(
+            f"{show(text)} is not a Kubernetes Secret name: lowercase letters, digits, '-' "
+            "and '.', starting and ending with a letter or digit, at most 253 characters"
+        )
+    return text
+
+
+def _k8s_namespace(text: str) -> str:
+    """A namespace as the API server takes it: a DNS-1123 label, at most 63 characters."""
+    if len(text) > 63 or not _DNS_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{show(text)} is not a Kubernetes namespace: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return text
 
 
 class _Version(argparse.Action):
@@ -301,7 +347,8 @@ def _client_choice(names: Sequence[str]) -> Callable[[str], str]:
         if text in names:
             return text
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not {kind}: choose from {', '.join(names)}" + did_you_mean(text, names)
+            f"{show(text)} is not {kind}: choose from {', '.join(names)}"
+            + did_you_mean(text, names)
         )
 
     return convert
@@ -385,7 +432,7 @@ def targets_of(args: argparse.Namespace, name: str) -> Targets:
     if args.profile is not None and (profiles or file):
         raise UsageError(
             f"give either PROFILE [ENDPOINT ...] or --profile/--file, not both "
-            f"(got PROFILE {args.profile!r}; see '{PROG} ecr {name} --help')"
+            f"(got PROFILE {show(args.profile)}; see '{PROG} ecr {name} --help')"
         )
     return Targets(
         profile=args.profile,
@@ -408,7 +455,7 @@ def client_of(given: str | None, env: Mapping[str, str]) -> Client:
     name = given or env.get(CLIENT_ENV) or DEFAULT_CLIENT.name
     if name not in CLIENTS:
         raise UsageError(
-            f"unknown client {name!r} (from ${CLIENT_ENV}); choose from {', '.join(CLIENTS)}"
+            f"unknown client {show(name)} (from ${CLIENT_ENV}); choose from {', '.join(CLIENTS)}"
         )
     return CLIENTS[name]
 

@@ -31,7 +31,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runas_async.core.errors import AwsError, ConfigError, UsageError
+from runas_async.core.errors import AwsError, ConfigError, NoRegion, UsageError
 from runas_async.core.options import (
     Command,
     CredentialOptions,
@@ -41,6 +41,7 @@ from runas_async.core.options import (
     RunOptions,
     Targets,
 )
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     import anyio
@@ -228,7 +229,12 @@ class Context:
                     raise type(e)(f"{spec.origin}: {e}") from e
                 raise
             resolved.append(replace(spec, region=spec.region or regions[spec.profile]))
-        plan = plan_logins(resolved, self.partitions)
+        try:
+            plan = plan_logins(resolved, self.partitions)
+        except NoRegion as e:
+            from runas_async.aws.config import nothing_found
+
+            raise NoRegion(nothing_found(self.files, self.env) or str(e)) from e
         log.debug(
             "plan: %d registries, %d token requests, profiles %s",
             len(plan.targets),
@@ -517,7 +523,7 @@ def _read_file(name: str) -> str:
     """``--file``'s text, read within files.py's bounds (a FIFO or /dev/zero: an error)."""
     from runas_async.files import decode, read_stream, read_user
 
-    what = f"--file {name!r}"
+    what = f"--file {show(name)}"
     if name == "-":
         return read_stream(sys.stdin, what="--file from stdin", error=UsageError)
     data = read_user(Path(name), what="--file", error=UsageError)

@@ -20,8 +20,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from runas_async.cli.args import GROUPS, PROG, Parser, Registration, _Version, did_you_mean
-from runas_async.core.errors import CredentialsError, LoginError, RunasError, TokenError, UsageError
+from runas_async.core.errors import (
+    CommandNotFound,
+    CredentialsError,
+    LoginError,
+    RunasError,
+    TokenError,
+    UsageError,
+)
 from runas_async.core.options import Command, Output
+from runas_async.core.sanitize import show
 from runas_async.core.shells import CommandSpec, OptionSpec, Value
 
 if TYPE_CHECKING:
@@ -147,19 +155,19 @@ def _not_a_command(
         raise UsageError(f"give a COMMAND: {', '.join(names)} {see}")
     word = rest[0]
     if not word.startswith("-"):
-        raise UsageError(f"unknown command {word!r}{did_you_mean(word, names)} {see}")
+        raise UsageError(f"unknown command {show(word)}{did_you_mean(word, names)} {see}")
     options = [o for a in parser._actions for o in a.option_strings]
     if word in options or len([o for o in options if o.startswith(word)]) == 1:
         parser.parse_args(rest)  # prints help or version and exits
-    raise UsageError(f"unknown option {word!r}{did_you_mean(word, options)} {see}")
+    raise UsageError(f"unknown option {show(word)}{did_you_mean(word, options)} {see}")
 
 
 def _unknown(parser: argparse.ArgumentParser, word: str) -> NoReturn:
     see = f"(see '{parser.prog} --help')"
     if word.startswith("-"):
         options = [o for a in parser._actions for o in a.option_strings]
-        raise UsageError(f"unknown option {word!r}{did_you_mean(word, options)} {see}")
-    raise UsageError(f"unexpected argument {word!r} {see}")
+        raise UsageError(f"unknown option {show(word)}{did_you_mean(word, options)} {see}")
+    raise UsageError(f"unexpected argument {show(word)} {see}")
 
 
 def exit_status(
@@ -176,6 +184,8 @@ def exit_status(
         return 128 + signum
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(error, CommandNotFound):
+        return error.status  # as a shell: 127 not found, 126 not runnable
     if isinstance(error, TokenError | LoginError | CredentialsError):
         # known only at run time: `ecr password`'s token, `env`'s credentials
         return EXIT_FAILED

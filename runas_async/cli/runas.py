@@ -16,25 +16,42 @@ competes with them.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
+import os
 import shlex
 import signal
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
 
-from runas_async.core.endpoints import show
 from runas_async.core.errors import CommandNotFound, UsageError
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
+    import asyncio
+
     from runas_async.aws.credentials import ResolvedCredentials
 
 SHELLS = ("sh", "fish")
 """``sh`` covers bash, zsh, dash, ksh: ``export NAME='value'``."""
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FORWARDED_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
+"""The catchable signals whose default is to end a process: passed on to the command's
+group while it runs (so that we end only after it, cleaning up)."""
 
 _REMOVED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN")
 
@@ -106,37 +123,94 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-async def exec_command(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+async def exec_command(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    started: Callable[[int], None] | None = None,
+) -> int:
     """Run ``argv`` with ``environ``, sharing our stdin, stdout and stderr; return its status.
 
-    SIGINT, SIGTERM and SIGHUP sent to us are passed on to the child (which decides what they
-    mean) while it runs; we do not stop before it does. The result is the child's exit code,
-    or 128 + N when signal N killed it. A command that cannot be started raises
-    :class:`CommandNotFound`.
+    The command runs in a process group of its own (``started`` is told its id). Every
+    terminating signal sent to us (:data:`FORWARDED_SIGNALS`) is passed on to that whole
+    group while it runs; we do not stop before the command does, and once it has, what is
+    left of its group (a background job that ignores the signal) is killed. The result is
+    the command's exit code, or 128 + N when signal N killed it. A command that cannot be
+    started raises :class:`CommandNotFound` (status 127 when not found, 126 otherwise).
 
-    On a terminal, Ctrl-C reaches the child from the terminal and again from us: most
-    programs stop on the first, an interactive one sees two.
+    On a terminal we are in the foreground of, the group gets the foreground while it runs
+    (as a shell gives it to a job): Ctrl-C and a read from the terminal reach it directly.
     """
     if not argv:
         raise UsageError("no command to run")
     with anyio.open_signal_receiver(*FORWARDED_SIGNALS) as signals:
+        process = await _spawn(argv, environ)
+        group = process.pid
+        if started is not None:
+            started(group)
+        forwarded: list[int] = []
         try:
-            process = await anyio.open_process(
-                list(argv), stdin=None, stdout=None, stderr=None, env=dict(environ)
-            )
-        except OSError as e:
-            raise CommandNotFound(f"cannot run {show(argv[0])}: {e.strerror or e}") from e
-        async with process, anyio.create_task_group() as tg:
+            with _foreground(group):
+                async with anyio.create_task_group() as tg:
 
-            async def forward() -> None:
-                async for signum in signals:
-                    if process.returncode is None:
-                        try:
-                            process.send_signal(signum)
-                        except ProcessLookupError:
-                            return
+                    async def forward() -> None:
+                        async for signum in signals:
+                            forwarded.append(signum)
+                            _signal_group(group, signum)
 
-            tg.start_soon(forward)
-            returncode = await process.wait()
-            tg.cancel_scope.cancel()
+                    tg.start_soon(forward)
+                    returncode = await process.wait()
+                    tg.cancel_scope.cancel()
+        finally:
+            if forwarded or process.returncode is None:
+                _signal_group(group, signal.SIGKILL)  # nothing of it outlives the signal
     return exit_code(returncode)
+
+
+async def _spawn(argv: Sequence[str], environ: Mapping[str, str]) -> asyncio.subprocess.Process:
+    """``argv`` in a new process group. asyncio's own API: anyio's open_process has no
+    ``process_group`` (its ``start_new_session`` would take the terminal away)."""
+    import asyncio
+
+    try:
+        return await asyncio.create_subprocess_exec(*argv, env=dict(environ), process_group=0)
+    except OSError as e:
+        status = 127 if e.errno == errno.ENOENT else 126
+        raise CommandNotFound(
+            f"cannot run {show(argv[0])}: {e.strerror or e}", status=status
+        ) from e
+
+
+def _signal_group(group: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signum)
+
+
+@contextlib.contextmanager
+def _foreground(group: int) -> Iterator[None]:
+    """The terminal on stdin to ``group`` while the block runs, if it was ours; back after."""
+    try:
+        fd = sys.stdin.fileno() if sys.stdin is not None else -1
+        ours = os.tcgetpgrp(fd)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        yield  # no terminal (a pipe, CI, a test)
+        return
+    if ours != os.getpgrp():
+        yield  # we run in the background: so does the command
+        return
+    try:
+        os.tcsetpgrp(fd, group)
+        _signal_group(group, signal.SIGCONT)  # if it read the terminal before it had it
+    except OSError:
+        pass
+    try:
+        yield
+    finally:
+        # Taking it back from the background would stop us with SIGTTOU: ignored meanwhile.
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(fd, ours)
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, previous)

@@ -23,13 +23,11 @@ from dataclasses import dataclass
 
 from runas_async.core.errors import NoRegion, UsageError
 from runas_async.core.models import Registry
-from runas_async.core.partitions import Partition, partition_for_region
+from runas_async.core.partitions import Partition, check_region, partition_for_region
+from runas_async.core.sanitize import show as show
 
 ACCEPTED_FORMS = "a 12-digit account or ACCOUNT.dkr.ecr.REGION.amazonaws.com"
 """What an error says is expected when no closer form can be told from the input."""
-
-MAX_MESSAGE = 160
-"""An endpoint error is one line of at most this many characters."""
 
 CHINA = "aws-cn"
 """China's dual-stack registries are written both ``dkr-ecr`` and ``dkr.ecr`` before
@@ -50,8 +48,6 @@ _HOST = re.compile(
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
 _SOME_ACCOUNT = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 _SOME_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
-MAX_SHOWN = 60
-"""A value longer than this is shortened, with an ellipsis, when a message quotes it."""
 
 
 @dataclass(frozen=True)
@@ -81,37 +77,14 @@ class PublicEndpoint:
 Endpoint = AccountEndpoint | HostEndpoint | PublicEndpoint
 
 
-def _shorten(value: str, width: int = MAX_SHOWN) -> str:
-    return value[: width - 1] + "…" if len(value) > width else value
-
-
-def show(value: str, width: int = MAX_SHOWN) -> str:
-    """Quote a user-supplied value for a one-line message, escaped and shortened.
-
-    At most ``width`` characters between the quotes, escapes counted.
-    """
-    keep = width
-    quoted = repr(_shorten(value, keep))
-    while len(quoted) > width + 2 and keep > 2:
-        keep -= 1
-        quoted = repr(_shorten(value, keep))
-    return quoted
-
-
 def _reject(
     raw: str, reason: str, nearest: str | None = None, expected: str = ACCEPTED_FORMS
 ) -> UsageError:
-    """One line naming the value, why it is not an endpoint and the nearest valid form.
-
-    The value is quoted shorter still when the whole would pass :data:`MAX_MESSAGE`.
-    """
+    """One line naming the value (whole up to :data:`MAX_SHOWN` characters, else shortened
+    in the middle: its start and its end stay), why it is not an endpoint and the nearest
+    valid form."""
     tail = f"did you mean {nearest}?" if nearest else f"expected {expected}"
-    message = ""
-    for width in (MAX_SHOWN, 40, 24, 12, 6):
-        message = f"invalid endpoint {show(raw, width)}: {reason}; {tail}"
-        if len(message) <= MAX_MESSAGE:
-            break
-    return UsageError(message)
+    return UsageError(f"invalid endpoint {show(raw)}: {reason}; {tail}")
 
 
 def _nearest_host(text: str, partitions: tuple[Partition, ...]) -> str | None:
@@ -173,7 +146,10 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
         what = "it" if host == raw.strip().lower() else show(host, 24)
         raise _reject(raw, f"{what} is not an ECR registry host", _nearest_host(host, partitions))
     region = m["region"]
-    partition = partition_for_region(region, partitions)
+    try:
+        partition = check_region(region, partitions)
+    except UsageError as e:
+        raise _reject(raw, str(e).partition("; ")[0], _nearest_host(host, partitions)) from None
     if partition is None:
         raise _reject(
             raw,
@@ -195,7 +171,7 @@ def _private_host(raw: str, host: str, partitions: tuple[Partition, ...]) -> Hos
 
 def registry_for(account: str, region: str, partitions: tuple[Partition, ...]) -> Registry:
     """The standard registry host of an account in a region."""
-    partition = partition_for_region(region, partitions)
+    partition = check_region(region, partitions)
     if partition is None:
         raise NoRegion(f"region {show(region)} is not a region of any AWS partition")
     host = f"{account}.dkr.ecr.{region}.{partition.dns_suffix}"

@@ -7,7 +7,7 @@
     ├── ConfigError             local configuration cannot be used        (exit 2)
     │   ├── ClientNotFound      the login client is not on PATH
     │   ├── DockerConfigError   the client's config.json cannot be read or written
-    │   └── CommandNotFound     the command given to ``exec`` cannot be run
+    │   └── CommandNotFound     the command of ``exec`` or ``-- CMD`` cannot be run (127, 126)
     ├── AwsError                AWS-side problem                (exit 2 unless one registry)
     │   ├── ProfileNotFound     the profile is not in the AWS config files
     │   ├── NoRegion            no region for a profile that needs one
@@ -66,7 +66,14 @@ class DockerConfigError(ConfigError):
 
 
 class CommandNotFound(ConfigError):
-    """The command to run with a profile's credentials is not on PATH or not executable."""
+    """The command to run (``exec``, ``ecr login -- CMD``) is not on PATH or not executable.
+
+    ``status`` is the exit status, as a shell's: 127 not found, 126 found but not runnable.
+    """
+
+    def __init__(self, message: str, *, status: int = 127) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AwsError(RunasError):

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runas_async.core.endpoints import Endpoint, parse_endpoint, show
+from runas_async.core.endpoints import Endpoint, parse_endpoint
 from runas_async.core.errors import UsageError
-from runas_async.core.partitions import Partition, partition_for_region
+from runas_async.core.partitions import Partition, check_region
 from runas_async.core.plan import LoginSpec
+from runas_async.core.sanitize import show
 
 _KEYS = frozenset({"profile", "registries", "region"})
 
@@ -65,7 +66,9 @@ def parse_tables(
     doc = load_toml(text, name)
     unknown = sorted(set(doc) - {"login"})
     if unknown:
-        raise UsageError(f"{name}: unknown top-level key {unknown[0]!r}; expected [[login]] tables")
+        raise UsageError(
+            f"{name}: unknown top-level key {show(unknown[0])}; expected [[login]] tables"
+        )
     entries = doc.get("login", [])
     if not isinstance(entries, list) or (required and not entries):
         raise UsageError(f"{name}: no [[login]] entries")
@@ -93,19 +96,23 @@ def _table(
         raise UsageError(f"{where}: expected a table, got {show(str(entry))}")
     extra = sorted(set(entry) - _KEYS)
     if extra:
-        raise UsageError(f"{where}: unknown key {extra[0]!r}; expected profile, registries, region")
+        raise UsageError(
+            f"{where}: unknown key {show(extra[0])}; expected profile, registries, region"
+        )
     profile = entry.get("profile")
     if not isinstance(profile, str) or not profile.strip():
         raise UsageError(f"{where}: 'profile' must be a non-empty string")
     region = entry.get("region")
     if region is not None and (
-        not isinstance(region, str) or partition_for_region(region, partitions) is None
+        not isinstance(region, str) or check_region(region, partitions) is None
     ):
         raise UsageError(
-            f"{where} (profile {profile!r}): region {show(str(region))} is not a region "
+            f"{where} (profile {show(profile)}): region {show(str(region))} is not a region "
             "of any AWS partition"
         )
-    endpoints, patterns = _registries(entry, f"{where} (profile {profile!r})", partitions, pattern)
+    endpoints, patterns = _registries(
+        entry, f"{where} (profile {show(profile)})", partitions, pattern
+    )
     return Table(profile, region, endpoints, patterns, where)
 
 

@@ -10,9 +10,18 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from runas_async.core.errors import UsageError
+from runas_async.core.sanitize import show
+
+log = logging.getLogger(__name__)
+
+MAX_TYPO = 2
+"""A region unknown to its partition within this edit distance of a known one is a typo."""
 
 
 @dataclass(frozen=True)
@@ -81,3 +90,56 @@ def partition_for_region(region: str, partitions: tuple[Partition, ...]) -> Part
         if part.region_regex.fullmatch(region):
             return part
     return None
+
+
+def check_region(region: str, partitions: tuple[Partition, ...]) -> Partition | None:
+    """:func:`partition_for_region`, after a look at whether ``region`` is a known one.
+
+    A region its partition does not list (botocore's list: AWS adds regions) is taken, with a
+    one-line note on stderr, unless it is a misspelling of a listed one: within
+    :data:`MAX_TYPO` edits (``eu-wset-1``), and not a new number of a listed name
+    (``eu-west-4`` may be new). A misspelling is a UsageError saying what was meant.
+    """
+    partition = partition_for_region(region, partitions)
+    if partition is None or region in partition.regions:
+        return partition
+    stem = _stem(region)
+    known = sorted(partition.regions)
+    if all(_stem(r) != stem for r in known):
+        close = sorted(
+            (_distance(region, r), r) for r in known if abs(len(r) - len(region)) <= MAX_TYPO
+        )
+        if close and close[0][0] <= MAX_TYPO:
+            raise UsageError(
+                f"region {show(region)} is not a region of the {partition.name} partition; "
+                f"did you mean {close[0][1]}?"
+            )
+    _note_unknown(region, partition.name)
+    return partition
+
+
+@functools.cache
+def _note_unknown(region: str, partition: str) -> None:
+    """Once per region and run."""
+    log.warning(
+        "runas-async: note: region %s is not among the %s partition's known regions; "
+        "using it as given",
+        show(region),
+        partition,
+    )
+
+
+def _stem(region: str) -> str:
+    """``eu-west`` of ``eu-west-1``: the name without its number."""
+    return region.rstrip("0123456789").rstrip("-")
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from runas_async.core.errors import ClientNotFound
+from runas_async.core.sanitize import show
 
 CONFIG_NAME = "config.json"
 """docker's (and nerdctl's, helm's, finch's) auth file name."""
@@ -80,7 +81,7 @@ def find_client(name: str, env: Mapping[str, str]) -> str:
     """The client's executable on ``$PATH``, or ClientNotFound naming it."""
     path = shutil.which(name, path=env.get("PATH", os.defpath))
     if path is None:
-        raise ClientNotFound(f"{name!r} was not found on PATH; install it or put it on PATH")
+        raise ClientNotFound(f"{show(name)} was not found on PATH; install it or put it on PATH")
     return path
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from runas_async.core.endpoints import AccountEndpoint, Endpoint, PublicEndpoint, registry_for
 from runas_async.core.errors import NoRegion
 from runas_async.core.models import Target, TokenKey
-from runas_async.core.partitions import Partition, partition_for_region
+from runas_async.core.partitions import Partition, check_region
+from runas_async.core.sanitize import show
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -
         if not spec.endpoints:
             if spec.region is None:
                 raise NoRegion(where + _no_region(spec.profile, "its own registry"))
-            if partition_for_region(spec.region, partitions) is None:
+            if check_region(spec.region, partitions) is None:
                 raise NoRegion(
-                    f"{where}region {spec.region!r} of profile {spec.profile!r} is not a "
+                    f"{where}region {show(spec.region)} of profile {show(spec.profile)} is not a "
                     "region of any AWS partition"
                 )
             key = TokenKey(spec.profile, spec.region)
@@ -82,6 +83,6 @@ def plan_logins(specs: Sequence[LoginSpec], partitions: tuple[Partition, ...]) -
 
 def _no_region(profile: str, what: str) -> str:
     return (
-        f"profile {profile!r} has no region, needed for {what}: "
+        f"profile {show(profile)} has no region, needed for {what}: "
         "pass --region, set AWS_REGION, or add region = ... to the profile"
     )

@@ -24,6 +24,7 @@ from runas_async.cli.context import DONE, Context, Outcome
 from runas_async.core.clients import CLIENTS, DEFAULT_CLIENT, HELPER_CLIENTS
 from runas_async.core.errors import AwsError, ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     from runas_async.core.mapping import Served
@@ -73,7 +74,7 @@ def _hosts_by_profile(ctx: Context) -> list[tuple[str | None, list[str]]]:
     for spec in ctx.specs:
         if not spec.endpoints:
             raise UsageError(
-                f"name the registries of profile {spec.profile!r} (ACCOUNT or HOST): its "
+                f"name the registries of profile {show(spec.profile)} (ACCOUNT or HOST): its "
                 "account is not in the config files, and docker needs concrete hosts"
             )
         in_force = spec.region or ctx.files.region(spec.profile, ctx.env, ctx.region)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.args import (
@@ -23,6 +23,8 @@ from runas_async.cli.args import (
     _add_run_options,
     _add_targets,
     _duration,
+    _k8s_namespace,
+    _k8s_secret_name,
     add_job,
     check_no_stray,
     jobs_for,
@@ -33,6 +35,7 @@ from runas_async.cli.context import Context, Outcome
 from runas_async.core.clients import BUILTIN, CLIENTS
 from runas_async.core.errors import DockerConfigError, RunasError, UsageError
 from runas_async.core.options import CredentialOptions, Login, Output, needs_every_token
+from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
     import anyio
@@ -62,13 +65,13 @@ def login(command: Login, ctx: Context) -> Outcome:
     # The built-in client's registries are connected at start-up too.
     with ctx.connecting(registries=command.prints_secrets or ctx.find_client() is None):
         plan = fresh.remaining(ctx.plan)
-        with _job_environment(command, ctx):
+        with _job_environment(command, ctx) as started:
             outcome, secrets = _run_logins(command, ctx, plan, fresh)
             _ci_summaries(outcome, ctx.env)
             if command.prints_secrets:
                 _print_secrets(command, secrets, ctx.stdout)
             if command.job and _all_ok(outcome) and outcome.signum is None:
-                return _run_job(command.job, ctx.run_env)
+                return _run_job(command.job, ctx.run_env, started)
             return outcome
 
 
@@ -180,41 +183,45 @@ def _all_ok(outcome: Outcome) -> bool:
 
 
 @contextlib.contextmanager
-def _job_environment(command: Login, ctx: Context) -> Iterator[None]:
+def _job_environment(command: Login, ctx: Context) -> Iterator[Callable[[int], None] | None]:
     """For ``-- CMD``: the context redirected to a fresh private directory (0700) whose
     config.json holds only this run's logins, plus the user's settings that carry no
     credentials (``proxies``...). ``credsStore`` and ``credHelpers`` are left out: nothing
-    goes to a keychain. The directory is removed on every way out. Without ``-- CMD``:
-    nothing changes."""
+    goes to a keychain. The directory is removed on every way out, and by a watchdog if we
+    are killed (jobdir.py); what it yields is to be told CMD's process group. Without
+    ``-- CMD``: nothing changes (None)."""
     if not command.job:
-        yield
+        yield None
         return
     env = ctx.env
-    import tempfile
-
     from runas_async.auth.authfile import AuthFile, credential_free
+    from runas_async.cli import jobdir
     from runas_async.core.clients import job_variables
     from runas_async.core.places import docker_auth_file
     from runas_async.files import atomic_write
 
     settings = credential_free(AuthFile(docker_auth_file(env)).document())
-    directory = Path(tempfile.mkdtemp(prefix="runas-async-job-"))  # 0700
+    directory = jobdir.create(env)
+    watchdog = jobdir.Watchdog(directory)
     try:
         config = directory / "config.json"
         atomic_write(config, json.dumps(settings, indent="\t").encode() + b"\n", 0o600)
         ctx.redirect({**env, **job_variables(config)})
-        yield
+        yield watchdog.group
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+        watchdog.done()
 
 
-def _run_job(argv: Sequence[str], env: Mapping[str, str]) -> Outcome:
+def _run_job(
+    argv: Sequence[str], env: Mapping[str, str], started: Callable[[int], None] | None
+) -> Outcome:
     """CMD with the job's auth file; its exit status (128+N for signal N) is ours."""
     import anyio
 
     from runas_async.cli.runas import exec_command
 
-    status: int = anyio.run(exec_command, argv, env)
+    status: int = anyio.run(functools.partial(exec_command, started=started), argv, env)
     return Outcome(status=status)
 
 
@@ -360,12 +367,14 @@ def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
     p.add_argument(
         "--k8s-secret",
         metavar="NAME",
+        type=_k8s_secret_name,
         help="print a kubernetes.io/dockerconfigjson Secret NAME (JSON, for kubectl apply -f -)",
     )
     p.add_argument(
         "--namespace",
         dest="namespaces",
         action="append",
+        type=_k8s_namespace,
         default=[],
         metavar="NS",
         help="namespace of the --k8s-secret (repeatable: one Secret each)",
@@ -405,6 +414,10 @@ def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[s
     )
     if args.namespaces and args.k8s_secret is None:
         raise UsageError("--namespace goes with --k8s-secret NAME")
+    if args.k8s_secret is not None and run.output is not Output.TEXT:
+        raise UsageError(
+            f"--k8s-secret prints the Secret as JSON itself: leave out -o {run.output.value}"
+        )
     if command.renew_before is not None and (mode := needs_every_token(command)):
         raise UsageError(f"--renew-before leaves fresh registries out; {mode} needs them all")
     if command.prints_secrets:
@@ -423,7 +436,7 @@ def _with_builtin(command: Login, args: argparse.Namespace) -> Login:
     if args.client not in (None, BUILTIN):
         raise UsageError(
             f"-o dockerconfigjson and --k8s-secret use the built-in client, not "
-            f"{args.client!r}: leave out --client"
+            f"{show(args.client)}: leave out --client"
         )
     if command.job:
         raise UsageError("-o dockerconfigjson and --k8s-secret print the logins: no '-- CMD'")

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runas_async.core.models import LoginResult, Status
+from runas_async.core.sanitize import redact, strip_controls
 
 if TYPE_CHECKING:
     from runas_async.auth.freshness import EcrLogin
     from runas_async.core.plan import Plan
+
+
+def safe(text: str) -> str:
+    """Outside text (a profile name from a config file, an error) as every output shows it:
+    credentials redacted, control and bidi characters gone (core/sanitize.py). Errors come
+    cleaned from where they were made; this is the last guard, and the one for names."""
+    return strip_controls(redact(text))
 
 
 def result_record(result: LoginResult) -> dict[str, Any]:
@@ -18,9 +26,9 @@ def result_record(result: LoginResult) -> dict[str, Any]:
         "registry": registry.host if registry else None,
         "account": registry.account if registry else None,
         "region": result.target.key.region,
-        "profile": result.target.key.profile,
+        "profile": safe(result.target.key.profile),
         "status": result.status.value,
-        "error": result.error if result.status is Status.FAILED else None,
+        "error": safe(result.error or "") if result.status is Status.FAILED else None,
         "seconds": round(result.seconds, 3),
     } | ({} if result.expires_in is None else {"expires_in": round(result.expires_in)})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runas_async.cli.formats._records import result_record
+from runas_async.cli.formats._records import result_record, safe
 from runas_async.core.models import LoginResult, Status
 
 
@@ -13,12 +13,17 @@ def github_summary(results: Sequence[LoginResult]) -> str:
     lines = ["| registry | profile | status | seconds |", "| --- | --- | --- | --- |"]
     for result in results:
         rec = result_record(result)
-        name = rec["registry"] or result.target.label
+        name = (rec["registry"] or safe(result.target.label)).replace("`", "'").replace("|", "\\|")
         status = rec["status"] if not rec["error"] else f"{rec['status']}: {rec['error']}"
-        status = status.replace("|", "\\|")
-        lines.append(f"| `{name}` | {rec['profile']} | {status} | {rec['seconds']:.2f} |")
+        cells = (f"`{name}`", _markdown(rec["profile"]), _markdown(status))
+        lines.append(f"| {' | '.join(cells)} | {rec['seconds']:.2f} |")
     ok = len(_hosts(results, Status.OK, Status.FRESH))
     return "\n".join([f"### ECR logins: {ok} of {len(results)}", "", *lines, "", ""])
+
+
+def _markdown(text: str) -> str:
+    """``text`` as one cell of a Markdown table: ``|`` cannot end it, ``<`` starts no tag."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
 
 
 def github_output(results: Sequence[LoginResult]) -> str:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runas_async.auth.freshness import time_left
+from runas_async.cli.formats._records import safe
 from runas_async.core.models import LoginResult, Registry, Status, Target, TokenKey
+from runas_async.core.sanitize import shorten_middle
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -51,16 +53,6 @@ class Row:
     state: str
     style: str
     elapsed: str
-
-
-def shorten_middle(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters, its middle replaced by an ellipsis."""
-    if len(text) <= width:
-        return text
-    if width < 2:
-        return "…"[:width]
-    tail = (width - 1) // 2
-    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
 
 
 def shorten_host(host: str, registry: Registry | None, width: int) -> str:
@@ -191,7 +183,8 @@ class LiveTableReporter:
             elapsed = result.seconds if result.status.done else now
             host = registry.host if registry else target.label
             shown = _left(result) if result.status is Status.FRESH else f"{elapsed:.1f}s"
-            rows.append(Row(host, registry, target.key.profile, label, style, shown))
+            host = host if registry else safe(host)
+            rows.append(Row(host, registry, safe(target.key.profile), label, style, shown))
         return rows
 
     def _table(self) -> RenderableType:
@@ -235,9 +228,9 @@ class LiveTableReporter:
             self.console.print()
         for result in failures:
             registry = result.registry or result.target.registry
-            host = registry.host if registry else result.target.label
+            host = registry.host if registry else safe(result.target.label)
             self.console.print(Text.assemble(("failed", "bold red"), "  ", host), overflow="fold")
-            reason = Text(result.error or "unknown error", overflow="fold")
+            reason = Text(safe(result.error or "unknown error"), overflow="fold")
             self.console.print(Padding(reason, (0, 0, 0, len(INDENT))))
         ok = sum(r.status is Status.OK for r in results)
         fresh = sum(r.status is Status.FRESH for r in results)

@@ -103,14 +103,14 @@ class PlainReporter(Quiet):
 
     def update(self, result: LoginResult) -> None:
         from runas_async.auth.freshness import time_left
-        from runas_async.cli.formats._records import result_record
+        from runas_async.cli.formats._records import result_record, safe
         from runas_async.core.models import Status
 
         if not result.status.done:
             return
         rec = result_record(result)
         where = f"(profile {rec['profile']}, region {rec['region']}, {result.seconds:.2f}s)"
-        name = rec["registry"] or result.target.label
+        name = rec["registry"] or safe(result.target.label)
         if result.status is Status.FRESH:
             left = time_left(result.expires_in or 0)
             self.stream.write(f"fresh   {name} (profile {rec['profile']}, {left} left)\n")
