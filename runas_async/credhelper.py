@@ -16,8 +16,8 @@ makes docker go on without credentials. The verbs:
   does a missing or extra argument (exit 1), as docker-credential-helpers' ``Serve`` does.
 
 A server URL names its registry as docker/cli's ``ConvertToHostname`` has it (scheme and
-path dropped; ``HOST:443`` and ``HOST.`` are HOST): :func:`registry_host`. A ``store``
-needs a ``ServerURL`` and a ``Username``, as the reference helpers check.
+path dropped; ``HOST:443`` and ``HOST.`` are HOST): :func:`core.endpoints.registry_host`.
+A ``store`` needs a ``ServerURL`` and a ``Username``, as the reference helpers check.
 
 A warm ``get`` imports neither botocore nor aiohttp, and parses nothing: each answer is
 remembered with a stamp of what chose it (the mapping and AWS config files, the variables
@@ -281,7 +281,12 @@ class Helper:
 
     def _registry(self, server_url: str) -> tuple[str, str, bool]:
         """Host, region and private/public of an ECR registry; NotServed for anything else."""
-        from runas_async.core.endpoints import HostEndpoint, PublicEndpoint, parse_endpoint
+        from runas_async.core.endpoints import (
+            HostEndpoint,
+            PublicEndpoint,
+            parse_endpoint,
+            registry_host,
+        )
 
         try:
             ep = parse_endpoint(registry_host(server_url), self.partitions)
@@ -389,27 +394,6 @@ class Helper:
         StateFile(places.state_file(self.env)).update(
             lambda state: state.logins.setdefault(auth, {}).__setitem__(host, record)
         )
-
-
-def registry_host(server_url: str) -> str:
-    """The registry a server URL names, found as docker/cli's ``ConvertToHostname`` finds it
-    (the scheme and the path dropped: ``https://HOST/v2/``, ``http://HOST``, ``HOST/repo``
-    are HOST), with the default port and a trailing dot taken as the host itself
-    (``HOST:443``, ``HOST.``)."""
-    import urllib.parse
-
-    host = ""
-    if "://" in server_url:
-        try:
-            parts = urllib.parse.urlsplit(server_url)
-            hostname, port = parts.hostname, parts.port
-        except ValueError:  # docker's url.Parse fails too: the fallback below
-            hostname, port = None, None
-        if hostname:
-            host = hostname + (f":{port}" if port is not None else "")
-    if not host:
-        host = server_url.split("/", 1)[0]
-    return host.removesuffix(":443").removesuffix(".")
 
 
 def _session_name(profile: str | None, env: Mapping[str, str]) -> str:

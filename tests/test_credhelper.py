@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from runas_async.auth.helpercache import FILE_NAME
+from runas_async.core.endpoints import registry_host
 from runas_async.core.errors import TokenError
 from runas_async.core.models import Token
 from runas_async.core.places import cache_dir
@@ -29,7 +30,6 @@ from runas_async.credhelper import (
     USAGE,
     Helper,
     main,
-    registry_host,
 )
 from tests.faults import ApiFaultProxy
 from tests.missing import need_program

@@ -198,7 +198,8 @@ def _token(doc: dict[str, Any], name: str, fingerprint: str) -> CachedToken | No
 
 
 def _host(server_url: str) -> str:
-    """``https://HOST/v2/``, ``HOST:443``, ``HOST.``: HOST, lower case."""
-    host = server_url.partition("://")[2] if "://" in server_url else server_url
-    host = host.partition("/")[0].lower().removesuffix(":443")
-    return host.rstrip(".")
+    """``https://HOST/v2/``, ``HOST:443``, ``HOST.``: HOST, lower case (as the helper reads
+    a server URL: core/endpoints.registry_host)."""
+    from runas_async.core.endpoints import registry_host
+
+    return registry_host(server_url).lower()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import urllib.parse
 from dataclasses import dataclass
 
 from runas_async.core.errors import NoRegion, UsageError
@@ -181,3 +182,22 @@ def registry_for(account: str, region: str, partitions: tuple[Partition, ...]) -
 def parse_endpoints(raws: list[str], partitions: tuple[Partition, ...]) -> list[Endpoint]:
     """Parse every ENDPOINT; the first bad one raises."""
     return [parse_endpoint(raw, partitions) for raw in raws]
+
+
+def registry_host(server_url: str) -> str:
+    """The registry a server URL names, found as docker/cli's ``ConvertToHostname`` finds it
+    (the scheme and the path dropped: ``https://HOST/v2/``, ``http://HOST``, ``HOST/repo``
+    are HOST), with the default port and a trailing dot taken as the host itself
+    (``HOST:443``, ``HOST.``)."""
+    host = ""
+    if "://" in server_url:
+        try:
+            parts = urllib.parse.urlsplit(server_url)
+            hostname, port = parts.hostname, parts.port
+        except ValueError:  # docker's url.Parse fails too: the fallback below
+            hostname, port = None, None
+        if hostname:
+            host = hostname + (f":{port}" if port is not None else "")
+    if not host:
+        host = server_url.split("/", 1)[0]
+    return host.removesuffix(":443").removesuffix(".")
