@@ -10,7 +10,6 @@ Light to import: no anyio, aiobotocore or rich.
 from __future__ import annotations
 
 import argparse
-import ast
 import enum
 import re
 import sys
@@ -126,6 +125,8 @@ class Parser(argparse.ArgumentParser):
         message = message.replace("argument COMMAND: ", "")
         # argparse quotes what was typed (invalid choice: 'x...'): each quote at most
         # MAX_SHOWN characters, shortened in the middle, like every echoed value
+        import ast  # only on an error: ast costs start-up for every command
+
         message = _LONG_QUOTE.sub(lambda m: show(ast.literal_eval(m[0])), message)
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
