@@ -25,6 +25,7 @@ from runas_async.core.options import (
     DEFAULT_JOBS,
     DEFAULT_TIMEOUT,
     Command,
+    CredentialOptions,
     Output,
     RunOptions,
     Targets,
@@ -416,6 +417,11 @@ def _add_credential_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ignore cached credentials (~/.aws/cli/cache) for this run",
     )
+
+
+def credentials_of(args: argparse.Namespace) -> CredentialOptions:
+    """What :func:`_add_credential_options` parsed."""
+    return CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
 
 
 def _add_debug(p: argparse.ArgumentParser) -> None:

@@ -17,11 +17,12 @@ from runas_async.cli.args import (
     add_job,
     check_no_stray,
     choice_of,
+    credentials_of,
     whole,
 )
 from runas_async.cli.context import DONE, Context, Outcome
 from runas_async.core.errors import UsageError
-from runas_async.core.options import CredentialOptions, Env, EnvFormat, Exec
+from runas_async.core.options import Env, EnvFormat, Exec
 
 if TYPE_CHECKING:
     from runas_async.aws.credentials import ResolvedCredentials
@@ -89,7 +90,7 @@ def _env_arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
 def _build_env(
     args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]
 ) -> Env:
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    credentials = credentials_of(args)
     return Env(args.profile, args.region, args.output, credentials)
 
 
@@ -123,7 +124,7 @@ def _build_exec(
     check_no_stray(args, "exec")
     if not job:
         raise UsageError(f"exec needs a command after '--' (see '{PROG} exec --help')")
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    credentials = credentials_of(args)
     return Exec(args.profile, job, args.region, credentials)
 
 

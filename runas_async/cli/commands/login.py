@@ -27,6 +27,7 @@ from runas_async.cli.args import (
     _k8s_secret_name,
     add_job,
     check_no_stray,
+    credentials_of,
     jobs_for,
     run_options,
     targets_of,
@@ -34,7 +35,7 @@ from runas_async.cli.args import (
 from runas_async.cli.context import Context, Outcome
 from runas_async.core.clients import BUILTIN, CLIENTS
 from runas_async.core.errors import DockerConfigError, RunasError, UsageError
-from runas_async.core.options import CredentialOptions, Login, Output, needs_every_token
+from runas_async.core.options import Login, Output, needs_every_token
 from runas_async.core.sanitize import show
 
 if TYPE_CHECKING:
@@ -402,7 +403,7 @@ def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[s
     if job == ():
         raise UsageError(f"give a command after '--' (see '{PROG} ecr login --help')")
     run = run_options(args, env)
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    credentials = credentials_of(args)
     command = Login(
         targets_of(args, "login"),
         run,

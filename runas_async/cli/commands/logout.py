@@ -15,12 +15,13 @@ from runas_async.cli.args import (
     _add_debug,
     _add_run_options,
     _add_targets,
+    credentials_of,
     run_options,
     targets_of,
 )
 from runas_async.cli.context import Context, Outcome
 from runas_async.core.errors import UsageError
-from runas_async.core.options import CredentialOptions, Logout, Output, Targets
+from runas_async.core.options import Logout, Output, Targets
 
 if TYPE_CHECKING:
     import anyio
@@ -114,7 +115,7 @@ def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[s
     targets = targets_of(args, "logout")
     if args.expired and targets != Targets(None, region=targets.region):
         raise UsageError("--expired finds the registries itself: give no PROFILE or ENDPOINT")
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    credentials = credentials_of(args)
     return Logout(targets, run_options(args, env), credentials, expired=args.expired)
 
 

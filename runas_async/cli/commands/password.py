@@ -10,12 +10,13 @@ from runas_async.cli.args import (
     _add_credential_options,
     _add_debug,
     _add_targets,
+    credentials_of,
     targets_of,
     whole,
 )
 from runas_async.cli.context import DONE, Context, Outcome
 from runas_async.core.errors import UsageError
-from runas_async.core.options import CredentialOptions, Password
+from runas_async.core.options import Password
 
 
 def password(command: Password, ctx: Context) -> Outcome:
@@ -41,7 +42,7 @@ def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
 def _build(
     args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[str, str]
 ) -> Password:
-    credentials = CredentialOptions(mfa_code=args.mfa_code, refresh=args.refresh)
+    credentials = credentials_of(args)
     return Password(targets_of(args, "password"), credentials)
 
 
