@@ -3,7 +3,6 @@ is never served within SAFETY of its expiry, and a profile's changed keys miss t
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -11,34 +10,12 @@ from collections.abc import Mapping
 
 import pytest
 
-from runas_async.core.errors import TokenError
-from runas_async.core.models import Token
 from runas_async.credhelper import Helper
 from tests.faults import ApiFaultProxy
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, ecr_host, moto_password
+from tests.test_credhelper import HOUR, _Fetches, _get
 
-HOUR = 3600.0
 HOST = ecr_host(DEFAULT_ACCOUNT, "us-west-2")
-
-
-class _Fetches:
-    """Tokens of 12 hours from the clock; fails when told to."""
-
-    def __init__(self, clock: list[float]) -> None:
-        self.clock = clock
-        self.calls = 0
-        self.fail = False
-
-    def __call__(self, profile: str | None, region: str, public: bool, env: object) -> Token:
-        self.calls += 1
-        if self.fail:
-            raise TokenError("ecr GetAuthorizationToken: ServiceUnavailable")
-        return Token("AWS", f"pw-{self.calls}", expires_at=self.clock[0] + 12 * HOUR)
-
-
-def _get(helper: Helper) -> tuple[int, str]:
-    out = io.StringIO()
-    return helper.serve("get", HOST, out), out.getvalue()
 
 
 @pytest.mark.parametrize("before_expiry", [30.0, 1.0])
