@@ -323,11 +323,12 @@ class Context:
     def check_auth(self, plan: Plan | None = None) -> None:
         """The auth file checked before anything runs (once: :attr:`seed`); with ``plan``,
         also every credential helper that would store one of its logins found on PATH."""
-        from runas_async.auth.runners import check_helpers
-
         seed = self.seed
         if plan is None or self._checked:
             return
+        # runners imports anyio: not on the path of a run that ends with every login fresh
+        from runas_async.auth.runners import check_helpers
+
         hosts = [t.registry.host if t.registry else None for t in plan.targets]
         check_helpers(hosts, self.auth, seed, self.run_env)
         self._checked = True
