@@ -28,8 +28,8 @@ from runas_async.core.models import TokenKey
 from runas_async.core.partitions import load_partitions
 from runas_async.core.plan import LoginSpec
 from tests.faults import wait_until
-from tests.relay import TcpRelay
-from tests.sandbox import STATIC_KEYS, Moto, moto_password
+from tests.relay import TcpRelay, tls_certificate, tls_server
+from tests.sandbox import BLOCK, STATIC_KEYS, Moto, moto_password
 
 PARTITIONS = load_partitions()
 ROLE = {"role_arn": "arn:aws:iam::210987654321:role/r", "source_profile": "src"}
@@ -315,10 +315,12 @@ json.dump({{"auths": {{sys.argv[-1]: {{"auth": auth}}}}}}, open(path, "w"))
 """``docker login ... HOST`` that writes the entry docker would, without asking a registry."""
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "early-tls"])
 def test_no_heavy_module_is_loaded_before_the_start_up_connections(
-    moto: Moto, tmp_path: Path
+    moto: Moto, tmp_path: Path, tls_cert: Path, tls: bool
 ) -> None:
-    """When `ecr login ROLE` opens its start-up connections, none of HEAVY is imported yet."""
+    """When `ecr login ROLE` opens its start-up connections, none of HEAVY is imported yet;
+    with https endpoints, the connections' early TLS sessions carry the calls."""
     moto.write_aws_config(
         {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
     )
@@ -327,15 +329,21 @@ def test_no_heavy_module_is_loaded_before_the_start_up_connections(
     docker = bin_dir / "docker"  # a client that logs in without a registry
     docker.write_text(STAND_IN_DOCKER.format(python=sys.executable))
     docker.chmod(0o755)
-    env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    done = subprocess.run(
-        [sys.executable, "-c", RECORD_IMPORTS_AT_START, "ecr", "login", "role", "-o", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        extra = {"AWS_ENDPOINT_URL": relay.url, "AWS_CA_BUNDLE": str(tls_cert)} if tls else {}
+        env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **extra)
+        done = subprocess.run(
+            [sys.executable, "-c", RECORD_IMPORTS_AT_START]
+            + ["ecr", "login", "role", "-o", "json", "--debug"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert relay.accepted == (2 if tls else 0)  # no connection of the calls' own
+    assert done.stderr.count("(its TLS too)") == (2 if tls else 0)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["status"] == 0, done.stdout
@@ -539,3 +547,250 @@ def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_
     assert done.returncode == 0, done.stderr
     assert "gc before: False 0" in done.stderr
     assert "gc after: True True" in done.stderr
+
+
+# --- early TLS: the handshakes of the AWS connections done at start-up --------------------
+
+OTHER = f"127.{BLOCK}.68.1"
+"""A second loopback host with a TLS endpoint of its own (the certificate names it too)."""
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A certificate for 127.0.0.1 and OTHER; its file is a CA bundle trusting it."""
+    return tls_certificate(tmp_path_factory.mktemp("tls"), "127.0.0.1", OTHER)
+
+
+def _use_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if name.startswith(("AWS_", "HOME", "REQUESTS_")):
+            monkeypatch.setenv(name, value)
+
+
+def _role_config(moto: Moto) -> None:
+    moto.write_aws_config(
+        {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
+    )
+
+
+async def _role_token(env: Mapping[str, str], pre: preconnect.Preconnected) -> str:
+    provider = aws.AwsTokenProvider(
+        {"role": aws.new_session("role")}, resolver=CredentialResolver(), env=env, preconnected=pre
+    )
+    try:
+        token = await provider.token(TokenKey("role", "us-east-2"))
+    finally:
+        pre.close()
+    return token.password
+
+
+async def test_tls_handshakes_done_at_start_up_carry_the_first_calls(
+    moto: Moto,
+    tls_cert: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With botocore's plain TLS settings guessed right, the STS and ECR connections finish
+    their TLS handshakes before the provider exists, send nothing more until it uses them,
+    and carry AssumeRole and the token call."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        _role_config(moto)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
+        _use_env(monkeypatch, env)
+        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+        assert wait_until(lambda: relay.accepted == 2, 10)  # both handshakes complete
+        assert relay.sent == 0  # nothing but the handshakes
+        assert await _role_token(env, pre) == moto_password("210987654321")
+        assert relay.accepted == 2  # no connection (nor handshake) of its own
+    assert caplog.text.count("using the connection opened at start-up (its TLS too)") == 2
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+
+
+@pytest.mark.parametrize(
+    ("early", "late"),
+    [
+        # The early guess trusts the certificate, botocore's settings differ: unused.
+        pytest.param({}, {"AWS_CA_BUNDLE": "copy"}, id="another-AWS_CA_BUNDLE"),
+        # The early handshake refuses the certificate (botocore's would not): not reported.
+        pytest.param({"AWS_CA_BUNDLE": "certifi"}, {}, id="early-refused"),
+    ],
+)
+async def test_early_tls_with_other_settings_than_botocores_goes_unused(
+    moto: Moto,
+    tls_cert: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    early: Mapping[str, str],
+    late: Mapping[str, str],
+) -> None:
+    """An early TLS session set up with other settings than the client's (another CA bundle)
+    or that failed is never used: closed, and the calls connect afresh."""
+    import logging
+    import shutil
+
+    import certifi
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    copy = tmp_path / "copy.pem"
+    shutil.copy(tls_cert, copy)
+    paths = {"cert": str(tls_cert), "copy": str(copy), "certifi": certifi.where()}
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        _role_config(moto)
+        base = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
+        early_env = {**base, **{k: paths.get(v, v) for k, v in early.items()}}
+        late_env = {**base, **{k: paths.get(v, v) for k, v in late.items()}}
+        _use_env(monkeypatch, late_env)
+        pre = preconnect.start([LoginSpec("role", None)], early_env, PARTITIONS)
+        assert pre.targets == [("127.0.0.1", relay.port)] * 2
+        assert await _role_token(late_env, pre) == moto_password("210987654321")
+        assert relay.sent == 2  # the two calls, each on a connection of its own
+        assert wait_until(lambda: relay.closed == relay.accepted, 10)
+    assert "(its TLS too)" not in caplog.text
+    assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
+
+
+@pytest.mark.parametrize("take", ["by-host", "any-host"])
+async def test_credentials_never_go_over_an_early_tls_connection_to_another_host(
+    moto: Moto,
+    tls_cert: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    take: str,
+) -> None:
+    """An early TLS connection to another host (opened first, trusted, relaying to the same
+    moto) never carries a signed call: not when connections are taken by host and port, nor,
+    should taking ever ignore the host (``any-host``), when the adoption checks the TLS
+    session's host against the request's."""
+    url = urllib.parse.urlsplit(moto.moto_url)
+    server = tls_server(tls_cert)
+    upstream = (url.hostname or "", url.port or 0)
+    with (
+        TcpRelay(*upstream, tls=server) as relay,
+        TcpRelay(*upstream, host=OTHER, tls=server) as other,
+    ):
+        _role_config(moto)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
+        _use_env(monkeypatch, env)
+        pre = preconnect.Preconnected()
+        pre.open(OTHER, other.port, str(tls_cert))  # first: a careless taker takes this
+        for _ in range(2):
+            pre.open("127.0.0.1", relay.port, str(tls_cert))
+        assert wait_until(lambda: relay.accepted == 2 and other.accepted == 1, 10)
+        if take == "any-host":
+            first = preconnect.Preconnected.take
+
+            def any_host(self: preconnect.Preconnected, host: str, port: int) -> Any:
+                for target in self.targets:
+                    return first(self, *target)
+                return None
+
+            monkeypatch.setattr(preconnect.Preconnected, "take", any_host)
+        assert await _role_token(env, pre) == moto_password("210987654321")
+        assert other.sent == 0
+    assert moto.calls("sts")["AssumeRole"] == 1
+
+
+async def test_early_tls_is_not_used_by_a_session_that_does_not_verify(
+    tls_cert: Path, moto: Moto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An HTTP session with verification off (botocore's ``verify=False``) does not take over
+    a TLS session that was verified for it: it connects afresh."""
+    import logging
+
+    from runas_async.aws import _transport
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        pre = preconnect.Preconnected()
+        pre.open("127.0.0.1", relay.port, str(tls_cert))
+        assert wait_until(lambda: relay.accepted == 1, 10)
+        http = _transport.session_class(None, pre)(verify=False)
+        async with http:
+            assert await http.warm(relay.url)
+        pre.close()
+        assert wait_until(lambda: relay.accepted == 2, 10)  # a connection of its own
+    assert "start-up TLS connection not used: other TLS settings" in caplog.text
+
+
+def _asyncio_calls_something_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio as if its SSLProtocol no longer called ``wrap_bio`` (renamed, say)."""
+    from runas_async.aws import _transport
+
+    monkeypatch.delattr(_transport._RelayContext, "wrap_bio")
+
+
+def _python_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python whose asyncio sslproto the relay was not checked against."""
+    from runas_async.aws import _transport
+
+    monkeypatch.setattr(_transport, "RELAY_VERSIONS", ())
+
+
+@pytest.mark.parametrize(
+    ("take_away", "said"),
+    [
+        pytest.param(_asyncio_calls_something_else, "aiohttp or asyncio differs", id="no-wrap_bio"),
+        pytest.param(_python_not_checked, "asyncio not checked", id="python-not-checked"),
+    ],
+)
+async def test_without_the_relay_early_tls_connections_are_closed_and_calls_connect(
+    moto: Moto,
+    tls_cert: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    take_away: Any,
+    said: str,
+) -> None:
+    """The relay of an early TLS session into asyncio (asyncio's private calling sequence)
+    taken away: the sessions are closed unused, the calls connect as usual, the token comes."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    take_away(monkeypatch)
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        _role_config(moto)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
+        _use_env(monkeypatch, env)
+        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+        assert wait_until(lambda: relay.accepted == 2, 10)
+        assert await _role_token(env, pre) == moto_password("210987654321")
+        assert relay.sent == 2
+        assert wait_until(lambda: relay.accepted == 4, 10)  # both calls connected afresh
+    assert caplog.text.count(said) == 2
+    assert "(its TLS too)" not in caplog.text
+
+
+async def test_a_certificate_the_bundle_does_not_trust_fails_the_login_as_before(
+    moto: Moto,
+    tls_cert: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The early handshake verifies as botocore does: a certificate that botocore's CA bundle
+    does not trust is refused there (said only at DEBUG), and the call, connecting itself,
+    fails with botocore's own error."""
+    import logging
+
+    import certifi
+
+    from runas_async.core.errors import RunasError
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        _role_config(moto)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=certifi.where())
+        _use_env(monkeypatch, env)
+        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+        with pytest.raises(RunasError, match="(?i)certificate|ssl"):
+            await _role_token(env, pre)
+        assert relay.sent == 0
+    assert "start-up connection unusable: SSLCertVerificationError" in caplog.text
+    assert "(its TLS too)" not in caplog.text

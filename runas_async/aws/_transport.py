@@ -22,6 +22,13 @@ and its ``_verify``, ``_cert_file``,            loaded once, ~45 ms, ahead  own,
                                                                             start-up sockets
 ``TCPConnector._wrap_existing_connection``      TLS on a socket opened at   the socket is closed
 (aiohttp)                                       start-up                    and aiohttp connects
+asyncio's ``SSLProtocol`` calling sequence on   a TLS handshake done at     an early-TLS socket
+``ssl`` (``wrap_bio`` once, then ``do_hand-     start-up (preconnect.py)    is closed and aiohttp
+shake``, ``read``, ``write``, ``unwrap`` and    carries the first request:  connects as without
+``getpeercert``/``cipher``/``compression`` on   its round trip overlaps     it; only on asyncio's
+the object it returns; 3.11-3.13 checked):      the imports (see            own loop, Python
+:class:`_RelayContext`, when the settings       :func:`_early_context`)     3.11-3.13
+match the request's (:func:`_early_context`)
 ``AIOHTTPSession._proxy_config``,               a connection opened while   no warm-up: the call
 ``AIOHTTPSession._get_session`` (aiobotocore),  credentials resolve, taken  connects by itself
 ``client._endpoint.http_session`` (botocore)    by the call from the pool
@@ -43,6 +50,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -56,9 +65,10 @@ import aiohttp
 import anyio
 from aiobotocore.httpsession import AIOHTTPSession
 from botocore.credentials import RefreshableCredentials
+from botocore.httpsession import get_cert_path
 from yarl import URL
 
-from runas_async.aws.preconnect import Preconnected
+from runas_async.aws.preconnect import EarlyTLS, Preconnected
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
@@ -70,6 +80,10 @@ WARM_TIMEOUT = 10.0
 
 _TLS_SETTINGS = ("_verify", "_cert_file", "_key_file")
 """aiobotocore's session attributes a TLS context is built from."""
+
+RELAY_VERSIONS = ((3, 11), (3, 12), (3, 13))
+"""Pythons whose asyncio ``sslproto`` was read for :class:`_RelayContext`'s calling sequence
+(3.11.7 and 3.12.1 are the same file; 3.13.0 changes nothing it relies on)."""
 
 PLACEHOLDER = "runas-async-unset"
 """The keys a client is made with before the profile's are known; replaced when signing."""
@@ -102,7 +116,9 @@ class SharedTLSSession(AIOHTTPSession):
         connector = await super()._create_connector(proxy_url)  # type: ignore[misc]
         hook, pre = type(self).on_connect, type(self).preconnected
         if hook is not None or pre is not None:
-            _hook_connects(connector, hook, pre)
+            # The key of the context the connector was just given: an early TLS session
+            # (preconnect.py) is used only if it was set up with the same settings.
+            _hook_connects(connector, hook, pre, self._tls_key(proxy_url))
         return connector
 
     def _build_ssl_contexts(self, proxy_url: str | None) -> Any:
@@ -229,7 +245,10 @@ def session_class(
 
 
 def _hook_connects(
-    connector: Any, hook: Callable[[], None] | None, pre: Preconnected | None
+    connector: Any,
+    hook: Callable[[], None] | None,
+    pre: Preconnected | None,
+    tls_key: tuple[object, ...] | None = None,
 ) -> None:
     """Have ``connector`` call ``hook`` as each connect starts, and take ``pre``'s sockets.
 
@@ -244,8 +263,8 @@ def _hook_connects(
 
         async def connecting(*args: Any, **kwargs: Any) -> Any:
             taken = _take(pre, kwargs)
-            if taken is not None:
-                adopted = await _adopt(connector, taken, args, kwargs)
+            if taken is not None and pre is not None:
+                adopted = await _adopt(connector, pre, taken, args, kwargs, tls_key)
                 if adopted is not None:
                     # Only now: work that waits for the signal would otherwise run in the
                     # adoption's awaits, before the request's bytes leave.
@@ -275,14 +294,20 @@ def _take(pre: Preconnected | None, kwargs: dict[str, Any]) -> Future[socket.soc
 
 
 async def _adopt(
-    connector: Any, taken: Future[socket.socket], args: tuple[Any, ...], kwargs: dict[str, Any]
+    connector: Any,
+    pre: Preconnected,
+    taken: Future[socket.socket],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    tls_key: tuple[object, ...] | None,
 ) -> Any:
     """Complete a connection on a socket connected at start-up; None to connect afresh.
 
     aiohttp's own path for an existing socket (the one its proxy tunnels use) does the
-    TLS handshake and maps its errors. A socket that failed to connect, that the server
-    has dropped meanwhile, or that aiohttp cannot take, is closed and the caller connects
-    as usual.
+    TLS handshake and maps its errors. A socket that failed to connect (or whose early TLS
+    handshake failed), that the server has dropped meanwhile, that aiohttp cannot take, or
+    whose early TLS session is not the one this request would set up, is closed and the
+    caller connects as usual.
     """
     try:
         sock = await asyncio.wrap_future(taken)
@@ -290,11 +315,18 @@ async def _adopt(
         log.debug("start-up connection unusable: %s", type(e).__name__)
         return None
     rest = {name: value for name, value in kwargs.items() if name != "addr_infos"}
+    early = pre.early_tls(sock)
+    if early is not None:
+        relay = _early_context(early, kwargs, tls_key)
+        if relay is None:
+            sock.close()
+            return None
+        rest["ssl"] = relay
     try:
         adopted = await connector._wrap_existing_connection(*args, sock=sock, **rest)
-    except (AttributeError, TypeError) as e:
+    except (AttributeError, TypeError) as e:  # also asyncio's sslproto, for _RelayContext
         sock.close()
-        log.debug("start-up connection not used: aiohttp differs (%s)", e)
+        log.debug("start-up connection not used: aiohttp or asyncio differs (%s)", e)
         return None
     except (aiohttp.ClientError, OSError) as e:
         sock.close()
@@ -303,8 +335,119 @@ async def _adopt(
     except BaseException:
         sock.close()
         raise
-    log.debug("using the connection opened at start-up")
+    log.debug(
+        "using the connection opened at start-up%s", "" if early is None else " (its TLS too)"
+    )
     return adopted
+
+
+def _early_context(
+    early: EarlyTLS, kwargs: dict[str, Any], tls_key: tuple[object, ...] | None
+) -> _RelayContext | None:
+    """A stand-in context carrying ``early`` into asyncio, if this request may use it.
+
+    Only when botocore's settings for the request equal those the early handshake guessed
+    (same ``verify``, no client certificate, no proxy: ``tls_key``; the CA bundle botocore
+    loads for that ``verify`` is the one loaded), aiohttp verifies as the early context did
+    (CERT_REQUIRED, host name), the request goes to the host, port and server name the
+    handshake was made for, and asyncio's loop and version are ones the relay was checked
+    against. None otherwise (said at DEBUG): the caller closes the socket.
+    """
+    req = kwargs.get("req")
+    wanted = (getattr(getattr(req, "url", None), "raw_host", None), getattr(req, "port", None))
+    context = kwargs.get("ssl")
+    why = None
+    if sys.version_info[:2] not in RELAY_VERSIONS or not _asyncio_loop():
+        why = "asyncio not checked"
+    elif tls_key is None or tls_key != (early.verify, None, None, None):
+        why = "other TLS settings"
+    elif get_cert_path(early.verify) != early.cafile:  # type: ignore[arg-type]
+        why = "another CA bundle"
+    elif not isinstance(context, ssl.SSLContext) or not (
+        context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    ):
+        why = "verified otherwise"
+    elif wanted != (early.host, early.port) or kwargs.get("server_hostname") != (
+        early.server_hostname
+    ):
+        why = "another host"
+    if why is not None:
+        log.debug("start-up TLS connection not used: %s", why)
+        return None
+    return _RelayContext(early)
+
+
+def _asyncio_loop() -> bool:
+    """Whether the running loop is one of asyncio's own (its ``sslproto`` is the one read)."""
+    return type(asyncio.get_running_loop()).__module__.startswith("asyncio.")
+
+
+class _RelayContext:
+    """Stands in for the ``ssl.SSLContext`` asyncio's ``SSLProtocol`` is given: its one
+    call, ``wrap_bio``, gets an object that relays asyncio's BIOs to the finished early
+    session instead of a new one."""
+
+    def __init__(self, early: EarlyTLS) -> None:
+        self._early = early
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+    ) -> _RelayedTLS:
+        if server_side or server_hostname != self._early.server_hostname:
+            raise ssl.SSLError("the start-up TLS session is for another host")
+        return _RelayedTLS(self._early, incoming, outgoing)
+
+
+class _RelayedTLS:
+    """What asyncio takes for its ``SSLObject``: records arriving in asyncio's incoming BIO
+    go to the early session's, and what it writes goes out through asyncio's outgoing BIO.
+    The handshake is done already; the rest (``getpeercert``, ``cipher``...) is the
+    session's own."""
+
+    def __init__(self, early: EarlyTLS, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO):
+        self._early = early
+        self._incoming = incoming
+        self._outgoing = outgoing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._early.sslobj, name)
+
+    def _flush(self) -> None:
+        data = self._early.outgoing.read()
+        if data:
+            self._outgoing.write(data)
+
+    def _feed(self) -> None:
+        data = self._incoming.read()
+        if data:
+            self._early.incoming.write(data)
+
+    def do_handshake(self) -> None:
+        self._flush()
+
+    def read(self, *args: Any) -> Any:
+        self._feed()
+        try:
+            return self._early.sslobj.read(*args)
+        finally:
+            self._flush()
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._early.sslobj.write(data)
+        finally:
+            self._flush()
+
+    def unwrap(self) -> Any:
+        self._feed()
+        try:
+            return self._early.sslobj.unwrap()
+        finally:
+            self._flush()
 
 
 async def warm_up(client: Any) -> None:

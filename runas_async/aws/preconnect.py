@@ -6,7 +6,18 @@ most of a second of CPU on a small machine, during which the network sits idle. 
 config files say plainly where those calls will go, :func:`start` opens their TCP
 connections in threads at start-up, and the first clients that connect to those hosts and
 ports (see ``_transport.SharedTLSSession``) take the sockets instead of connecting: the TCP
-round trips overlap the imports. TLS and the requests are aiohttp's, as always.
+round trips overlap the imports. The requests are aiohttp's, as always.
+
+Early TLS: where botocore's TLS settings are the plain ones (:func:`tls_guess`: the CA
+bundle of ``AWS_CA_BUNDLE``, ``REQUESTS_CA_BUNDLE`` or botocore's default, certifi's; no
+``ca_bundle`` in a profile), the threads also do the TLS handshake of the STS and
+ECR connections (stdlib ``ssl``, verifying: CERT_REQUIRED and the host name), so that
+its round trip overlaps the imports too. This is only a guess: ``_transport.py`` uses such
+a connection only if the context botocore gives the request has the same settings and the
+request goes to the host the handshake was made for; otherwise it is closed and aiohttp
+connects afresh. A failed handshake (a certificate refused, say) is not reported here:
+the socket is dropped and aiohttp's own connect reports what it meets. Nothing is sent on
+a connection before it is used but the handshake.
 
 Only the plain case is guessed: STS for a ``role_arn`` with a ``source_profile``, in the
 profile's region, and ECR in each region the run needs, at their regional endpoints
@@ -36,6 +47,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runas_async.aws import config as awsconfig
@@ -50,6 +62,8 @@ from runas_async.core.errors import RunasError
 from runas_async.core.partitions import Partition, partition_for_region
 
 if TYPE_CHECKING:
+    import ssl
+
     from runas_async.core.plan import LoginSpec
 
 CONNECT_TIMEOUT = 10.0
@@ -77,24 +91,133 @@ _NOT_PLAIN = (
 )
 
 
+Verify = bool | str
+"""botocore's ``verify`` of a client: True (its default CA bundle) or a CA bundle's path."""
+
+
+@dataclass(frozen=True)
+class EarlyTLS:
+    """A TLS session set up on a start-up socket: the finished ``SSLObject`` and its BIOs.
+
+    ``verify`` is the botocore setting it was guessed from, ``cafile`` the bundle loaded,
+    ``server_hostname`` the name verified; ``_transport.py`` compares them with the
+    request's before it uses the connection.
+    """
+
+    sslobj: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+    verify: Verify
+    cafile: str
+    host: str
+    port: int
+    server_hostname: str
+
+
+class _EarlyContext:
+    """The TLS context of the early handshakes (built once, in a thread of its own)."""
+
+    def __init__(self, verify: Verify) -> None:
+        self.verify = verify
+        self._context: Future[tuple[ssl.SSLContext, str]] = Future()
+        threading.Thread(target=self._build, name="runas-async-preconnect", daemon=True).start()
+
+    def _build(self) -> None:
+        self._context.set_running_or_notify_cancel()
+        try:
+            import ssl
+
+            if isinstance(self.verify, str):
+                cafile = self.verify
+            else:
+                import certifi  # botocore's default bundle when certifi is there
+
+                cafile = certifi.where()
+            # CERT_REQUIRED and check_hostname, as botocore's context with verify on.
+            context = ssl.create_default_context(cafile=cafile)
+        except Exception as e:  # then no early TLS; aiohttp does it, and reports
+            self._context.set_exception(e)
+        else:
+            self._context.set_result((context, cafile))
+
+    def handshake(self, sock: socket.socket, host: str, port: int) -> EarlyTLS:
+        """The TLS handshake for ``host`` on the blocking ``sock``; nothing else is sent."""
+        import ssl
+
+        context, cafile = self._context.result(CONNECT_TIMEOUT)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        sslobj = context.wrap_bio(incoming, outgoing, server_hostname=host)
+        while True:
+            try:
+                sslobj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionResetError("closed during the TLS handshake") from None
+                incoming.write(data)
+        sock.sendall(outgoing.read())  # the client's Finished
+        return EarlyTLS(sslobj, incoming, outgoing, self.verify, cafile, host, port, host)
+
+
 class Preconnected:
     """Sockets being connected in threads, each handed out once, by (host, port)."""
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, int], list[Future[socket.socket]]] = {}
+        self._early: dict[socket.socket, EarlyTLS] = {}
+        self._tls: _EarlyContext | None = None
         self._registries = 0
         self._lock = threading.Lock()
 
-    def open(self, host: str, port: int) -> None:
-        """Start connecting to ``host:port`` in a daemon thread."""
+    def open(self, host: str, port: int, tls: Verify | None = None) -> None:
+        """Start connecting to ``host:port`` in a daemon thread; with ``tls`` (botocore's
+        ``verify`` guessed for it), do the TLS handshake for ``host`` there too."""
         with self._lock:
             if sum(map(len, self._pending.values())) >= MAX_CONNECTIONS:
                 return
             future: Future[socket.socket] = Future()
             self._pending.setdefault((host, port), []).append(future)
+            early = None
+            if tls is not None:
+                if self._tls is None or self._tls.verify != tls:
+                    self._tls = _EarlyContext(tls)
+                early = self._tls
         threading.Thread(
-            target=_connect, args=(host, port, future), name="runas-async-preconnect", daemon=True
+            target=self._connect,
+            args=(host, port, future, early),
+            name="runas-async-preconnect",
+            daemon=True,
         ).start()
+
+    def _connect(
+        self, host: str, port: int, future: Future[socket.socket], tls: _EarlyContext | None
+    ) -> None:
+        if tls is None:
+            _connect(host, port, future)
+            return
+        future.set_running_or_notify_cancel()  # see _connect
+        try:
+            sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except Exception as e:
+            future.set_exception(e)
+            return
+        try:
+            early = tls.handshake(sock, host, port)
+            sock.setblocking(False)
+        except Exception as e:  # a refused certificate too: aiohttp's connect reports it
+            sock.close()
+            future.set_exception(e)
+            return
+        with self._lock:
+            self._early[sock] = early
+        future.set_result(sock)
+
+    def early_tls(self, sock: socket.socket) -> EarlyTLS | None:
+        """The TLS session already set up on ``sock`` (one of this object's), if any."""
+        with self._lock:
+            return self._early.pop(sock, None)
 
     def open_registry(self, host: str) -> None:
         """Start connecting to ``host``'s HTTPS port, and to its plain HTTP port if all its
@@ -130,6 +253,7 @@ class Preconnected:
         with self._lock:
             unused = [f for futures in self._pending.values() for f in futures]
             self._pending = {}
+            self._early = {}
         for future in unused:
             future.add_done_callback(_close)
 
@@ -180,13 +304,16 @@ def start(
     *,
     registries: bool = False,
 ) -> Preconnected:
-    """Start connecting to each of :func:`targets`; with ``registries`` (the built-in
-    client), to each of :func:`registry_hosts` too."""
+    """Start connecting to each of :func:`targets` (the TLS handshake too, for the https
+    ones, when :func:`tls_guess` has one); with ``registries`` (the built-in client), to
+    each of :func:`registry_hosts` too."""
     pre = Preconnected()
     specs = list(specs)
     config = awsconfig.read(env) if files is None else files
-    for target in targets(specs, env, partitions, region, config):
-        pre.open(*target)
+    found = _targets(specs, env, partitions, region, config)
+    tls = tls_guess(specs, env, config) if any(https for *_, https in found) else None
+    for host, port, https in found:
+        pre.open(host, port, tls if https else None)
     if registries:
         for host in registry_hosts(specs, env, partitions, region, config):
             pre.open_registry(host)
@@ -217,6 +344,17 @@ def registry_hosts(
     return list(hosts)
 
 
+def tls_guess(specs: Iterable[LoginSpec], env: Mapping[str, str], files: AwsFiles) -> Verify | None:
+    """botocore's ``verify`` for these profiles' STS and ECR clients, when plain: the path
+    of ``AWS_CA_BUNDLE``, else of ``REQUESTS_CA_BUNDLE``, else True (its default bundle), as
+    botocore picks it for a client that sets none. None (no early TLS) when a profile sets
+    ``ca_bundle``: not guessed. A guess only; ``_transport.py`` checks it against
+    botocore's before any use."""
+    if any("ca_bundle" in (files.section(spec.profile) or {}) for spec in specs):
+        return None
+    return env.get("AWS_CA_BUNDLE") or env.get("REQUESTS_CA_BUNDLE") or True
+
+
 def _proxied(env: Mapping[str, str]) -> bool:
     return any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES)
 
@@ -235,12 +373,23 @@ def targets(
     region of the profiles' own registries and accounts. ``files``: the AWS config files
     as the caller read them (read here when not given).
     """
+    config = awsconfig.read(env) if files is None else files
+    return [(host, port) for host, port, _ in _targets(specs, env, partitions, region, config)]
+
+
+def _targets(
+    specs: Iterable[LoginSpec],
+    env: Mapping[str, str],
+    partitions: tuple[Partition, ...],
+    region: str | None,
+    config: AwsFiles,
+) -> list[tuple[str, int, bool]]:
+    """:func:`targets`, each with whether it is https."""
     if _proxied(env):
         return []
-    config = awsconfig.read(env) if files is None else files
     if not config.config:
         return []
-    found: dict[tuple[str, str], tuple[str, int]] = {}
+    found: dict[tuple[str, str], tuple[str, int, bool]] = {}
     for spec in specs:
         sts = sts_target(config, spec.profile, env, partitions)
         if sts is not None:
@@ -270,8 +419,8 @@ def ecr_target(
     region: str,
     env: Mapping[str, str],
     partitions: tuple[Partition, ...],
-) -> tuple[str, int] | None:
-    """Host and port of ECR's GetAuthorizationToken in ``region``, or None if unsure."""
+) -> tuple[str, int, bool] | None:
+    """Host, port and https of ECR's GetAuthorizationToken in ``region``, or None if unsure."""
     section = config.section(profile) or {}
     if any(key in section for key in _OWN_ENDPOINTS):
         return None
@@ -283,8 +432,9 @@ def sts_target(
     profile: str,
     env: Mapping[str, str],
     partitions: tuple[Partition, ...],
-) -> tuple[str, int] | None:
-    """Host and port of the AssumeRole call of ``profile``'s credentials, or None if unsure."""
+) -> tuple[str, int, bool] | None:
+    """Host, port and https of the AssumeRole call of ``profile``'s credentials, or None if
+    unsure."""
     section = config.section(profile)
     if section is None:
         return None
@@ -303,8 +453,8 @@ def sts_target(
 
 def _service_target(
     service: str, name: str, region: str, env: Mapping[str, str], partitions: tuple[Partition, ...]
-) -> tuple[str, int] | None:
-    """The service's URL from the environment, else ``NAME.<partition suffix>:443``."""
+) -> tuple[str, int, bool] | None:
+    """The service's URL from the environment, else ``NAME.<partition suffix>:443`` (https)."""
     for flag in ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"):
         if env.get(flag, "").lower() in _TRUE:
             return None
@@ -315,7 +465,7 @@ def _service_target(
     partition = partition_for_region(region, partitions)
     if partition is None:
         return None
-    return f"{name}.{partition.dns_suffix}", 443
+    return f"{name}.{partition.dns_suffix}", 443, True
 
 
 def _profile_region(
@@ -331,7 +481,7 @@ def _profile_region(
     return config.region(profile, env)
 
 
-def _url_target(url: str) -> tuple[str, int] | None:
+def _url_target(url: str) -> tuple[str, int, bool] | None:
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
@@ -339,4 +489,5 @@ def _url_target(url: str) -> tuple[str, int] | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    https = parts.scheme == "https"
+    return parts.hostname, port or (443 if https else 80), https
