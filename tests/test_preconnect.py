@@ -655,29 +655,31 @@ async def test_early_tls_with_other_settings_than_botocores_goes_unused(
     assert moto.calls("ecr") == {"GetAuthorizationToken": 1}
 
 
+@pytest.mark.parametrize("other_host", [OTHER, "127.0.0.1"], ids=["other-address", "other-port"])
 @pytest.mark.parametrize("take", ["by-host", "any-host"])
 async def test_credentials_never_go_over_an_early_tls_connection_to_another_host(
     moto: Moto,
     tls_cert: Path,
     monkeypatch: pytest.MonkeyPatch,
     take: str,
+    other_host: str,
 ) -> None:
-    """An early TLS connection to another host (opened first, trusted, relaying to the same
-    moto) never carries a signed call: not when connections are taken by host and port, nor,
-    should taking ever ignore the host (``any-host``), when the adoption checks the TLS
-    session's host against the request's."""
+    """An early TLS connection to another host and port (opened first, trusted, relaying to
+    the same moto) never carries a signed call: not when connections are taken by host and
+    port, nor, should taking ever ignore them (``any-host``), when the adoption checks the
+    TLS session's host, port and server name against the request's."""
     url = urllib.parse.urlsplit(moto.moto_url)
     server = tls_server(tls_cert)
     upstream = (url.hostname or "", url.port or 0)
     with (
         TcpRelay(*upstream, tls=server) as relay,
-        TcpRelay(*upstream, host=OTHER, tls=server) as other,
+        TcpRelay(*upstream, host=other_host, tls=server) as other,
     ):
         _role_config(moto)
         env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
         _use_env(monkeypatch, env)
         pre = preconnect.Preconnected()
-        pre.open(OTHER, other.port, str(tls_cert))  # first: a careless taker takes this
+        pre.open(other_host, other.port, str(tls_cert))  # first: a careless taker takes this
         for _ in range(2):
             pre.open("127.0.0.1", relay.port, str(tls_cert))
         assert wait_until(lambda: relay.accepted == 2 and other.accepted == 1, 10)
@@ -794,3 +796,35 @@ async def test_a_certificate_the_bundle_does_not_trust_fails_the_login_as_before
         assert relay.sent == 0
     assert "start-up connection unusable: SSLCertVerificationError" in caplog.text
     assert "(its TLS too)" not in caplog.text
+
+
+async def test_early_tls_with_another_default_bundle_than_botocores_goes_unused(
+    moto: Moto,
+    tls_cert: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With no bundle configured, the early guess loads certifi's; should botocore's default
+    be another (here certifi's as botocore keeps it, while the guess's trusts the server),
+    the early session is not used and botocore's own verification decides (it refuses)."""
+    import logging
+
+    import certifi
+
+    from runas_async.core.errors import RunasError
+
+    caplog.set_level(logging.DEBUG, logger="runas_async")
+    monkeypatch.setattr(certifi, "where", lambda: str(tls_cert))  # the guess's, not botocore's
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        _role_config(moto)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
+        env.pop("REQUESTS_CA_BUNDLE", None)
+        _use_env(monkeypatch, env)
+        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+        assert wait_until(lambda: relay.accepted == 2, 10)  # the guess's handshakes succeed
+        with pytest.raises(RunasError, match="(?i)certificate|ssl"):
+            await _role_token(env, pre)
+        assert relay.sent == 0
+    assert "start-up TLS connection not used: another CA bundle" in caplog.text
