@@ -1,11 +1,13 @@
-"""Every use of aiohttp's, aiobotocore's and botocore's private internals, each with a fallback.
+"""Every use of aiohttp's, aiobotocore's, botocore's and asyncio's private internals, each
+with a fallback.
 
 The token provider (aws.py) works without any of these: they only make the first request
 come sooner. Each hook is used here and nowhere else; when the private attribute is
 missing or not what it was (AttributeError, TypeError, an unexpected type), the code takes
 aiobotocore's plain path and says so at DEBUG: logins still happen, only slower. The
-versions they were written against are pinned in uv.lock; tests/test_aws.py takes each one
-away (as a library that renamed it would) and checks that a token still comes.
+versions they were written against are pinned in uv.lock (asyncio's: the Pythons of
+``RELAY_VERSIONS``); tests/test_aws.py takes each one away (as a library that renamed it
+would) and checks that a token still comes (tests/test_preconnect.py for the relay).
 
 ==============================================  ==========================  ======================
 hook (owner)                                    what it buys                fallback
@@ -22,13 +24,13 @@ and its ``_verify``, ``_cert_file``,            loaded once, ~45 ms, ahead  own,
                                                                             start-up sockets
 ``TCPConnector._wrap_existing_connection``      TLS on a socket opened at   the socket is closed
 (aiohttp)                                       start-up                    and aiohttp connects
-asyncio's ``SSLProtocol`` calling sequence on   a TLS handshake done at     an early-TLS socket
-``ssl`` (``wrap_bio`` once, then ``do_hand-     start-up (preconnect.py)    is closed and aiohttp
-shake``, ``read``, ``write``, ``unwrap`` and    carries the first request:  connects as without
-``getpeercert``/``cipher``/``compression`` on   its round trip overlaps     it; only on asyncio's
-the object it returns; 3.11-3.13 checked):      the imports (see            own loop, Python
-:class:`_RelayContext`, when the settings       :func:`_early_context`)     3.11-3.13
-match the request's (:func:`_early_context`)
+asyncio's ``SSLProtocol`` calling sequence on   the TLS handshake of a      the socket is closed
+its context and ``SSLObject`` (``wrap_bio``     socket opened at start-up   and aiohttp connects;
+once; ``do_handshake``, ``read``, ``write``,    done there too, in the      used only on asyncio's
+``unwrap``, ``getpeercert``, ``cipher``,        import time                 own loops of the
+``compression``): :class:`_RelayContext`        (preconnect.py), when       Pythons in
+                                                :func:`_early_context`      ``RELAY_VERSIONS``
+                                                finds it the request's
 ``AIOHTTPSession._proxy_config``,               a connection opened while   no warm-up: the call
 ``AIOHTTPSession._get_session`` (aiobotocore),  credentials resolve, taken  connects by itself
 ``client._endpoint.http_session`` (botocore)    by the call from the pool
