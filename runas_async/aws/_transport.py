@@ -35,6 +35,10 @@ read by the signer (botocore, aiobotocore)      connected) before its       cred
 ``RefreshableCredentials._expiry_time``         when botocore's chain's     expiry unknown: no
 (botocore)                                      credentials expire (``env`` ``Expiration`` shown
                                                 and credential_process)
+``aiohttp.connector``'s import-time            its two CA loads (~110 ms)  aiohttp loads them at
+``set_default_verify_paths`` calls, deferred    off the start-up path; the  import, as always
+in ``_lazyca.py`` (it must run before aiohttp   built-in client's loaded in
+is imported, which this module cannot)          a thread
 ==============================================  ==========================  ======================
 """
 

@@ -193,8 +193,11 @@ class Context:
         """The start-up connections (preconnect.py), opened before the heavy imports so that
         they connect while those run (with ``registries``, the built-in client's to the
         registries too); closed on the way out, used or not."""
-        from runas_async.aws import preconnect
+        from runas_async.aws import _lazyca, preconnect
 
+        # aiohttp's import-time CA loading, off the way to the first request (_lazyca.py);
+        # loaded ahead in a thread when the built-in client will use it.
+        _lazyca.defer(load_after=registries)
         self.preconnected = preconnect.start(
             self.specs, self.env, self.partitions, self.region, self.files, registries=registries
         )
@@ -202,6 +205,7 @@ class Context:
         try:
             yield
         finally:
+            _lazyca.resume()
             self.preconnected.close()
 
     @property
@@ -211,8 +215,11 @@ class Context:
 
     @cached_property
     def _sessions(self) -> _Sessions:
+        from runas_async.aws import _lazyca
         from runas_async.aws.tokens import new_session, profile_region
         from runas_async.core.plan import plan_logins
+
+        _lazyca.resume()  # aiohttp is imported (tokens imports it)
 
         sessions: dict[str, AioSession] = {}
         regions: dict[str, str | None] = {}
