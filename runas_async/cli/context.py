@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("runas_async")
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+COLLECT_AFTER = 2.0
+"""Seconds into the event loop after which the garbage collector is on again, whether or
+not the first request has left (a run that never sends one: cached credentials, say)."""
 """Signals that end a run cleanly: clients killed, logins done so far merged."""
 
 
@@ -442,15 +445,20 @@ class Context:
         self,
         work: Callable[[anyio.Event], Awaitable[list[LoginResult]]],
         reporter: Reporter | None = None,
+        *,
+        collect_after: Callable[[], anyio.Event] | None = None,
     ) -> Outcome:
         """Run ``work`` in an event loop; SIGINT, SIGTERM and SIGHUP set its ``stop`` event.
 
         The signal receiver outlives ``work`` (whose clean-up merges the logins done and
         removes the temporary files), so a signal cannot interrupt that; after the first
         signal, later ones are ignored. The live display (``reporter``, else the context's)
-        is left as it stands, whatever happens.
+        is left as it stands, whatever happens. The garbage collector, off since start-up
+        (main.pause_gc), comes back on once ``collect_after``'s event is set (the first
+        request has left: the clients it needed are made without collections of objects
+        that are all kept), or after :data:`COLLECT_AFTER` seconds; without it, at once.
         """
-        return _until_signalled(work, reporter or self.reporter)
+        return _until_signalled(work, reporter or self.reporter, collect_after)
 
 
 def specs_for(
@@ -541,7 +549,9 @@ def _read_file(name: str) -> str:
 
 
 def _until_signalled(
-    work: Callable[[anyio.Event], Awaitable[list[LoginResult]]], reporter: Reporter
+    work: Callable[[anyio.Event], Awaitable[list[LoginResult]]],
+    reporter: Reporter,
+    collect_after: Callable[[], anyio.Event] | None,
 ) -> Outcome:
     import anyio
 
@@ -565,19 +575,28 @@ def _until_signalled(
                 for signum in STOPPING:
                     signal.signal(signum, signal.SIG_IGN)
 
+    async def collect(event: anyio.Event) -> None:
+        with anyio.move_on_after(COLLECT_AFTER):
+            await event.wait()
+        resume_gc()
+
     async def go() -> list[LoginResult]:
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             await tg.start(watch, stop)
+            if collect_after is not None:
+                tg.start_soon(collect, collect_after())
             results = await work(stop)
             tg.cancel_scope.cancel()
         return results
 
     fast_child_watcher()
-    resume_gc()  # the heavy modules are imported, the collaborators made
+    if collect_after is None:
+        resume_gc()  # the heavy modules are imported, the collaborators made
     try:
         results = anyio.run(go)
     finally:
+        resume_gc()
         reporter.stop()
     return Outcome(results=results, signum=received[0] if received else None)
 
