@@ -22,12 +22,13 @@ import anyio
 import botocore.exceptions as bx
 import pytest
 from aiobotocore.client import AioBaseClient
+from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # type: ignore[attr-defined]
 from aiobotocore.session import AioSession
 from aiobotocore.signers import AioRequestSigner
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import UnknownServiceError
-from botocore.loaders import Loader
+from botocore.loaders import JSONFileLoader, Loader
 
 from runas_async.auth.registry import BuiltinRunner
 from runas_async.aws import _transport
@@ -863,6 +864,59 @@ def test_the_service_list_still_answers_as_botocores() -> None:
     assert len(services) > 300 and services[0] == sorted(services)[0]
     with pytest.raises(UnknownServiceError, match="Valid service names are: .*ecr"):
         loader.load_service_model("no-such-service", "service-2")
+
+
+def test_botocores_data_decodes_to_the_same_content_in_plain_dicts() -> None:
+    """The session's loader gives plain dicts, equal to botocore's own OrderedDicts."""
+    loader = aws.new_session(None).get_component("data_loader")
+    plain = loader.load_data("endpoints")
+    assert type(plain) is dict and type(plain["partitions"][0]) is dict
+    assert plain == Loader().load_data("endpoints")
+    model = loader.load_service_model("ecr", "service-2")
+    assert type(model["shapes"]) is dict
+    assert model == Loader().load_service_model("ecr", "service-2")
+
+
+@pytest.mark.parametrize(
+    ("service", "region", "options"),
+    [
+        ("sts", "us-east-1", {}),
+        ("sts", "us-gov-west-1", {"use_fips_endpoint": True}),
+        ("ecr", "eu-west-1", {"use_dualstack_endpoint": True}),
+        ("ecr", "cn-north-1", {}),
+        ("ecr", "us-east-2", {"use_fips_endpoint": True, "use_dualstack_endpoint": True}),
+        ("ecr-public", "us-east-1", {}),
+    ],
+)
+async def test_endpoints_resolve_as_botocores_own(
+    service: str, region: str, options: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client of a session with the quick loader goes where botocore's plain one goes."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    config = AioConfig(**options)  # type: ignore[arg-type]
+    urls = []
+    for session in (aws.new_session(None), AioSession()):
+        async with session.create_client(
+            service,  # type: ignore[call-overload]
+            region_name=region,
+            config=config,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+        ) as client:
+            urls.append(client.meta.endpoint_url)
+    assert urls[0] == urls[1]
+
+
+def test_data_decoded_as_botocore_does_without_its_load_file(
+    monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """A JSON file loader without ``_load_file`` (or another signature) is left as it is."""
+    _hide_from_transport(monkeypatch, JSONFileLoader, "_load_file")
+    loader = aws.new_session(None).get_component("data_loader")
+    assert type(loader.file_loader) is JSONFileLoader
+    assert "data decoded as botocore does" in debug_log.text
+    assert loader.load_data("endpoints")["partitions"]
 
 
 async def test_services_listed_as_botocore_does_without_list_api_versions(
