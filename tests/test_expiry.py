@@ -447,6 +447,40 @@ def test_logout_expired_removes_those_and_only_those(world: World) -> None:
     assert again.returncode == 0 and log.read_text().count("logout") == 2
 
 
+def test_logout_expired_leaves_the_helpers_registries_alone(world: World) -> None:
+    """A registry credHelpers sends to runas-async's own helper holds no login to remove:
+    the helper's expired record (it fetches a new token at the next pull, as
+    docker-credential-ecr-login would) is neither logged out nor counted, and does not
+    make the run fail; the expired login beside it is logged out. As a docker user
+    expects: `logout --expired` names only what it logged out."""
+    moto, env, log, _ = world
+    helped = ecr_host(DEV, "eu-west-1")
+    _logged_in(env, "dev", EAST, WEST)
+    config = moto.docker_config / "config.json"
+    doc = json.loads(config.read_text())
+    doc["credHelpers"] = {helped: "runas-async"}
+    config.write_text(json.dumps(doc))
+    helper_record = {
+        "expires_at": time.time() - 60,
+        "profile": "dev",
+        "account": DEV,
+        "region": "eu-west-1",
+        "client": "docker-credential-runas-async",
+        "store": "credHelpers",
+        "helper": "runas-async",
+    }
+    _edit_records(env, lambda records: records.__setitem__(helped, helper_record))
+    _edit_records(env, _expire(WEST))
+    log.write_text("")
+    done = _run(env, "ecr", "logout", "--expired", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r["registry"] for r in json.loads(done.stdout)["results"]] == [WEST]
+    assert [json.loads(line)["argv"][-1] for line in log.read_text().splitlines()] == [WEST]
+    assert json.loads(config.read_text())["credHelpers"] == {helped: "runas-async"}
+    text = _run(env, "ecr", "logout", "--expired")
+    assert text.returncode == 0 and helped not in text.stdout + text.stderr
+
+
 # --- a state file not to be trusted -------------------------------------------------------
 
 

@@ -80,8 +80,15 @@ class _NoAccounts:
 
 
 def _expired_plan(ctx: Context) -> Plan:
-    """``logout --expired``: the registries whose recorded login has ended."""
+    """``logout --expired``: the registries whose recorded login has ended.
+
+    Not those credHelpers sends to runas-async's own helper: nothing is stored for them to
+    remove (the helper's record is of the token it last answered with, and it fetches a new
+    one at the next pull), so they are neither logged out nor reported, as ``ecr status``
+    does not count them as expired.
+    """
     from runas_async.auth.freshness import Freshness
+    from runas_async.auth.helpercache import HELPER
     from runas_async.core.models import Registry, Target, TokenKey
     from runas_async.core.plan import Plan
 
@@ -91,7 +98,9 @@ def _expired_plan(ctx: Context) -> Plan:
             Registry(row.host, row.record.account, row.record.region),
         )
         for row in ctx.ecr_logins()
-        if row.freshness is Freshness.EXPIRED and row.record is not None
+        if row.freshness is Freshness.EXPIRED
+        and row.record is not None
+        and (row.place is None or row.place.helper != HELPER)
     ]
     return Plan(targets=tuple(targets), partitions=ctx.partitions)
 
