@@ -220,7 +220,8 @@ def test_status_with_nothing_logged_in_says_so_and_names_the_file(world: World) 
     done = _run(env, "ecr", "status")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"No ECR registry is logged in (read {config}).\n"
-    assert json.loads(_run(env, "ecr", "status", "-o", "json").stdout) == {"registries": []}
+    listed = json.loads(_run(env, "ecr", "status", "-o", "json").stdout)
+    assert listed == {"auth_file": str(config), "registries": []}
 
 
 def test_status_over_a_mixed_auth_file(world: World) -> None:
@@ -242,7 +243,9 @@ def test_status_over_a_mixed_auth_file(world: World) -> None:
     seen = len(proxy.seen())
     done = _run(env, "ecr", "status", "-o", "json")
     assert done.returncode == 0, done.stderr
-    rows = {r["registry"]: r for r in json.loads(done.stdout)["registries"]}
+    listed = json.loads(done.stdout)
+    assert listed["auth_file"] == str(config)
+    rows = {r["registry"]: r for r in listed["registries"]}
     assert set(rows) == {EAST, WEST, PUBLIC, docker_own, in_store, helped}
     for host in (EAST, WEST, PUBLIC):
         assert rows[host]["ours"] and rows[host]["profile"] == "dev"

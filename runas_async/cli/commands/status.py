@@ -30,7 +30,7 @@ def status(command: ListLogins, ctx: Context) -> Outcome:
     if not rows and command.output is not Output.JSON:
         ctx.stdout.write(nothing_logged_in(ctx.auth.path) + "\n")
         return Outcome(status=0)
-    render_status(rows, command.output, ctx.stdout)
+    render_status(rows, ctx.auth.path, command.output, ctx.stdout)
     # The helper's own rows need nothing done: it fetches a new token at the next pull.
     expired = any(row.freshness is Freshness.EXPIRED and not _helpers(row) for row in rows)
     return Outcome(status=1 if expired else 0)
