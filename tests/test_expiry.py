@@ -421,6 +421,26 @@ def test_entry_gone_is_not_trusted(world: World) -> None:
     assert EAST in moto.docker_auths()
 
 
+def test_ci_files_that_cannot_be_written_are_one_line_each_and_exit_1(world: World) -> None:
+    """$GITHUB_STEP_SUMMARY in a missing directory and $GITHUB_OUTPUT at a directory: one
+    line each on stderr naming the variable and the path, no traceback, exit 1; the logins
+    themselves are kept."""
+    moto, env, _, _ = world
+    summary = moto.workdir / "no-such-dir" / "summary.md"
+    output = moto.workdir / "output-dir"
+    output.mkdir(exist_ok=True)
+    env.update(GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
+    done = _run(env, "ecr", "login", "dev", EAST, WEST)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"runas-async: error: cannot write $GITHUB_STEP_SUMMARY {summary}: "
+        "No such file or directory",
+        f"runas-async: error: cannot write $GITHUB_OUTPUT {output}: it is a directory",
+    ]
+    assert set(moto.docker_auths()) == {EAST, WEST}
+
+
 # --- logout --expired ---------------------------------------------------------------------
 
 

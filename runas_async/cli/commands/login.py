@@ -10,8 +10,10 @@ import functools
 import json
 import logging
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.args import (
@@ -56,9 +58,7 @@ def login(command: Login, ctx: Context) -> Outcome:
     if command.renew_before is not None and not command.run.dry_run:
         fresh = _fresh_logins(command.renew_before, ctx)
         if fresh.everything:
-            outcome = _report_fresh(fresh.results, ctx)
-            _ci_summaries(outcome, ctx.env)
-            return outcome
+            return _ci_summaries(_report_fresh(fresh.results, ctx), ctx.env)
     if command.run.dry_run:
         if not command.prints_secrets:  # checked as the real run checks it
             ctx.check_auth(ctx.plan)
@@ -68,7 +68,7 @@ def login(command: Login, ctx: Context) -> Outcome:
         plan = fresh.remaining(ctx.plan)
         with _job_environment(command, ctx) as started:
             outcome, secrets = _run_logins(command, ctx, plan, fresh)
-            _ci_summaries(outcome, ctx.env)
+            outcome = _ci_summaries(outcome, ctx.env)
             if command.prints_secrets:
                 _print_secrets(command, secrets, ctx.stdout)
             if command.job and _all_ok(outcome) and outcome.signum is None:
@@ -239,13 +239,16 @@ def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdou
     stdout.flush()
 
 
-def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
+def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> Outcome:
     """GitHub Actions, on every run: a table in the step summary; the registries in force
-    and those logged in by this run as outputs."""
+    and those logged in by this run as outputs. A file that cannot be written (files.py's
+    rules) is one line on stderr and makes the run's exit status 1; the logins stand."""
     from runas_async.cli.formats.github import github_output, github_summary
+    from runas_async.files import append_user
 
     if outcome.results is None:
-        return
+        return outcome
+    failed = False
     for variable, text in (
         ("GITHUB_STEP_SUMMARY", github_summary(outcome.results)),
         ("GITHUB_OUTPUT", github_output(outcome.results)),
@@ -254,10 +257,11 @@ def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
         if not path:
             continue
         try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            log.warning("cannot write %s (%s): %s", variable, path, e.strerror or e)
+            append_user(Path(path), text.encode(), what=f"${variable}")
+        except RunasError as e:
+            sys.stderr.write(f"{PROG}: error: {e}\n")
+            failed = True
+    return replace(outcome, status=1) if failed else outcome  # 1: some part failed
 
 
 # --- --renew-before: what is still fresh, decided before any heavy import -------------------
