@@ -65,6 +65,10 @@ def login(command: Login, ctx: Context) -> Outcome:
         return ctx.dry_run(ctx.plan)
     # The built-in client's registries are connected at start-up too.
     with ctx.connecting(registries=command.prints_secrets or ctx.find_client() is None):
+        if not command.job:  # a job's run sweeps when it makes its directory
+            from runas_async.cli import jobdir
+
+            jobdir.sweep(ctx.env)
         plan = fresh.remaining(ctx.plan)
         with _job_environment(command, ctx) as started:
             outcome, secrets = _run_logins(command, ctx, plan, fresh)

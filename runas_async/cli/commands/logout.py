@@ -50,8 +50,12 @@ def logout(command: Logout, ctx: Context) -> Outcome:
 def _logout_plan(
     command: Logout, ctx: Context, plan: Plan, accounts: AwsTokenProvider | None
 ) -> Outcome:
-    """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any)."""
+    """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any);
+    the job directories a crash left (jobdir.py) removed too."""
+    from runas_async.cli import jobdir
     from runas_async.engine import run_logouts
+
+    jobdir.sweep(ctx.env)
 
     opts = command.run
     runner = ctx.runner(plan)
