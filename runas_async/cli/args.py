@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from runas_async.core.clients import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client
 from runas_async.core.errors import UsageError
@@ -31,6 +31,9 @@ from runas_async.core.options import (
     Targets,
 )
 from runas_async.core.sanitize import MAX_SHOWN, show
+
+if TYPE_CHECKING:
+    from runas_async.cli.context import Context, Needs, Outcome
 
 PROG = "runas-async"
 HELP_WIDTH = 80
@@ -195,17 +198,26 @@ def check_no_stray(args: argparse.Namespace, name: str) -> None:
 Build = Callable[[argparse.Namespace, "tuple[str, ...] | None", Mapping[str, str]], Command]
 """Parsed arguments (and the words after ``--``, None without ``--``) to the typed command."""
 
+Run = Callable[[Any, "Context"], "Outcome"]
+"""A command's function: its typed command (what its ``build`` made) and its context."""
+
 
 @dataclass(frozen=True)
 class Registration:
     """One command as the command line knows it: everything help, completion and dispatch
-    read. ``path`` is its words (``("ecr", "login")``)."""
+    read (a new command is its module with one of these; nothing else names it). ``path``
+    is its words (``("ecr", "login")``)."""
 
     path: tuple[str, ...]
     help: str
     description: str
     add_arguments: Callable[[argparse.ArgumentParser, Registration], None]
     build: Build
+    run: Run
+    """What runs it: cli/commands/__init__.py's ``run`` builds its context and calls this."""
+    needs: Callable[[Any], Needs] | None = None
+    """What its :class:`~runas_async.cli.context.Context` is built from, read off its typed
+    command (None: only the environment and stdout)."""
     formats: tuple[Output, ...] = ()
     """The ``-o`` formats the command produces (none: no ``-o``)."""
     epilog: str | None = None

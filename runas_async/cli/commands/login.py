@@ -34,7 +34,7 @@ from runas_async.cli.args import (
     run_options,
     targets_of,
 )
-from runas_async.cli.context import Context, Outcome
+from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.core.clients import BUILTIN, CLIENTS
 from runas_async.core.errors import DockerConfigError, RunasError, UsageError
 from runas_async.core.options import Login, Output, needs_every_token
@@ -454,6 +454,18 @@ def _with_builtin(command: Login, args: argparse.Namespace) -> Login:
     return replace(command, run=run)
 
 
+def _needs(command: Login) -> Needs:
+    """The context of a login: a job's private auth file and printed secrets are not recorded."""
+    return Needs(
+        client=command.run.client,
+        targets=command.targets,
+        run=command.run,
+        credentials=command.credentials,
+        secrets_out=command.prints_secrets,
+        recorded=not (command.prints_secrets or command.job),
+    )
+
+
 COMMAND = Registration(
     path=("ecr", "login"),
     help="log container clients into ECR registries",
@@ -464,6 +476,8 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=login,
+    needs=_needs,
     formats=(Output.TEXT, Output.JSON, Output.DOCKERCONFIGJSON),
     epilog=EXIT_EPILOG,
     takes_command=True,

@@ -19,7 +19,7 @@ from runas_async.cli.args import (
     run_options,
     targets_of,
 )
-from runas_async.cli.context import Context, Outcome
+from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.core.errors import UsageError
 from runas_async.core.options import Logout, Output, Targets
 
@@ -132,6 +132,16 @@ def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[s
     return Logout(targets, run_options(args, env), credentials, expired=args.expired)
 
 
+def _needs(command: Logout) -> Needs:
+    return Needs(
+        client=command.run.client,
+        targets=command.targets,
+        run=command.run,
+        credentials=command.credentials,
+        logout=True,
+    )
+
+
 COMMAND = Registration(
     path=("ecr", "logout"),
     help="remove ECR registries from the client's auth file",
@@ -141,6 +151,8 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=logout,
+    needs=_needs,
     formats=(Output.TEXT, Output.JSON),
     epilog=EXIT_EPILOG,
     order=2,
