@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 import types
 import urllib.parse
@@ -25,6 +26,8 @@ from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # typ
 from aiobotocore.session import AioSession
 from aiobotocore.signers import AioRequestSigner
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import UnknownServiceError
+from botocore.loaders import Loader
 
 from runas_async.auth.registry import BuiltinRunner
 from runas_async.aws import _transport
@@ -815,3 +818,60 @@ async def test_builtin_login_without_the_registry_connection_hooks(
         pre.close()
     assert runner.secrets == {registry.address: ("AWS", password)}
     assert said in debug_log.text
+
+
+# --- clients made without botocore's listing of every service ---------------------------
+
+
+def _listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every walk of botocore's service directories from now on in this thread (moto's
+    server, in a thread of its own, walks them too), by type name."""
+    walks: list[str] = []
+    original = Loader.list_available_services
+    ours = threading.get_ident()
+
+    def counting(self: Loader, type_name: str) -> list[str]:
+        if threading.get_ident() == ours:
+            walks.append(type_name)
+        return original(self, type_name)
+
+    monkeypatch.setattr(Loader, "list_available_services", counting)
+    return walks
+
+
+async def test_token_clients_are_made_without_listing_every_service(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AssumeRole's STS client and the ECR client: no walk of botocore's 400+ services."""
+    walks = _listings(monkeypatch)
+    creds = await _role_credentials(moto, monkeypatch)
+    assert creds.account_id in (None, ROLE_ACCOUNT)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert walks == []
+
+
+def test_the_service_list_still_answers_as_botocores() -> None:
+    """``in`` from the service's directory; the rest (and odd names) from the full list;
+    an unknown service is refused with the known ones named, as botocore does."""
+    session = aws.new_session(None)
+    loader = session.get_component("data_loader")
+    services = loader.list_available_services("service-2")
+    assert "sts" in services and "ecr-public" in services
+    assert "no-such-service" not in services and "../ecr" not in services and 3 not in services
+    assert list(services) == Loader().list_available_services("service-2")
+    assert len(services) > 300 and services[0] == sorted(services)[0]
+    with pytest.raises(UnknownServiceError, match="Valid service names are: .*ecr"):
+        loader.load_service_model("no-such-service", "service-2")
+
+
+async def test_services_listed_as_botocore_does_without_list_api_versions(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """A loader without ``list_api_versions`` keeps botocore's listing; tokens still come."""
+    _hide_from_transport(monkeypatch, Loader, "list_api_versions")
+    walks = _listings(monkeypatch)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert "services listed as botocore does" in debug_log.text
+    assert walks  # the plain path: botocore's own walk

@@ -254,8 +254,9 @@ def pause_gc() -> None:
 
 
 def resume_gc() -> None:
-    """After the heavy imports and before the event loop: freeze every object made so far
-    (the collector never looks at them again) and collect from here on, as usual.
+    """After the heavy imports and the first request's clients (or before the event loop,
+    for a command that sends none): freeze every object made so far (the collector never
+    looks at them again) and collect from here on, as usual.
 
     A no-op unless :func:`pause_gc` paused it (so a command run in-process, as in the
     tests, leaves the caller's collector alone).

@@ -122,7 +122,7 @@ def _run_logins(
         saving.release()
         return fresh.results + done
 
-    outcome = ctx.until_signalled(work, reporter)
+    outcome = ctx.until_signalled(work, reporter, collect_after=lambda: tokens.on_wire)
     return outcome, getattr(runner, "secrets", {})
 
 
