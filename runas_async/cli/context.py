@@ -1,8 +1,9 @@
 """One command's context, built once: what a command works with, each piece made once.
 
-:meth:`Context.of` takes the parsed command's options once (the client, the targets, the
-run's options, how credentials are resolved); the command's function then asks the context
-for what it needs, and each piece is made the first time it is asked for and kept:
+:meth:`Context.of` takes what the command's registration read off its options, once
+(:class:`Needs`: the client, the targets, the run's options, how credentials are resolved);
+the command's function then asks the context for what it needs, and each piece is made the
+first time it is asked for and kept:
 
 - the environment and stdout (and :meth:`~Context.redirect`, for ``-- CMD``'s private
   auth file);
@@ -33,10 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.core.errors import AwsError, ConfigError, NoRegion, UsageError
 from runas_async.core.options import (
-    Command,
     CredentialOptions,
-    Login,
-    Logout,
     Output,
     RunOptions,
     Targets,
@@ -90,6 +88,24 @@ DONE = Outcome(status=0)
 
 
 @dataclass(frozen=True)
+class Needs:
+    """What a command's :class:`Context` is built from: each command's registration
+    (cli/args.py, ``Registration.needs``) reads it off its typed command. Nothing: a
+    command that needs only the environment and stdout."""
+
+    client: Client | None = None
+    targets: Targets | None = None
+    run: RunOptions | None = None
+    credentials: CredentialOptions | None = None
+    logout: bool = False
+    """A logout: the reporter speaks of logging out."""
+    secrets_out: bool = False
+    """The run's stdout carries the logins' secrets."""
+    recorded: bool = True
+    """The logins are recorded in the state file (not a job's private ones)."""
+
+
+@dataclass(frozen=True)
 class _Sessions:
     """The plan, and a session per profile."""
 
@@ -135,21 +151,18 @@ class Context:
         self._found = False
 
     @classmethod
-    def of(cls, command: Command, env: Mapping[str, str], stdout: TextIO) -> Context:
-        """The context of ``command``: its options taken once, here."""
-        run: RunOptions | None = getattr(command, "run", None)
-        client: Client | None = run.client if run is not None else getattr(command, "client", None)
-        login = command if isinstance(command, Login) else None
+    def of(cls, needs: Needs, env: Mapping[str, str], stdout: TextIO) -> Context:
+        """The context of a command, from what its registration read off it (:class:`Needs`)."""
         return cls(
             env,
             stdout,
-            client=client,
-            targets=getattr(command, "targets", None),
-            run=run,
-            credentials=getattr(command, "credentials", None),
-            logout=isinstance(command, Logout),
-            secrets_out=login is not None and login.prints_secrets,
-            recorded=login is None or not (login.prints_secrets or login.job),
+            client=needs.client,
+            targets=needs.targets,
+            run=needs.run,
+            credentials=needs.credentials,
+            logout=needs.logout,
+            secrets_out=needs.secrets_out,
+            recorded=needs.recorded,
         )
 
     def redirect(self, env: Mapping[str, str]) -> None:
