@@ -137,15 +137,18 @@ class Run:
 
         ``first_aws``: the first AWS connection (the first network call); ``first_request``:
         when a client sent its first request on any AWS connection (after the TLS
-        handshake); ``sts_done``: the last response byte on the connection answered first
+        handshake); ``sts_done``: the answer on the connection whose request left first
         (AssumeRole: the token connections may be opened earlier, while it is under way,
-        but are answered after it); ``first_token`` and ``last_token``: the response on the
-        earliest and latest of the other AWS connections to complete; ``first_registry``:
+        but are answered after it; without TLS, the last response byte on the connection
+        answered first); ``first_token`` and ``last_token``: the first and last answer on
+        the other AWS connections; ``first_registry``:
         docker's first connection (its HTTPS attempt); ``last_login``: the last response
         byte any registry sent.
         """
         opened: dict[int, float] = {}
         answered: dict[int, float] = {}
+        sent: dict[int, float] = {}
+        replies: dict[int, float] = {}
         for e in self.events:
             if e.name != "aws":
                 continue
@@ -153,6 +156,14 @@ class Run:
                 opened.setdefault(e.connection, e.time)
             elif e.kind == "down":
                 answered[e.connection] = max(answered.get(e.connection, 0.0), e.time)
+            elif e.kind == "sent":
+                sent.setdefault(e.connection, e.time)
+            elif e.kind == "reply":
+                replies.setdefault(e.connection, e.time)
+        if replies:
+            # TLS: a connection's last bytes may be a closing alert at exit, not its answer.
+            # The one whose request left first is AssumeRole's.
+            answered = dict(sorted(replies.items(), key=lambda kv: sent.get(kv[0], kv[1])))
         result: dict[str, float | None] = {
             "first_aws": None,
             "first_request": self.first("sent", "aws"),
@@ -165,7 +176,7 @@ class Run:
         if opened:
             result["first_aws"] = min(opened.values()) - self.started
         if answered:
-            first = min(answered, key=answered.__getitem__)
+            first = next(iter(answered)) if replies else min(answered, key=answered.__getitem__)
             result["sts_done"] = answered[first] - self.started
             others = [t for c, t in answered.items() if c != first]
             if others:
