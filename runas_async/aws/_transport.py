@@ -444,6 +444,8 @@ class _RelayedTLS:
         data = self._incoming.read()
         if data:
             self._early.incoming.write(data)
+        if self._incoming.eof and not self._early.incoming.eof:
+            self._early.incoming.write_eof()  # the peer closed: the session sees it too
 
     def do_handshake(self) -> None:
         self._flush()
