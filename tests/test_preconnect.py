@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import configparser
+import contextlib
 import json
 import os
 import socket
@@ -836,3 +837,59 @@ async def test_early_tls_with_another_default_bundle_than_botocores_goes_unused(
             await _role_token(env, pre)
         assert relay.sent == 0
     assert "start-up TLS connection not used: another CA bundle" in caplog.text
+
+
+@pytest.mark.parametrize("close_notify", [True, False], ids=["close-notify", "bare-close"])
+async def test_a_relayed_early_tls_connection_sees_the_server_close_it(
+    tls_cert: Path, close_notify: bool
+) -> None:
+    """The relay hands the peer's end of stream to the early session: a response that ends
+    when the server closes (no length; with TLS's close_notify or without, as a server that
+    just drops the connection) is read to its end, and the connection is lost at once."""
+    from runas_async.aws._transport import _RelayContext
+
+    server = socket.create_server(("127.0.0.1", 0))
+    context = tls_server(tls_cert)
+
+    def answer_then_close() -> None:
+        conn, _ = server.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(1024)
+            tls.sendall(b"HTTP/1.0 200 OK\r\n\r\nthe whole body")
+            if close_notify:
+                with contextlib.suppress(OSError):
+                    tls.unwrap()
+
+    port = server.getsockname()[1]
+    threading.Thread(target=answer_then_close, daemon=True).start()
+    pre = preconnect.Preconnected()
+    pre.open("127.0.0.1", port, tls=str(tls_cert))
+    taken = pre.take("127.0.0.1", port)
+    assert taken is not None
+    sock = await asyncio.wrap_future(taken)
+    early = pre.early_tls(sock)
+    assert early is not None
+
+    received: list[bytes] = []
+    lost = asyncio.get_running_loop().create_future()
+
+    class Client(asyncio.Protocol):
+        def data_received(self, data: bytes) -> None:
+            received.append(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            lost.set_result(exc)
+
+    transport, _ = await asyncio.get_running_loop().create_connection(  # type: ignore[call-overload]
+        Client,
+        sock=sock,
+        ssl=_RelayContext(early),
+        server_hostname="127.0.0.1",
+    )
+    transport.write(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        assert await asyncio.wait_for(lost, 10) is None
+    finally:
+        transport.close()
+        server.close()
+    assert b"".join(received).endswith(b"the whole body")
