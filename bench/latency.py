@@ -32,11 +32,13 @@ Run as a separate process (``python -m bench.latency``) so that its timers do no
 GIL with moto's server thread. The specification comes as one JSON document on stdin; when
 every listener is bound it prints one JSON line ``{"ports": {name: port}}``; it stops when
 its stdin is closed. It appends one line per connection event to the ``events`` file:
-``open|sent|down|close NAME MONOTONIC CONNECTION`` (CLOCK_MONOTONIC, comparable with
+``open|sent|reply|down|close NAME MONOTONIC CONNECTION`` (CLOCK_MONOTONIC, comparable with
 ``time.monotonic()`` in any process of this machine; ``sent``: when the client sent its first
 request on a connection, its first bytes, or on a TLS listener its first request after the
-handshake; ``down``: bytes from the server handed to the client, so the last ``down`` of a
-connection is when its client got the response).
+handshake; ``down``: bytes from the server handed to the client, so on a plain listener the
+last ``down`` of a connection is when its client got the response; on a TLS listener, where
+``down`` also counts handshake and closing records, ``reply``: when the client got the first
+response of the connection, numbered as its ``sent``).
 """
 
 from __future__ import annotations
@@ -234,11 +236,19 @@ async def _terminate(
     writer: asyncio.StreamWriter,
 ) -> None:
     """TLS done (by the server), the plain text on to the target; no delay here. The first
-    request is logged as ``sent`` when the client sent it: one trip of the delay line ago."""
+    request is logged as ``sent`` when the client sent it: one trip of the delay line ago;
+    the first response as ``reply`` when the client will have it: one trip from now."""
     assert listener.target is not None  # noqa: S101 - only listeners with a target terminate
     connection = log.connection()
     sent = functools.partial(log.write, "sent", listener.name, connection, delay)
-    await splice(reader, writer, listener.target, up=functools.partial(pump, first_read=sent))
+    replied = functools.partial(log.write, "reply", listener.name, connection, -delay)
+    await splice(
+        reader,
+        writer,
+        listener.target,
+        up=functools.partial(pump, first_read=sent),
+        down=functools.partial(pump, first_read=replied),
+    )
 
 
 def _server_context(tls: list[str] | None) -> ssl.SSLContext | None:

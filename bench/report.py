@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.measure import BUILTIN, JOBS1, RUNAS, SERIAL, region_of
+from bench.measure import BASE, BUILTIN, JOBS1, RUNAS, SERIAL, region_of
 from bench.world import hosts_for
 
 START = "<!-- results:start -->"
@@ -22,6 +22,10 @@ TARGET_SPEEDUP = 15.0
 TARGET_FLOOR = 1.6
 TARGET_HELP_MS = 150.0
 TARGET_FIRST_CALL_MS = 250.0
+# Issue 21: the time to one login.
+TARGET_BUILTIN_1_S = 0.75
+TARGET_BUILTIN_20_S = 0.85
+TARGET_FIRST_REQUEST_MS = 380.0
 
 
 def _median(values: Sequence[float]) -> float:
@@ -123,7 +127,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
     first_requests = [
         float(r["first_request"]) * 1000
         for r in results["runs"]
-        if r["tool"] in (RUNAS, JOBS1) and r.get("first_request") is not None
+        if r["tool"] in (RUNAS, JOBS1, BUILTIN) and r.get("first_request") is not None
     ]
     summary = Summary(
         meta=meta,
@@ -159,6 +163,7 @@ def _targets(s: Summary) -> list[Target]:
             )
         )
     targets.extend(_builtin_targets(s))
+    targets.extend(_one_login_targets(s))
     serial = s.get(SERIAL, 20)
     if serial and twenty:
         ratio = serial.median / twenty.median
@@ -211,6 +216,43 @@ def _builtin_targets(s: Summary) -> list[Target]:
                     ratio <= bound,
                 )
             )
+    return targets
+
+
+def _one_login_targets(s: Summary) -> list[Target]:
+    """Issue 21: builtin N = 1 and N = 20 in absolute time, the first signed request, and
+    docker N = 1 no slower than the baseline checkout (when one was timed beside)."""
+    targets: list[Target] = []
+    for n, bound in ((1, TARGET_BUILTIN_1_S), (20, TARGET_BUILTIN_20_S)):
+        cell = s.get(BUILTIN, n)
+        if cell:
+            base = s.get(BUILTIN + BASE, n)
+            was = f"; baseline {base.median:.2f} s" if base else ""
+            targets.append(
+                Target(
+                    f"builtin at N={n} at most {bound:g} s",
+                    f"{cell.median:.2f} s{was}",
+                    cell.median <= bound,
+                )
+            )
+    if s.first_request_ms == s.first_request_ms:  # not NaN
+        targets.append(
+            Target(
+                f"the first signed AWS request leaves at most {TARGET_FIRST_REQUEST_MS:g} ms "
+                "after start",
+                f"{s.first_request_ms:.0f} ms",
+                s.first_request_ms <= TARGET_FIRST_REQUEST_MS,
+            )
+        )
+    now, base = s.get(RUNAS, 1), s.get(RUNAS + BASE, 1)
+    if now and base:
+        targets.append(
+            Target(
+                "docker (runas-async) at N=1 no slower than the baseline",
+                f"{now.median:.2f} s against {base.median:.2f} s",
+                now.median <= base.median,
+            )
+        )
     return targets
 
 
@@ -321,31 +363,34 @@ def results_markdown(s: Summary, chart: str | None) -> str:
     add("### Where runas-async's time goes (medians of the timed runs, from the proxy's log)")
     add("")
     add(
-        "| N | spawn to the first AWS connection | spawn to the first AWS request | "
+        "| tool | N | spawn to the first AWS connection | spawn to the first AWS request | "
         "STS: AssumeRole answered | ECR: first token / last token | "
         "first token to docker's first connection | logins: to the last registry response | "
         "after the logins: merge, exit | total |"
     )
-    add("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    add("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
     def ms(x: float) -> str:
         return f"{x * 1000:.0f} ms"
 
-    for n in s.ns:
-        c = s.get(RUNAS, n)
-        if c is None:
-            continue
-        cols = [
-            ms(c.first_aws),
-            ms(c.first_request),
-            ms(c.sts_done - c.first_request),
-            f"{ms(c.first_token - c.sts_done)} / {ms(c.last_token - c.sts_done)}",
-            ms(c.first_registry - c.first_token),
-            ms(c.last_login - c.first_registry),
-            ms(c.median - c.last_login),
-            ms(c.median),
-        ]
-        add(f"| {n} | " + " | ".join(cols) + " |")
+    for tool in (RUNAS, RUNAS + BASE, BUILTIN, BUILTIN + BASE):
+        for n in s.ns:
+            c = s.get(tool, n)
+            if c is None:
+                continue
+            builtin = tool.startswith(BUILTIN)
+            cols = [
+                ms(c.first_aws),
+                ms(c.first_request),
+                ms(c.sts_done - c.first_request),
+                f"{ms(c.first_token - c.sts_done)} / {ms(c.last_token - c.sts_done)}",
+                # The built-in client's registry connections open at start-up: no docker.
+                "-" if builtin else ms(c.first_registry - c.first_token),
+                ms(c.last_login - (c.last_token if builtin else c.first_registry)),
+                ms(c.median - c.last_login),
+                ms(c.median),
+            ]
+            add(f"| {tool} | {n} | " + " | ".join(cols) + " |")
     add("")
     add(
         "Medians over the timed runs of milestones in the latency proxy's log, as durations "
@@ -356,7 +401,8 @@ def results_markdown(s: Summary, chart: str | None) -> str:
         f"{s.wrap_ms:.0f} ms for `true`). The proxy logs the moment it hands a response's "
         'bytes to the client, so "answered" is when the client had the response; '
         "docker's first connection is its HTTPS attempt, i.e. the first `docker login` has "
-        "its password and has started."
+        "its password and has started. For `--client builtin` (no docker), the logins "
+        "column counts from the last token to the last registry response."
     )
     if s.renew_before:
         r = s.renew_before
@@ -461,6 +507,8 @@ def write_chart(s: Summary, path: Path) -> str | None:
         SERIAL: ("tab:red", "s"),
         JOBS1: ("tab:orange", "^"),
         BUILTIN: ("tab:green", "D"),
+        RUNAS + BASE: ("lightsteelblue", "o"),
+        BUILTIN + BASE: ("darkseagreen", "D"),
     }
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110)
     for ax, tools, log in ((left, s.tools, True), (right, [RUNAS], False)):

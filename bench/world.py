@@ -1,11 +1,11 @@
 """The benchmark's world: the test sandbox with a latency proxy in front of every server.
 
 Built on ``tests.sandbox.Sandbox`` (moto with a call log, one real ``docker-registry`` per
-ECR host on ``127.0.0.N:80``, the tool run in a private mount namespace), plus:
+ECR host on ``127.BLOCK.0.N:80``, the tool run in a private mount namespace), plus:
 
 * a latency proxy process (:mod:`bench.latency`) with one listener in front of moto and two
   per registry. Each registry's host name is mapped (in the sandbox's hosts file, which only
-  the namespace sees) to a proxy address ``127.0.200.N`` instead of the registry's own
+  the namespace sees) to a proxy address ``127.BLOCK.200.N`` instead of the registry's own
   address. The docker CLI, which tries HTTPS on 443 before plain HTTP on 80 for a loopback
   registry, finds a listener on both: 443 resets after one round trip (what a refused
   connection costs on a real network) and 80 forwards to the registry after a TCP
@@ -37,7 +37,7 @@ from typing import Self
 
 from bench.latency import Event, Listener, ProxyProcess, read_events
 from tests.faults import ApiFaultProxy
-from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
+from tests.sandbox import BLOCK, STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 __all__ = [
     "PROFILE",
@@ -56,8 +56,9 @@ PROFILE = "bench"
 SOURCE_PROFILE = "bench-source"
 HOME_REGION = "us-east-1"
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
-PROXY_BASE = ipaddress.IPv4Address("127.0.200.10")
-"""Proxy addresses: far from the sandbox's registries (127.0.0.10 and up)."""
+PROXY_BASE = ipaddress.IPv4Address(f"127.{BLOCK}.200.10")
+"""Proxy addresses: in this run's own block of loopback (tests/sandbox.py), far from the
+sandbox's registries (127.BLOCK.0.10 and up), so two runs on one machine do not meet."""
 
 
 def account(index: int) -> str:
@@ -136,15 +137,18 @@ class Run:
 
         ``first_aws``: the first AWS connection (the first network call); ``first_request``:
         when a client sent its first request on any AWS connection (after the TLS
-        handshake); ``sts_done``: the last response byte on the connection answered first
+        handshake); ``sts_done``: the answer on the connection whose request left first
         (AssumeRole: the token connections may be opened earlier, while it is under way,
-        but are answered after it); ``first_token`` and ``last_token``: the response on the
-        earliest and latest of the other AWS connections to complete; ``first_registry``:
+        but are answered after it; without TLS, the last response byte on the connection
+        answered first); ``first_token`` and ``last_token``: the first and last answer on
+        the other AWS connections; ``first_registry``:
         docker's first connection (its HTTPS attempt); ``last_login``: the last response
         byte any registry sent.
         """
         opened: dict[int, float] = {}
         answered: dict[int, float] = {}
+        sent: dict[int, float] = {}
+        replies: dict[int, float] = {}
         for e in self.events:
             if e.name != "aws":
                 continue
@@ -152,6 +156,14 @@ class Run:
                 opened.setdefault(e.connection, e.time)
             elif e.kind == "down":
                 answered[e.connection] = max(answered.get(e.connection, 0.0), e.time)
+            elif e.kind == "sent":
+                sent.setdefault(e.connection, e.time)
+            elif e.kind == "reply":
+                replies.setdefault(e.connection, e.time)
+        if replies:
+            # TLS: a connection's last bytes may be a closing alert at exit, not its answer.
+            # The one whose request left first is AssumeRole's.
+            answered = dict(sorted(replies.items(), key=lambda kv: sent.get(kv[0], kv[1])))
         result: dict[str, float | None] = {
             "first_aws": None,
             "first_request": self.first("sent", "aws"),
@@ -164,7 +176,7 @@ class Run:
         if opened:
             result["first_aws"] = min(opened.values()) - self.started
         if answered:
-            first = min(answered, key=answered.__getitem__)
+            first = next(iter(answered)) if replies else min(answered, key=answered.__getitem__)
             result["sts_done"] = answered[first] - self.started
             others = [t for c, t in answered.items() if c != first]
             if others:

@@ -409,9 +409,14 @@ async def _no_prompt(challenge: object) -> str:
 
 
 def _provider(profile: str | None, env: Mapping[str, str]) -> tuple[AwsTokenProvider, str]:
+    from runas_async.aws import _lazyca
+
+    _lazyca.defer(load_after=False)  # aiohttp's CA loading: never used here (_lazyca.py)
     from runas_async.aws.clicache import CredentialCache
     from runas_async.aws.credentials import CredentialResolver
     from runas_async.aws.tokens import AwsTokenProvider, new_session
+
+    _lazyca.resume()
 
     _quiet_libraries()
     name = _session_name(profile, env)

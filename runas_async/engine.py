@@ -9,6 +9,7 @@ that a registry's failure is its result, never an exception that cancels the oth
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -23,6 +24,7 @@ from runas_async.core.endpoints import registry_for
 from runas_async.core.errors import CredentialsError, LoginError, TokenError
 from runas_async.core.models import LoginResult, Registry, Status, Target, Token, TokenKey
 from runas_async.core.plan import Plan
+from runas_async.core.sanitize import clean
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,20 @@ class Reporter(Protocol):
 
 RUN_TIME_FAILURES = (TokenError, CredentialsError)
 """What a token or account request can fail with that is one profile's, not the run's."""
+
+
+def _unexpected(error: Exception, doing: str, host: str, token: Token | None = None) -> str:
+    """The one-line failure of a registry whose runner raised something none of ours (a
+    library's surprise, a bug): that registry fails, the others go on. Its traceback only
+    under ``--debug``; its text sanitized, the token's password and ``auth`` value redacted."""
+    log.debug("%s %s raised", doing, host, exc_info=error)
+    secrets: tuple[str, ...] = ()
+    if token is not None:
+        # docker's ``auth`` value (auth/ builds it too; the engine imports nothing of auth/)
+        auth = base64.b64encode(f"{token.username}:{token.password}".encode()).decode()
+        secrets = (token.password, auth)
+    reason = clean(str(error), secrets) or "no message"
+    return f"unexpected error: {type(error).__name__}: {reason} (--debug shows where)"
 
 
 class _NoToken(Exception):
@@ -331,6 +347,14 @@ class _Logins:
             log.debug("login %s failed after %.3fs", registry.host, clock() - started)
             run.set(target, Status.FAILED, registry, str(e))
             return
+        except Exception as e:  # one registry's surprise is its row, never the run's end
+            run.set(
+                target,
+                Status.FAILED,
+                registry,
+                _unexpected(e, "login", registry.host, pending.token),
+            )
+            return
         if scope.cancelled_caught:
             log.debug("login %s killed at its timeout", registry.host)
             run.set(target, Status.FAILED, registry, f"timed out after {self.login_timeout:g}s")
@@ -424,5 +448,9 @@ class _Logouts:
                 self.run.set(target, Status.FAILED, registry, str(e))
             except TimeoutError:
                 self.run.set(target, Status.FAILED, registry, f"timed out after {self.timeout:g}s")
+            except Exception as e:  # one registry's surprise is its row, never the run's end
+                self.run.set(
+                    target, Status.FAILED, registry, _unexpected(e, "logout", registry.host)
+                )
             else:
                 self.run.set(target, Status.OK, registry)

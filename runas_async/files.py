@@ -1,8 +1,9 @@
 """The one home for how runas-async reads and writes a user's file.
 
 Every file goes through here: the client's auth file (config.json, auth.json),
-registries.toml, the state file, the helper's token cache, awscli's cache, ``--file`` and
-a job's directory. The rules, each written once:
+registries.toml, the state file, the helper's token cache, awscli's cache, ``--file``, a
+job's directory and GitHub Actions' output files (:func:`append_user`). The rules, each
+written once:
 
 * **Bounded reads** (:func:`read_user`, :func:`read_stream`): at most a size cap; a FIFO,
   a device (``/dev/zero``) or a directory is a one-line error at once, never a hang; a
@@ -343,6 +344,61 @@ def atomic_write(
             os.unlink(tmp)
         raise
     return True
+
+
+def append_user(
+    path: Path, data: bytes, *, what: str, limit: int = MAX_USER_FILE, error: Error = ConfigError
+) -> None:
+    """Append ``data`` to a file a user or tool hands us to write to (GitHub Actions'
+    ``$GITHUB_OUTPUT`` and ``$GITHUB_STEP_SUMMARY``), made when missing.
+
+    The rules of a user's file: symlinks are followed (a loop is an error), anything but a
+    regular file is refused at once (a FIFO never blocks us, a directory or a device is no
+    place for it), a new file takes its directory's owner (:func:`owner_for`: a ``sudo``
+    run leaves the user's file the user's), and at most ``limit`` bytes are written. Every
+    problem is ``error`` with one line naming ``what`` and the path.
+    """
+    if len(data) > limit:
+        raise error(f"cannot write {what} {path}: more than {limit} bytes to add")
+    try:
+        real = target_of(path)  # a link to a file not made yet: the file is made
+        fd, created = _open_append(real)
+    except OSError as e:
+        raise error(f"cannot write {what} {path}: {_written_reason(e)}") from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"cannot write {what} {path}: {_NOT_PLAIN}")
+        owner = owner_for(real.parent) if created else None
+        if owner is not None:
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, *owner)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as e:
+        raise error(f"cannot write {what} {path}: {_written_reason(e)}") from e
+    finally:
+        os.close(fd)
+
+
+_NOT_PLAIN = "not a regular file (a FIFO, socket or device)"
+
+
+def _open_append(path: Path) -> tuple[int, bool]:
+    """``path`` opened to append (never blocking on a FIFO), and whether it was made now."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+    except FileExistsError:
+        return os.open(path, flags), False
+
+
+def _written_reason(e: OSError) -> str:
+    if e.errno == errno.EISDIR:
+        return "it is a directory"
+    if e.errno == errno.ENXIO:  # a FIFO nobody reads
+        return _NOT_PLAIN
+    return _reason(e)
 
 
 def _current_owner(path: Path) -> tuple[int, int] | None:

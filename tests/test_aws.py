@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 import types
 import urllib.parse
@@ -21,10 +22,13 @@ import anyio
 import botocore.exceptions as bx
 import pytest
 from aiobotocore.client import AioBaseClient
+from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession, _ProxySSLTCPConnector  # type: ignore[attr-defined]
 from aiobotocore.session import AioSession
 from aiobotocore.signers import AioRequestSigner
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import UnknownServiceError
+from botocore.loaders import JSONFileLoader, Loader
 
 from runas_async.auth.registry import BuiltinRunner
 from runas_async.aws import _transport
@@ -815,3 +819,113 @@ async def test_builtin_login_without_the_registry_connection_hooks(
         pre.close()
     assert runner.secrets == {registry.address: ("AWS", password)}
     assert said in debug_log.text
+
+
+# --- clients made without botocore's listing of every service ---------------------------
+
+
+def _listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every walk of botocore's service directories from now on in this thread (moto's
+    server, in a thread of its own, walks them too), by type name."""
+    walks: list[str] = []
+    original = Loader.list_available_services
+    ours = threading.get_ident()
+
+    def counting(self: Loader, type_name: str) -> list[str]:
+        if threading.get_ident() == ours:
+            walks.append(type_name)
+        return original(self, type_name)
+
+    monkeypatch.setattr(Loader, "list_available_services", counting)
+    return walks
+
+
+async def test_token_clients_are_made_without_listing_every_service(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AssumeRole's STS client and the ECR client: no walk of botocore's 400+ services."""
+    walks = _listings(monkeypatch)
+    creds = await _role_credentials(moto, monkeypatch)
+    assert creds.account_id in (None, ROLE_ACCOUNT)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert walks == []
+
+
+def test_the_service_list_still_answers_as_botocores() -> None:
+    """``in`` from the service's directory; the rest (and odd names) from the full list;
+    an unknown service is refused with the known ones named, as botocore does."""
+    session = aws.new_session(None)
+    loader = session.get_component("data_loader")
+    services = loader.list_available_services("service-2")
+    assert "sts" in services and "ecr-public" in services
+    assert "no-such-service" not in services and "../ecr" not in services and 3 not in services
+    assert list(services) == Loader().list_available_services("service-2")
+    assert len(services) > 300 and services[0] == sorted(services)[0]
+    with pytest.raises(UnknownServiceError, match="Valid service names are: .*ecr"):
+        loader.load_service_model("no-such-service", "service-2")
+
+
+def test_botocores_data_decodes_to_the_same_content_in_plain_dicts() -> None:
+    """The session's loader gives plain dicts, equal to botocore's own OrderedDicts."""
+    loader = aws.new_session(None).get_component("data_loader")
+    plain = loader.load_data("endpoints")
+    assert type(plain) is dict and type(plain["partitions"][0]) is dict
+    assert plain == Loader().load_data("endpoints")
+    model = loader.load_service_model("ecr", "service-2")
+    assert type(model["shapes"]) is dict
+    assert model == Loader().load_service_model("ecr", "service-2")
+
+
+@pytest.mark.parametrize(
+    ("service", "region", "options"),
+    [
+        ("sts", "us-east-1", {}),
+        ("sts", "us-gov-west-1", {"use_fips_endpoint": True}),
+        ("ecr", "eu-west-1", {"use_dualstack_endpoint": True}),
+        ("ecr", "cn-north-1", {}),
+        ("ecr", "us-east-2", {"use_fips_endpoint": True, "use_dualstack_endpoint": True}),
+        ("ecr-public", "us-east-1", {}),
+    ],
+)
+async def test_endpoints_resolve_as_botocores_own(
+    service: str, region: str, options: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client of a session with the quick loader goes where botocore's plain one goes."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    config = AioConfig(**options)  # type: ignore[arg-type]
+    urls = []
+    for session in (aws.new_session(None), AioSession()):
+        async with session.create_client(
+            service,  # type: ignore[call-overload]
+            region_name=region,
+            config=config,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+        ) as client:
+            urls.append(client.meta.endpoint_url)
+    assert urls[0] == urls[1]
+
+
+def test_data_decoded_as_botocore_does_without_its_load_file(
+    monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """A JSON file loader without ``_load_file`` (or another signature) is left as it is."""
+    _hide_from_transport(monkeypatch, JSONFileLoader, "_load_file")
+    loader = aws.new_session(None).get_component("data_loader")
+    assert type(loader.file_loader) is JSONFileLoader
+    assert "data decoded as botocore does" in debug_log.text
+    assert loader.load_data("endpoints")["partitions"]
+
+
+async def test_services_listed_as_botocore_does_without_list_api_versions(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """A loader without ``list_api_versions`` keeps botocore's listing; tokens still come."""
+    _hide_from_transport(monkeypatch, Loader, "list_api_versions")
+    walks = _listings(monkeypatch)
+    provider = _static_provider(moto, monkeypatch)
+    await _token_still_comes(moto, provider)
+    assert "services listed as botocore does" in debug_log.text
+    assert walks  # the plain path: botocore's own walk

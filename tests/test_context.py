@@ -13,11 +13,14 @@ import pytest
 
 from runas_async.auth import authfile, runners
 from runas_async.auth.authfile import AuthFile
+from runas_async.cli import commands
+from runas_async.cli.args import Registration
+from runas_async.cli.commands import login as login_command
 from runas_async.cli.commands.login import _fresh_logins, _plan_from_files
-from runas_async.cli.context import Context
+from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.cli.main import main
 from runas_async.core.clients import CLIENTS
-from runas_async.core.options import Login, RunOptions, Targets
+from runas_async.core.options import CredentialOptions, Login, RunOptions, Targets
 
 HOST = "111111111111.dkr.ecr.us-east-2.amazonaws.com"
 OTHER = "222222222222.dkr.ecr.us-east-2.amazonaws.com"
@@ -123,7 +126,9 @@ def test_only_logins_into_the_users_auth_file_are_recorded(
     """A job's private auth file and printed secrets never enter the state file: their
     context has no recorder; a plain login's records its logins against the user's file."""
     command = Login(Targets(profile="a"), RunOptions(client=CLIENTS["builtin"]), **extra)
-    ctx = Context.of(command, world, io.StringIO())
+    needs = login_command.COMMAND.needs
+    assert needs is not None
+    ctx = Context.of(needs(command), world, io.StringIO())
     recorder = ctx.recorder
     assert (recorder is not None) is recorded
     if recorder is not None:
@@ -146,3 +151,33 @@ def test_renew_before_with_no_plan_from_the_files_renews_everything(
     fresh = _fresh_logins(3600.0, ctx)
     assert fresh.total == 0
     assert not fresh.everything
+
+
+def test_a_command_is_dispatched_by_its_registration_alone(world: dict[str, str]) -> None:
+    """commands.run builds the context from what the registration's ``needs`` reads off
+    the command and calls the registration's ``run``: a command no dispatch names (a new
+    module's) runs; and every registered command's function is its own module's."""
+    seen: list[Context] = []
+
+    def hello(command: object, ctx: Context) -> Outcome:
+        seen.append(ctx)
+        ctx.stdout.write(f"hello {command}\n")
+        return Outcome(status=7)
+
+    reg = Registration(
+        path=("hello",),
+        help="say hello",
+        description="Say hello.",
+        add_arguments=lambda parser, reg: None,
+        build=lambda args, job, env: None,  # type: ignore[arg-type,return-value]
+        run=hello,
+        needs=lambda command: Needs(logout=True, credentials=CredentialOptions(refresh=True)),
+    )
+    out = io.StringIO()
+    assert commands.run(reg, "world", world, out) == Outcome(status=7)  # type: ignore[arg-type]
+    assert out.getvalue() == "hello world\n"
+    (ctx,) = seen
+    assert ctx.logout and ctx.credentials.refresh and ctx.env is world
+    for registered in commands.registrations():
+        module = registered.run.__module__
+        assert module.startswith("runas_async.cli.commands."), (registered.name, module)

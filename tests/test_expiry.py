@@ -220,7 +220,8 @@ def test_status_with_nothing_logged_in_says_so_and_names_the_file(world: World) 
     done = _run(env, "ecr", "status")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"No ECR registry is logged in (read {config}).\n"
-    assert json.loads(_run(env, "ecr", "status", "-o", "json").stdout) == {"registries": []}
+    listed = json.loads(_run(env, "ecr", "status", "-o", "json").stdout)
+    assert listed == {"auth_file": str(config), "registries": []}
 
 
 def test_status_over_a_mixed_auth_file(world: World) -> None:
@@ -242,7 +243,9 @@ def test_status_over_a_mixed_auth_file(world: World) -> None:
     seen = len(proxy.seen())
     done = _run(env, "ecr", "status", "-o", "json")
     assert done.returncode == 0, done.stderr
-    rows = {r["registry"]: r for r in json.loads(done.stdout)["registries"]}
+    listed = json.loads(done.stdout)
+    assert listed["auth_file"] == str(config)
+    rows = {r["registry"]: r for r in listed["registries"]}
     assert set(rows) == {EAST, WEST, PUBLIC, docker_own, in_store, helped}
     for host in (EAST, WEST, PUBLIC):
         assert rows[host]["ours"] and rows[host]["profile"] == "dev"
@@ -418,6 +421,26 @@ def test_entry_gone_is_not_trusted(world: World) -> None:
     assert EAST in moto.docker_auths()
 
 
+def test_ci_files_that_cannot_be_written_are_one_line_each_and_exit_1(world: World) -> None:
+    """$GITHUB_STEP_SUMMARY in a missing directory and $GITHUB_OUTPUT at a directory: one
+    line each on stderr naming the variable and the path, no traceback, exit 1; the logins
+    themselves are kept."""
+    moto, env, _, _ = world
+    summary = moto.workdir / "no-such-dir" / "summary.md"
+    output = moto.workdir / "output-dir"
+    output.mkdir(exist_ok=True)
+    env.update(GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
+    done = _run(env, "ecr", "login", "dev", EAST, WEST)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"runas-async: error: cannot write $GITHUB_STEP_SUMMARY {summary}: "
+        "No such file or directory",
+        f"runas-async: error: cannot write $GITHUB_OUTPUT {output}: it is a directory",
+    ]
+    assert set(moto.docker_auths()) == {EAST, WEST}
+
+
 # --- logout --expired ---------------------------------------------------------------------
 
 
@@ -445,6 +468,40 @@ def test_logout_expired_removes_those_and_only_those(world: World) -> None:
     assert moto.moto_calls() == []
     again = _run(env, "ecr", "logout", "--expired")
     assert again.returncode == 0 and log.read_text().count("logout") == 2
+
+
+def test_logout_expired_leaves_the_helpers_registries_alone(world: World) -> None:
+    """A registry credHelpers sends to runas-async's own helper holds no login to remove:
+    the helper's expired record (it fetches a new token at the next pull, as
+    docker-credential-ecr-login would) is neither logged out nor counted, and does not
+    make the run fail; the expired login beside it is logged out. As a docker user
+    expects: `logout --expired` names only what it logged out."""
+    moto, env, log, _ = world
+    helped = ecr_host(DEV, "eu-west-1")
+    _logged_in(env, "dev", EAST, WEST)
+    config = moto.docker_config / "config.json"
+    doc = json.loads(config.read_text())
+    doc["credHelpers"] = {helped: "runas-async"}
+    config.write_text(json.dumps(doc))
+    helper_record = {
+        "expires_at": time.time() - 60,
+        "profile": "dev",
+        "account": DEV,
+        "region": "eu-west-1",
+        "client": "docker-credential-runas-async",
+        "store": "credHelpers",
+        "helper": "runas-async",
+    }
+    _edit_records(env, lambda records: records.__setitem__(helped, helper_record))
+    _edit_records(env, _expire(WEST))
+    log.write_text("")
+    done = _run(env, "ecr", "logout", "--expired", "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r["registry"] for r in json.loads(done.stdout)["results"]] == [WEST]
+    assert [json.loads(line)["argv"][-1] for line in log.read_text().splitlines()] == [WEST]
+    assert json.loads(config.read_text())["credHelpers"] == {helped: "runas-async"}
+    text = _run(env, "ecr", "logout", "--expired")
+    assert text.returncode == 0 and helped not in text.stdout + text.stderr
 
 
 # --- a state file not to be trusted -------------------------------------------------------

@@ -615,3 +615,60 @@ def test_fuzz_helper_stdin(
     code = credhelper.main([verb], stdin=io.StringIO(text), stdout=out, env=env)
     assert code in (0, 1)
     assert len(out.getvalue().splitlines()) <= 1
+
+
+# --- append_user: GitHub Actions' output files ------------------------------------------------
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _loop(path: Path) -> Path:
+    path.symlink_to(path.name)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        pytest.param(lambda p: p / "missing" / "out", "No such file or directory", id="no-dir"),
+        pytest.param(lambda p: p, "it is a directory", id="directory"),
+        pytest.param(lambda p: _fifo(p / "fifo"), "not a regular file", id="fifo-no-reader"),
+        pytest.param(lambda p: _loop(p / "loop"), "a symlink loop", id="symlink-loop"),
+    ],
+)
+def test_append_user_refuses_with_one_line_naming_the_path(
+    tmp_path: Path, make: object, reason: str
+) -> None:
+    """Appending to a missing directory, a directory, a FIFO nobody reads (never a hang) or a
+    symlink loop is one ConfigError line naming what and where."""
+    path = make(tmp_path)  # type: ignore[operator]
+    with pytest.raises(RunasError) as caught:
+        files.append_user(path, b"x=1\n", what="$GITHUB_OUTPUT")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot write $GITHUB_OUTPUT {path}: ") and reason in message
+
+
+def test_append_user_appends_through_a_symlink_and_bounds_what_it_adds(tmp_path: Path) -> None:
+    """A new file is made, an existing one kept and added to, a symlink followed (the link
+    stays); more than the limit is refused before anything is written."""
+    real, link = tmp_path / "real", tmp_path / "link"
+    link.symlink_to(real.name)
+    files.append_user(link, b"a=1\n", what="$GITHUB_OUTPUT")
+    files.append_user(link, b"b=2\n", what="$GITHUB_OUTPUT")
+    assert link.is_symlink() and real.read_bytes() == b"a=1\nb=2\n"
+    with pytest.raises(RunasError, match="more than 4 bytes"):
+        files.append_user(real, b"c=33\n", what="$GITHUB_OUTPUT", limit=4)
+    assert real.read_bytes() == b"a=1\nb=2\n"
+
+
+def test_append_user_new_file_in_a_foreign_directory_takes_its_owner(tmp_path: Path) -> None:
+    """As root into a directory of uid 65534 (a sudo run): the new file is 65534's."""
+    need_root("to write into another user's directory")
+    tmp_path.chmod(0o755)
+    os.chown(tmp_path, NOBODY, NOBODY)
+    files.append_user(tmp_path / "summary.md", b"# x\n", what="$GITHUB_STEP_SUMMARY")
+    assert (tmp_path / "summary.md").stat().st_uid == NOBODY

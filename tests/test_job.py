@@ -143,6 +143,35 @@ def test_stale_job_directories_of_gone_processes_are_removed(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
+    "words",
+    [
+        pytest.param(["login", "dev", GOOD[0]], id="login"),
+        pytest.param(["logout", "dev", GOOD[0]], id="logout"),
+    ],
+)
+def test_a_crashed_jobs_directory_is_swept_by_runs_without_a_job(
+    world: Sandbox, tmp_path: Path, words: list[str]
+) -> None:
+    """A job directory whose run and watchdog were both killed (nothing else ever removes
+    it) goes at the next ``ecr login`` or ``ecr logout`` of its user, with no ``-- CMD``; a
+    live run's stays."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = runtime / f"{jobdir.PREFIX}{gone.pid}-abc"
+    live = runtime / f"{jobdir.PREFIX}{os.getpid()}-def"
+    for path in (stale, live):
+        path.mkdir()
+        (path / "config.json").write_text('{"auths": {}}')
+    done = world.run_tool(
+        ["ecr", *words, "-c", "builtin"], env=world.env(XDG_RUNTIME_DIR=str(runtime))
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(runtime.iterdir()) == [live]
+
+
+@pytest.mark.parametrize(
     ("make", "status"),
     [
         pytest.param(lambda d: "no-such-command-here", 127, id="not-found"),

@@ -88,7 +88,7 @@ class FakeRunner:
     def __init__(
         self,
         *,
-        fail: Mapping[str, LoginError] | None = None,
+        fail: Mapping[str, Exception] | None = None,
         hang: Iterable[str] = (),
         delay: Mapping[str, float] | None = None,
         default_delay: float = 0.0,
@@ -711,7 +711,7 @@ class FakeLogouts:
     """A logout runner: records the hosts, fails or hangs some."""
 
     def __init__(
-        self, *, fail: Mapping[str, LoginError] | None = None, hang: Iterable[str] = ()
+        self, *, fail: Mapping[str, Exception] | None = None, hang: Iterable[str] = ()
     ) -> None:
         self.fail = dict(fail or {})
         self.hang = frozenset(hang)
@@ -769,4 +769,43 @@ async def test_a_hanging_logout_fails_at_its_timeout_and_the_others_finish() -> 
     got = by_host(results)
     assert got[stuck].status is Status.FAILED
     assert got[stuck].error == "timed out after 0.2s"
+    assert got[host(A2, "us-east-1")].status is Status.OK
+
+
+class _Surprise(Exception):
+    """None of our errors: what a bug or a library's surprise raises."""
+
+
+async def test_an_unexpected_login_exception_fails_only_that_row() -> None:
+    """A runner's exception that is none of ours is that registry's one-line failure,
+    sanitized (the password and control characters gone); the others log in."""
+    bad = host(A2, "us-east-1")
+    secret = password("us-east-1")
+    runner = FakeRunner(fail={bad: _Surprise(f"odd\x1b[2J state near {secret}\nline two")})
+
+    results = await run(plan_for(A1, A2, A3), runner=runner)
+
+    got = by_host(results)
+    assert got[bad].status is Status.FAILED
+    assert got[bad].error == (
+        "unexpected error: _Surprise: odd[2J state near <redacted> line two (--debug shows where)"
+    )
+    assert [got[h].status for h in (host(A1, "us-east-1"), host(A3, "us-east-1"))] == [
+        Status.OK,
+        Status.OK,
+    ]
+
+
+async def test_an_unexpected_logout_exception_fails_only_that_row() -> None:
+    """The same for a logout runner: the surprise is its row, the other logout is done."""
+    bad = host(A1, "us-east-1")
+    runner = FakeLogouts(fail={bad: _Surprise("odd")})
+
+    with anyio.fail_after(GENEROUS):
+        results = await run_logouts(
+            plan_for(A1, A2), FakeTokens(), runner, RecordingReporter(), jobs=4, logout_timeout=1
+        )
+
+    got = by_host(results)
+    assert got[bad].error == "unexpected error: _Surprise: odd (--debug shows where)"
     assert got[host(A2, "us-east-1")].status is Status.OK

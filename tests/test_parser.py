@@ -75,6 +75,26 @@ def test_help_fits_the_terminal_and_keeps_commands_whole(
     assert not re.search(r"-\n\s*(async|runas|stdin)", out), out
 
 
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "top")
+def test_help_at_40_columns_keeps_every_word_whole(
+    path: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At COLUMNS=40 (below what help fits) --help still prints everything it prints at 80,
+    in the same order; a word longer than the line (a hostname pattern) is broken only after
+    a dot or a slash, never at an arbitrary letter. (Usage lines may run past 40 columns.)"""
+    monkeypatch.setenv("COLUMNS", "80")
+    wide = _help(capsys, *path)
+    monkeypatch.setenv("COLUMNS", "40")
+    narrow = _help(capsys, *path)
+    assert "".join(narrow.split()) == "".join(wide.split()), narrow
+    words, pieces = set(wide.split()), narrow.split()
+    while pieces:  # each word whole, or its pieces each ending in a dot or a slash
+        word = pieces.pop(0)
+        while word not in words and pieces and word.endswith((".", "/")):
+            word += pieces.pop(0)
+        assert word in words, (word, narrow)
+
+
 def test_login_help_names_the_job_command(capsys: pytest.CaptureFixture[str]) -> None:
     """`ecr login --help` shows `-- CMD` in its usage and says what it does."""
     out = _help(capsys, "ecr", "login")

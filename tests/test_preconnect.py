@@ -507,7 +507,8 @@ async def test_on_wire_is_set_only_once_a_start_up_socket_is_adopted(
 
 def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_path: Path) -> None:
     """The console script starts with the collector off; once the heavy modules are imported
-    and the run's collaborators made, what exists is frozen and collection resumes."""
+    and the first request's clients made (it has left), what exists is frozen and
+    collection resumes."""
     moto.write_aws_config(
         {"role": {**ROLE, "region": "us-east-2"}, "src": {"region": "us-east-2", **STATIC_KEYS}}
     )
@@ -520,9 +521,16 @@ def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_
     probe = (
         "import gc, sys\n"
         "from runas_async.cli import main as cli\n"
+        "from runas_async.aws import tokens\n"
+        "wired = []\n"
+        "connecting = tokens.AwsTokenProvider._connecting\n"
+        "def noted(self):\n"
+        "    wired.append(gc.isenabled())\n"
+        "    connecting(self)\n"
+        "tokens.AwsTokenProvider._connecting = noted\n"
         "resume = cli.resume_gc\n"
         "def checked():\n"
-        "    sys.stderr.write(f'gc before: {gc.isenabled()} {gc.get_freeze_count()}\\n')\n"
+        "    sys.stderr.write(f'gc before: {gc.isenabled()} {gc.get_freeze_count()} {wired}\\n')\n"
         "    resume()\n"
         "    sys.stderr.write(f'gc after: {gc.isenabled()} {gc.get_freeze_count() > 0}\\n')\n"
         "cli.resume_gc = checked\n"
@@ -537,5 +545,5 @@ def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "gc before: False 0" in done.stderr
+    assert "gc before: False 0 [False" in done.stderr  # the first request left, gc off
     assert "gc after: True True" in done.stderr

@@ -159,3 +159,53 @@ def test_finch_logs_in_one_registry_at_a_time(moto: Moto) -> None:
     assert sorted(doc["auths"]) == sorted(hosts)
     expected = base64.b64encode(f"AWS:{moto_password(DEFAULT_ACCOUNT)}".encode()).decode()
     assert {entry["auth"] for entry in doc["auths"].values()} == {expected}
+
+
+# A docker stand-in that, for account 222222222222's registry, leaves a directory where
+# its auth file goes: reading it back raises IsADirectoryError, none of our errors.
+ODD_DOCKER = textwrap.dedent(
+    """\
+    #!{python}
+    import base64, json, os, sys
+    password, host = sys.stdin.read(), sys.argv[-1]
+    path = os.path.join(os.environ["DOCKER_CONFIG"], "config.json")
+    if host.startswith("222222222222."):
+        os.remove(path) if os.path.exists(path) else None
+        os.makedirs(path)
+        sys.exit(0)
+    auth = base64.b64encode(("AWS:" + password).encode()).decode()
+    json.dump({{"auths": {{host: {{"auth": auth}}}}}}, open(path, "w"))
+    """
+)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_a_runners_unexpected_exception_fails_only_its_registry(moto: Moto, debug: bool) -> None:
+    """An exception that is none of ours, raised by the runner for one registry, is that
+    registry's one-line failure (no traceback unless --debug): the others are logged in and
+    merged, and the run exits 1."""
+    moto.write_aws_config({"dev": {"region": "us-east-1", **STATIC_KEYS}})
+    bin_dir = moto.workdir / "odd-bin"
+    bin_dir.mkdir(exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(ODD_DOCKER.format(python=sys.executable))
+    docker.chmod(0o755)
+    good = [ecr_host("111111111111", "us-east-1"), ecr_host("333333333333", "us-east-1")]
+    odd = ecr_host("222222222222", "us-east-1")
+    env = moto.env(PATH=f"{bin_dir}:{os.environ['PATH']}")
+    argv = ["ecr", "login", "dev", good[0], odd, good[1], *(["--debug"] if debug else [])]
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert ("Traceback" in out) is debug, out
+    (line,) = [ln for ln in out.splitlines() if odd in ln and "unexpected error" in ln]
+    assert "IsADirectoryError" in line
+    assert moto_password(DEFAULT_ACCOUNT) not in out
+    assert sorted(moto.docker_auths()) == sorted(good)

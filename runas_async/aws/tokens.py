@@ -102,6 +102,7 @@ def new_session(profile: str | None) -> AioSession:
             f"profile {show(named)}{where} is not in the AWS config files "
             f"({_config_files(session)}){did_you_mean(named, known)}"
         )
+    _transport.quick_loader(session)
     return session
 
 

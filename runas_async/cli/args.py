@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from runas_async.core.clients import CLIENT_ENV, CLIENTS, DEFAULT_CLIENT, Client
 from runas_async.core.errors import UsageError
@@ -31,6 +31,9 @@ from runas_async.core.options import (
     Targets,
 )
 from runas_async.core.sanitize import MAX_SHOWN, show
+
+if TYPE_CHECKING:
+    from runas_async.cli.context import Context, Needs, Outcome
 
 PROG = "runas-async"
 HELP_WIDTH = 80
@@ -76,9 +79,45 @@ def _rewrap(lines: list[str]) -> list[str]:
     return [line.replace(NBSP, " ") for line in lines]
 
 
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` in lines of ``width``, never broken at a hyphen, nor between the words
+    :func:`whole` joins unless they are longer than a line. A word longer than a line (a
+    hostname pattern on a narrow terminal) is broken after a dot or a slash where one
+    fits, else left whole to overflow the line: never cut at an arbitrary letter."""
+    import textwrap
+
+    class Wrapper(textwrap.TextWrapper):
+        def _handle_long_word(
+            self, reversed_chunks: list[str], cur_line: list[str], cur_len: int, width: int
+        ) -> None:
+            chunk, room = reversed_chunks[-1], max(width - cur_len, 1)
+            if NBSP in chunk:  # a command longer than the line: broken between its words
+                cut = chunk.rfind(NBSP, 0, room + 1)
+                if cut > 0:
+                    cur_line.append(chunk[:cut])
+                    reversed_chunks[-1] = chunk[cut + 1 :]
+                    return
+            cut = max(chunk.rfind(".", 0, room), chunk.rfind("/", 0, room))
+            if cut > 0:
+                cur_line.append(chunk[: cut + 1])
+                reversed_chunks[-1] = chunk[cut + 1 :]
+            elif not cur_line:  # alone on its line, whole
+                cur_line.append(reversed_chunks.pop())
+
+    wrapper = Wrapper(
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+    return _rewrap(wrapper.wrap(re.sub(r"[ \t\n]+", " ", text).strip()))
+
+
 class _Formatter(argparse.HelpFormatter):
     """argparse's formatter: the terminal's width (:data:`HELP_MIN` to :data:`HELP_WIDTH`),
-    words never broken at hyphens, commands joined by :func:`whole` kept on one line."""
+    words never cut at an arbitrary letter (:func:`_wrap`), commands joined by :func:`whole`
+    kept on one line."""
 
     def __init__(self, prog: str) -> None:
         import shutil
@@ -87,19 +126,10 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, width=max(width, HELP_MIN) - 2)
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        import textwrap
-
-        text = re.sub(r"[ \t\n]+", " ", text).strip()
-        return _rewrap(textwrap.wrap(text, width, break_on_hyphens=False))
+        return _wrap(text, width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        import textwrap
-
-        text = re.sub(r"[ \t\n]+", " ", text).strip()
-        lines = textwrap.wrap(
-            text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-        )
-        return "\n".join(_rewrap(lines))
+        return "\n".join(_wrap(text, width, indent))
 
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if isinstance(action, JobAction):
@@ -168,17 +198,26 @@ def check_no_stray(args: argparse.Namespace, name: str) -> None:
 Build = Callable[[argparse.Namespace, "tuple[str, ...] | None", Mapping[str, str]], Command]
 """Parsed arguments (and the words after ``--``, None without ``--``) to the typed command."""
 
+Run = Callable[[Any, "Context"], "Outcome"]
+"""A command's function: its typed command (what its ``build`` made) and its context."""
+
 
 @dataclass(frozen=True)
 class Registration:
     """One command as the command line knows it: everything help, completion and dispatch
-    read. ``path`` is its words (``("ecr", "login")``)."""
+    read (a new command is its module with one of these; nothing else names it). ``path``
+    is its words (``("ecr", "login")``)."""
 
     path: tuple[str, ...]
     help: str
     description: str
     add_arguments: Callable[[argparse.ArgumentParser, Registration], None]
     build: Build
+    run: Run
+    """What runs it: cli/commands/__init__.py's ``run`` builds its context and calls this."""
+    needs: Callable[[Any], Needs] | None = None
+    """What its :class:`~runas_async.cli.context.Context` is built from, read off its typed
+    command (None: only the environment and stdout)."""
     formats: tuple[Output, ...] = ()
     """The ``-o`` formats the command produces (none: no ``-o``)."""
     epilog: str | None = None

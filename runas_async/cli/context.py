@@ -1,8 +1,9 @@
 """One command's context, built once: what a command works with, each piece made once.
 
-:meth:`Context.of` takes the parsed command's options once (the client, the targets, the
-run's options, how credentials are resolved); the command's function then asks the context
-for what it needs, and each piece is made the first time it is asked for and kept:
+:meth:`Context.of` takes what the command's registration read off its options, once
+(:class:`Needs`: the client, the targets, the run's options, how credentials are resolved);
+the command's function then asks the context for what it needs, and each piece is made the
+first time it is asked for and kept:
 
 - the environment and stdout (and :meth:`~Context.redirect`, for ``-- CMD``'s private
   auth file);
@@ -33,10 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runas_async.core.errors import AwsError, ConfigError, NoRegion, UsageError
 from runas_async.core.options import (
-    Command,
     CredentialOptions,
-    Login,
-    Logout,
     Output,
     RunOptions,
     Targets,
@@ -67,6 +65,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("runas_async")
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+COLLECT_AFTER = 2.0
+"""Seconds into the event loop after which the garbage collector is on again, whether or
+not the first request has left (a run that never sends one: cached credentials, say)."""
 """Signals that end a run cleanly: clients killed, logins done so far merged."""
 
 
@@ -84,6 +85,24 @@ class Outcome:
 
 
 DONE = Outcome(status=0)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a command's :class:`Context` is built from: each command's registration
+    (cli/args.py, ``Registration.needs``) reads it off its typed command. Nothing: a
+    command that needs only the environment and stdout."""
+
+    client: Client | None = None
+    targets: Targets | None = None
+    run: RunOptions | None = None
+    credentials: CredentialOptions | None = None
+    logout: bool = False
+    """A logout: the reporter speaks of logging out."""
+    secrets_out: bool = False
+    """The run's stdout carries the logins' secrets."""
+    recorded: bool = True
+    """The logins are recorded in the state file (not a job's private ones)."""
 
 
 @dataclass(frozen=True)
@@ -132,21 +151,18 @@ class Context:
         self._found = False
 
     @classmethod
-    def of(cls, command: Command, env: Mapping[str, str], stdout: TextIO) -> Context:
-        """The context of ``command``: its options taken once, here."""
-        run: RunOptions | None = getattr(command, "run", None)
-        client: Client | None = run.client if run is not None else getattr(command, "client", None)
-        login = command if isinstance(command, Login) else None
+    def of(cls, needs: Needs, env: Mapping[str, str], stdout: TextIO) -> Context:
+        """The context of a command, from what its registration read off it (:class:`Needs`)."""
         return cls(
             env,
             stdout,
-            client=client,
-            targets=getattr(command, "targets", None),
-            run=run,
-            credentials=getattr(command, "credentials", None),
-            logout=isinstance(command, Logout),
-            secrets_out=login is not None and login.prints_secrets,
-            recorded=login is None or not (login.prints_secrets or login.job),
+            client=needs.client,
+            targets=needs.targets,
+            run=needs.run,
+            credentials=needs.credentials,
+            logout=needs.logout,
+            secrets_out=needs.secrets_out,
+            recorded=needs.recorded,
         )
 
     def redirect(self, env: Mapping[str, str]) -> None:
@@ -193,8 +209,11 @@ class Context:
         """The start-up connections (preconnect.py), opened before the heavy imports so that
         they connect while those run (with ``registries``, the built-in client's to the
         registries too); closed on the way out, used or not."""
-        from runas_async.aws import preconnect
+        from runas_async.aws import _lazyca, preconnect
 
+        # aiohttp's import-time CA loading, off the way to the first request (_lazyca.py);
+        # loaded ahead in a thread when the built-in client will use it.
+        _lazyca.defer(load_after=registries)
         self.preconnected = preconnect.start(
             self.specs, self.env, self.partitions, self.region, self.files, registries=registries
         )
@@ -202,6 +221,7 @@ class Context:
         try:
             yield
         finally:
+            _lazyca.resume()
             self.preconnected.close()
 
     @property
@@ -211,8 +231,11 @@ class Context:
 
     @cached_property
     def _sessions(self) -> _Sessions:
+        from runas_async.aws import _lazyca
         from runas_async.aws.tokens import new_session, profile_region
         from runas_async.core.plan import plan_logins
+
+        _lazyca.resume()  # aiohttp is imported (tokens imports it)
 
         sessions: dict[str, AioSession] = {}
         regions: dict[str, str | None] = {}
@@ -435,15 +458,20 @@ class Context:
         self,
         work: Callable[[anyio.Event], Awaitable[list[LoginResult]]],
         reporter: Reporter | None = None,
+        *,
+        collect_after: Callable[[], anyio.Event] | None = None,
     ) -> Outcome:
         """Run ``work`` in an event loop; SIGINT, SIGTERM and SIGHUP set its ``stop`` event.
 
         The signal receiver outlives ``work`` (whose clean-up merges the logins done and
         removes the temporary files), so a signal cannot interrupt that; after the first
         signal, later ones are ignored. The live display (``reporter``, else the context's)
-        is left as it stands, whatever happens.
+        is left as it stands, whatever happens. The garbage collector, off since start-up
+        (main.pause_gc), comes back on once ``collect_after``'s event is set (the first
+        request has left: the clients it needed are made without collections of objects
+        that are all kept), or after :data:`COLLECT_AFTER` seconds; without it, at once.
         """
-        return _until_signalled(work, reporter or self.reporter)
+        return _until_signalled(work, reporter or self.reporter, collect_after)
 
 
 def specs_for(
@@ -534,7 +562,9 @@ def _read_file(name: str) -> str:
 
 
 def _until_signalled(
-    work: Callable[[anyio.Event], Awaitable[list[LoginResult]]], reporter: Reporter
+    work: Callable[[anyio.Event], Awaitable[list[LoginResult]]],
+    reporter: Reporter,
+    collect_after: Callable[[], anyio.Event] | None,
 ) -> Outcome:
     import anyio
 
@@ -558,19 +588,28 @@ def _until_signalled(
                 for signum in STOPPING:
                     signal.signal(signum, signal.SIG_IGN)
 
+    async def collect(event: anyio.Event) -> None:
+        with anyio.move_on_after(COLLECT_AFTER):
+            await event.wait()
+        resume_gc()
+
     async def go() -> list[LoginResult]:
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             await tg.start(watch, stop)
+            if collect_after is not None:
+                tg.start_soon(collect, collect_after())
             results = await work(stop)
             tg.cancel_scope.cancel()
         return results
 
     fast_child_watcher()
-    resume_gc()  # the heavy modules are imported, the collaborators made
+    if collect_after is None:
+        resume_gc()  # the heavy modules are imported, the collaborators made
     try:
         results = anyio.run(go)
     finally:
+        resume_gc()
         reporter.stop()
     return Outcome(results=results, signum=received[0] if received else None)
 

@@ -9,7 +9,10 @@ where it lives, and that it goes away however the run ends.
   a small process of its own session holding the read end of a pipe. When we end without
   saying ``done`` on the pipe, it kills CMD's process group and removes the directory.
 * A run also removes the job directories of its own user whose process is gone (a
-  watchdog killed too, a reboot without tmpfs).
+  watchdog killed too, a reboot without tmpfs): every ``-- CMD`` run when it makes its
+  own, and every ``ecr login`` that logs in and every ``ecr logout`` (:func:`sweep`, one
+  listing of the directory), so a user who never runs ``-- CMD`` again is not left with a
+  crashed job's tokens.
 """
 
 from __future__ import annotations
@@ -18,9 +21,7 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -60,14 +61,31 @@ def base(env: Mapping[str, str]) -> Path:
     runtime = env.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         return Path(runtime)
+    import tempfile  # here: the sweep of a run without a job needs it only now
+
     return Path(tempfile.gettempdir())
 
 
 def create(env: Mapping[str, str]) -> Path:
     """A new job directory (0700) of this process, stale ones of our user removed first."""
+    import tempfile
+
     where = base(env)
     remove_stale(where)
     return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=where))
+
+
+def sweep(env: Mapping[str, str]) -> list[Path]:
+    """The stale job directories of our user removed (:func:`remove_stale`) where jobs of
+    ``env`` live: for the runs that make none themselves."""
+    removed = remove_stale(base(env))
+    if removed:
+        import logging
+
+        logging.getLogger("runas_async").debug(
+            "removed stale job directories: %s", ", ".join(map(str, removed))
+        )
+    return removed
 
 
 def remove_stale(where: Path) -> list[Path]:
@@ -108,6 +126,8 @@ class Watchdog:
     """Removes ``directory`` (and kills CMD's group) if we end without :meth:`done`."""
 
     def __init__(self, directory: Path) -> None:
+        import subprocess
+
         read, self._write = os.pipe()  # neither end is inherited by CMD (close_fds)
         argv = [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(directory)]
         self._process: subprocess.Popen[bytes] | None = None
@@ -134,6 +154,8 @@ class Watchdog:
         with contextlib.suppress(OSError):
             os.close(self._write)
         if self._process is not None:
+            import subprocess
+
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
 

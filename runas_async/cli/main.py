@@ -125,6 +125,11 @@ def completion_specs() -> tuple[CommandSpec, ...]:
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     """argv (without the program name) as a typed command; UsageError when it is not one."""
+    return parse_command(argv, env)[1]
+
+
+def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Registration, Command]:
+    """argv as a typed command, with the registration that built it (and runs it)."""
     _, tree = _build_tree()
     argv = list(argv)
     path: tuple[str, ...] = ()
@@ -142,7 +147,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
     args, extra = parser.parse_known_intermixed_args(rest)
     if extra:
         _unknown(parser, extra[0])
-    return reg.build(args, job, env)
+    return reg, reg.build(args, job, env)
 
 
 def _not_a_command(
@@ -249,8 +254,9 @@ def pause_gc() -> None:
 
 
 def resume_gc() -> None:
-    """After the heavy imports and before the event loop: freeze every object made so far
-    (the collector never looks at them again) and collect from here on, as usual.
+    """After the heavy imports and the first request's clients (or before the event loop,
+    for a command that sends none): freeze every object made so far (the collector never
+    looks at them again) and collect from here on, as usual.
 
     A no-op unless :func:`pause_gc` paused it (so a command run in-process, as in the
     tests, leaves the caller's collector alone).
@@ -288,10 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str], env: Mapping[str, str], stdout: Stdout, debug: bool) -> int:
     try:
-        command = parse(argv, env)
+        reg, command = parse_command(argv, env)
         from runas_async.cli import commands
 
-        outcome = commands.run(command, env, cast(TextIO, stdout))
+        outcome = commands.run(reg, command, env, cast(TextIO, stdout))
     except SystemExit as e:  # --help, --version
         return int(e.code or 0)
     except KeyboardInterrupt as e:

@@ -30,6 +30,9 @@ Where a failure stops (the boundary the engine and ``cli.exit_status`` keep):
   rejected keys), TokenError (throttling past the retries, a refused token request) and
   LoginError (one registry refused the login). Each becomes that registry's result, never
   an exception that cancels the others.
+* **A surprise in one registry's runner** (an exception none of ours: a library's, a bug):
+  that registry fails with one sanitized line naming the exception, every other registry
+  is still tried, exit 1 (engine.py); its traceback only under ``--debug``.
 
 Each library's exceptions become these at one boundary, and nowhere else::
 

@@ -28,6 +28,13 @@ def list_profiles(command: ListProfiles, ctx: Context) -> Outcome:
     return DONE
 
 
+def _run(command: Completion | ListProfiles, ctx: Context) -> Outcome:
+    """The script, or (the scripts' hidden ``--profiles``) the profile names."""
+    if isinstance(command, ListProfiles):
+        return list_profiles(command, ctx)
+    return completion(command, ctx)
+
+
 def _arguments(p: argparse.ArgumentParser, reg: Registration) -> None:
     p.add_argument(
         "shell",
@@ -67,5 +74,6 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=_run,
     order=90,
 )

@@ -20,7 +20,7 @@ from runas_async.cli.args import (
     targets_of,
     whole,
 )
-from runas_async.cli.context import DONE, Context, Outcome
+from runas_async.cli.context import DONE, Context, Needs, Outcome
 from runas_async.core.clients import CLIENTS, DEFAULT_CLIENT, HELPER_CLIENTS
 from runas_async.core.errors import AwsError, ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
@@ -173,6 +173,10 @@ def _build(
     return ConfigureDocker(targets_of(args, "configure-docker"), client, args.remove)
 
 
+def _needs(command: ConfigureDocker) -> Needs:
+    return Needs(client=command.client, targets=command.targets)
+
+
 COMMAND = Registration(
     path=("ecr", "configure-docker"),
     help="send ECR registries to runas-async's docker credential helper",
@@ -185,5 +189,7 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=configure_docker,
+    needs=_needs,
     order=5,
 )

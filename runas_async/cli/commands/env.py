@@ -20,7 +20,7 @@ from runas_async.cli.args import (
     credentials_of,
     whole,
 )
-from runas_async.cli.context import DONE, Context, Outcome
+from runas_async.cli.context import DONE, Context, Needs, Outcome
 from runas_async.core.errors import UsageError
 from runas_async.core.options import Env, EnvFormat, Exec
 
@@ -96,6 +96,11 @@ def _build_env(
 
 _EVAL = whole(f'eval "$({PROG} env prod)"')
 
+
+def _needs(command: Env | Exec) -> Needs:
+    return Needs(credentials=command.credentials)
+
+
 ENV = Registration(
     path=("env",),
     help="print a profile's credentials for eval, or as credential_process JSON",
@@ -106,6 +111,8 @@ ENV = Registration(
     ),
     add_arguments=_env_arguments,
     build=_build_env,
+    run=print_env,
+    needs=_needs,
     order=10,
 )
 
@@ -138,6 +145,8 @@ EXEC = Registration(
     ),
     add_arguments=_exec_arguments,
     build=_build_exec,
+    run=exec_,
+    needs=_needs,
     takes_command=True,
     order=11,
 )

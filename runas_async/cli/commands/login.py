@@ -10,8 +10,10 @@ import functools
 import json
 import logging
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from runas_async.cli.args import (
@@ -32,7 +34,7 @@ from runas_async.cli.args import (
     run_options,
     targets_of,
 )
-from runas_async.cli.context import Context, Outcome
+from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.core.clients import BUILTIN, CLIENTS
 from runas_async.core.errors import DockerConfigError, RunasError, UsageError
 from runas_async.core.options import Login, Output, needs_every_token
@@ -56,19 +58,21 @@ def login(command: Login, ctx: Context) -> Outcome:
     if command.renew_before is not None and not command.run.dry_run:
         fresh = _fresh_logins(command.renew_before, ctx)
         if fresh.everything:
-            outcome = _report_fresh(fresh.results, ctx)
-            _ci_summaries(outcome, ctx.env)
-            return outcome
+            return _ci_summaries(_report_fresh(fresh.results, ctx), ctx.env)
     if command.run.dry_run:
         if not command.prints_secrets:  # checked as the real run checks it
             ctx.check_auth(ctx.plan)
         return ctx.dry_run(ctx.plan)
     # The built-in client's registries are connected at start-up too.
     with ctx.connecting(registries=command.prints_secrets or ctx.find_client() is None):
+        if not command.job:  # a job's run sweeps when it makes its directory
+            from runas_async.cli import jobdir
+
+            jobdir.sweep(ctx.env)
         plan = fresh.remaining(ctx.plan)
         with _job_environment(command, ctx) as started:
             outcome, secrets = _run_logins(command, ctx, plan, fresh)
-            _ci_summaries(outcome, ctx.env)
+            outcome = _ci_summaries(outcome, ctx.env)
             if command.prints_secrets:
                 _print_secrets(command, secrets, ctx.stdout)
             if command.job and _all_ok(outcome) and outcome.signum is None:
@@ -118,7 +122,7 @@ def _run_logins(
         saving.release()
         return fresh.results + done
 
-    outcome = ctx.until_signalled(work, reporter)
+    outcome = ctx.until_signalled(work, reporter, collect_after=lambda: tokens.on_wire)
     return outcome, getattr(runner, "secrets", {})
 
 
@@ -239,13 +243,16 @@ def _print_secrets(command: Login, secrets: Mapping[str, tuple[str, str]], stdou
     stdout.flush()
 
 
-def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
+def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> Outcome:
     """GitHub Actions, on every run: a table in the step summary; the registries in force
-    and those logged in by this run as outputs."""
+    and those logged in by this run as outputs. A file that cannot be written (files.py's
+    rules) is one line on stderr and makes the run's exit status 1; the logins stand."""
     from runas_async.cli.formats.github import github_output, github_summary
+    from runas_async.files import append_user
 
     if outcome.results is None:
-        return
+        return outcome
+    failed = False
     for variable, text in (
         ("GITHUB_STEP_SUMMARY", github_summary(outcome.results)),
         ("GITHUB_OUTPUT", github_output(outcome.results)),
@@ -254,10 +261,11 @@ def _ci_summaries(outcome: Outcome, env: Mapping[str, str]) -> None:
         if not path:
             continue
         try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            log.warning("cannot write %s (%s): %s", variable, path, e.strerror or e)
+            append_user(Path(path), text.encode(), what=f"${variable}")
+        except RunasError as e:
+            sys.stderr.write(f"{PROG}: error: {e}\n")
+            failed = True
+    return replace(outcome, status=1) if failed else outcome  # 1: some part failed
 
 
 # --- --renew-before: what is still fresh, decided before any heavy import -------------------
@@ -446,6 +454,18 @@ def _with_builtin(command: Login, args: argparse.Namespace) -> Login:
     return replace(command, run=run)
 
 
+def _needs(command: Login) -> Needs:
+    """The context of a login: a job's private auth file and printed secrets are not recorded."""
+    return Needs(
+        client=command.run.client,
+        targets=command.targets,
+        run=command.run,
+        credentials=command.credentials,
+        secrets_out=command.prints_secrets,
+        recorded=not (command.prints_secrets or command.job),
+    )
+
+
 COMMAND = Registration(
     path=("ecr", "login"),
     help="log container clients into ECR registries",
@@ -456,6 +476,8 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=login,
+    needs=_needs,
     formats=(Output.TEXT, Output.JSON, Output.DOCKERCONFIGJSON),
     epilog=EXIT_EPILOG,
     takes_command=True,

@@ -19,7 +19,7 @@ from runas_async.cli.args import (
     run_options,
     targets_of,
 )
-from runas_async.cli.context import Context, Outcome
+from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.core.errors import UsageError
 from runas_async.core.options import Logout, Output, Targets
 
@@ -50,8 +50,12 @@ def logout(command: Logout, ctx: Context) -> Outcome:
 def _logout_plan(
     command: Logout, ctx: Context, plan: Plan, accounts: AwsTokenProvider | None
 ) -> Outcome:
-    """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any)."""
+    """Log out of ``plan``'s registries (``accounts`` for profiles' own registries, if any);
+    the job directories a crash left (jobdir.py) removed too."""
+    from runas_async.cli import jobdir
     from runas_async.engine import run_logouts
+
+    jobdir.sweep(ctx.env)
 
     opts = command.run
     runner = ctx.runner(plan)
@@ -80,8 +84,15 @@ class _NoAccounts:
 
 
 def _expired_plan(ctx: Context) -> Plan:
-    """``logout --expired``: the registries whose recorded login has ended."""
+    """``logout --expired``: the registries whose recorded login has ended.
+
+    Not those credHelpers sends to runas-async's own helper: nothing is stored for them to
+    remove (the helper's record is of the token it last answered with, and it fetches a new
+    one at the next pull), so they are neither logged out nor reported, as ``ecr status``
+    does not count them as expired.
+    """
     from runas_async.auth.freshness import Freshness
+    from runas_async.auth.helpercache import HELPER
     from runas_async.core.models import Registry, Target, TokenKey
     from runas_async.core.plan import Plan
 
@@ -91,7 +102,9 @@ def _expired_plan(ctx: Context) -> Plan:
             Registry(row.host, row.record.account, row.record.region),
         )
         for row in ctx.ecr_logins()
-        if row.freshness is Freshness.EXPIRED and row.record is not None
+        if row.freshness is Freshness.EXPIRED
+        and row.record is not None
+        and (row.place is None or row.place.helper != HELPER)
     ]
     return Plan(targets=tuple(targets), partitions=ctx.partitions)
 
@@ -119,6 +132,16 @@ def _build(args: argparse.Namespace, job: tuple[str, ...] | None, env: Mapping[s
     return Logout(targets, run_options(args, env), credentials, expired=args.expired)
 
 
+def _needs(command: Logout) -> Needs:
+    return Needs(
+        client=command.run.client,
+        targets=command.targets,
+        run=command.run,
+        credentials=command.credentials,
+        logout=True,
+    )
+
+
 COMMAND = Registration(
     path=("ecr", "logout"),
     help="remove ECR registries from the client's auth file",
@@ -128,6 +151,8 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=logout,
+    needs=_needs,
     formats=(Output.TEXT, Output.JSON),
     epilog=EXIT_EPILOG,
     order=2,

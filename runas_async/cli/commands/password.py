@@ -14,7 +14,7 @@ from runas_async.cli.args import (
     targets_of,
     whole,
 )
-from runas_async.cli.context import DONE, Context, Outcome
+from runas_async.cli.context import DONE, Context, Needs, Outcome
 from runas_async.core.errors import UsageError
 from runas_async.core.options import Password
 
@@ -46,6 +46,10 @@ def _build(
     return Password(targets_of(args, "password"), credentials)
 
 
+def _needs(command: Password) -> Needs:
+    return Needs(targets=command.targets, credentials=command.credentials)
+
+
 COMMAND = Registration(
     path=("ecr", "password"),
     help="print a registry's login password, for tools runas-async does not drive",
@@ -56,5 +60,7 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=password,
+    needs=_needs,
     order=4,
 )

@@ -14,7 +14,7 @@ from runas_async.cli.args import (
     _add_output,
     client_of,
 )
-from runas_async.cli.context import Context, Outcome
+from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.core.options import ListLogins, Output
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def status(command: ListLogins, ctx: Context) -> Outcome:
     if not rows and command.output is not Output.JSON:
         ctx.stdout.write(nothing_logged_in(ctx.auth.path) + "\n")
         return Outcome(status=0)
-    render_status(rows, command.output, ctx.stdout)
+    render_status(rows, ctx.auth.path, command.output, ctx.stdout)
     # The helper's own rows need nothing done: it fetches a new token at the next pull.
     expired = any(row.freshness is Freshness.EXPIRED and not _helpers(row) for row in rows)
     return Outcome(status=1 if expired else 0)
@@ -97,6 +97,10 @@ def _build(
     return ListLogins(client_of(args.client, env), args.output)
 
 
+def _needs(command: ListLogins) -> Needs:
+    return Needs(client=command.client)
+
+
 COMMAND = Registration(
     path=("ecr", "status"),
     help="list the ECR registries of the client's auth file and when their logins end",
@@ -108,6 +112,8 @@ COMMAND = Registration(
     ),
     add_arguments=_arguments,
     build=_build,
+    run=status,
+    needs=_needs,
     formats=(Output.TEXT, Output.JSON),
     order=3,
 )

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol, TextIO, cast
 from runas_async.core.options import Output
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from runas_async.auth.freshness import EcrLogin
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
@@ -40,8 +42,8 @@ class Format(Protocol):
     def plan(self, plan: Plan, stream: TextIO, *, logout: bool) -> None:
         """A dry run's plan (for logout: no token requests)."""
 
-    def status(self, rows: Sequence[EcrLogin], stream: TextIO) -> None:
-        """``ecr status``'s registries."""
+    def status(self, rows: Sequence[EcrLogin], auth_file: Path, stream: TextIO) -> None:
+        """``ecr status``'s registries, read from ``auth_file``."""
 
     def error(self, line: str, stream: TextIO) -> None:
         """A run stopped by ``line`` (already on stderr) before it reported anything."""
@@ -72,8 +74,10 @@ def render_plan(plan: Plan, output: Output, stream: TextIO, *, logout: bool = Fa
     module(output).plan(plan, stream, logout=logout)
 
 
-def render_status(rows: Sequence[EcrLogin], output: Output, stream: TextIO) -> None:
-    module(output).status(rows, stream)
+def render_status(
+    rows: Sequence[EcrLogin], auth_file: Path, output: Output, stream: TextIO
+) -> None:
+    module(output).status(rows, auth_file, stream)
     stream.flush()
 
 

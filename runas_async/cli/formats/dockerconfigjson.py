@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.formats import text
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from runas_async.auth.freshness import EcrLogin
     from runas_async.core.plan import Plan
     from runas_async.engine import Reporter
@@ -30,8 +32,8 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     text.plan(plan, stream, logout=logout)
 
 
-def status(rows: Sequence[EcrLogin], stream: TextIO) -> None:
-    text.status(rows, stream)
+def status(rows: Sequence[EcrLogin], auth_file: Path, stream: TextIO) -> None:
+    text.status(rows, auth_file, stream)
 
 
 def error(line: str, stream: TextIO) -> None:

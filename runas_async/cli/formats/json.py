@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.formats._quiet import Quiet
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from runas_async.auth.freshness import EcrLogin
     from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
@@ -35,10 +37,13 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     stream.write("\n")
 
 
-def status(rows: Sequence[EcrLogin], stream: TextIO) -> None:
+def status(rows: Sequence[EcrLogin], auth_file: Path, stream: TextIO) -> None:
+    """The registries, and the auth file they were read from (its path as the client finds
+    it: ``$DOCKER_CONFIG/config.json``, podman's auth.json...)."""
     from runas_async.cli.formats._records import status_record
 
-    json.dump({"registries": [status_record(r) for r in rows]}, stream, indent=2)
+    document = {"auth_file": str(auth_file), "registries": [status_record(r) for r in rows]}
+    json.dump(document, stream, indent=2)
     stream.write("\n")
 
 

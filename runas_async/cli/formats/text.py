@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, TextIO
 from runas_async.cli.formats._quiet import Quiet
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from runas_async.auth.freshness import EcrLogin
     from runas_async.core.models import LoginResult
     from runas_async.core.plan import Plan
@@ -54,7 +56,7 @@ def plan(plan: Plan, stream: TextIO, *, logout: bool) -> None:
     )
 
 
-def status(rows: Sequence[EcrLogin], stream: TextIO) -> None:
+def status(rows: Sequence[EcrLogin], auth_file: Path, stream: TextIO) -> None:
     """One aligned line per registry."""
     from runas_async.auth.freshness import time_left
 
