@@ -29,8 +29,12 @@ awscli: venv
 crt: venv
 	@UV="$(UV)" bash .ci/crt
 
+# Two pytest-xdist workers (this machine has 2 cores; most tests wait on a child process), the
+# work stolen from the busier one at the end. Each worker has its own sandbox: moto, registries
+# and loopback block (tests/sandbox.py). `make test WORKERS=0` runs in one process.
+WORKERS ?= 2
 test: venv system-packages awscli crt
-	@PATH="$$($(UV) tool dir --bin):$$PATH" $(RUN) pytest
+	@PATH="$$($(UV) tool dir --bin):$$PATH" $(RUN) pytest -n $(WORKERS) --dist worksteal
 
 # The fast tests against the lowest dependency versions pyproject.toml allows (.ci/lowest).
 test-lowest: venv

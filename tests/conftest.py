@@ -41,6 +41,12 @@ derandomized, so a run there is repeatable. Loaded here, before any test module 
 ``settings``."""
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first, the rest in their order: with pytest-xdist's work stealing
+    (``make test``) a long test started last would keep one worker busy alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Drop AWS_*, DOCKER_*, proxy, colour and MFA_CODE variables of the developer's shell."""

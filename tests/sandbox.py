@@ -90,9 +90,25 @@ STATIC_KEYS: Mapping[str, str] = {
 }
 """Static keys for a profile; moto accepts any and maps them to :data:`DEFAULT_ACCOUNT`."""
 
-BLOCK = 20 + os.getpid() % 230
+
+def _block() -> int:
+    """``127.BLOCK.0.0/16`` for this process: 20 + (run's pid + 97 * worker) % 230.
+
+    The run is this process, or under pytest-xdist the controller that started this worker
+    (``PYTEST_XDIST_WORKER`` is ``gw0``, ``gw1``...), so the workers of one run get distinct
+    blocks (97 is prime to 230: the first 230 workers never share one) and two runs at once
+    meet only when their pids happen to line up.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return 20 + os.getpid() % 230
+    return 20 + (os.getppid() + 97 * int(worker[2:])) % 230
+
+
+BLOCK = _block()
 """This test run's own block of loopback, ``127.BLOCK.0.0/16``: several runs at once (a second
-checkout, a benchmark) do not meet on one address (HARNESS.md, sharing loopback)."""
+checkout, a benchmark, the other pytest-xdist workers of this run) do not meet on one address
+(HARNESS.md, sharing loopback)."""
 
 FIRST_ADDRESS = ipaddress.IPv4Address(f"127.{BLOCK}.0.10")
 """Registries get ``127.BLOCK.0.10`` and up; lower addresses are left to others."""

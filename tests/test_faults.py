@@ -180,6 +180,7 @@ EXHAUSTED = {
 }
 
 
+@pytest.mark.long
 def test_api_errors_fail_a_region_only_when_attempts_run_out(client: Client) -> None:
     """4 throttles then success logs in; endless faults fail that region after 5 calls, with why."""
     hosts = {r: ecr_host(ACCOUNTS[1], r) for r in REGIONS}
@@ -767,6 +768,7 @@ def test_hostile_unknown_profile_exits_2_on_one_line(
 # --- load -----------------------------------------------------------------------------------
 
 
+@pytest.mark.long
 def test_200_registries_in_one_run_none_lost(tmp_path: Path, sandbox: Sandbox) -> None:
     """40 accounts x 5 regions with the default --jobs: all 200 logged in and in config.json."""
     from bench.load import hosts as load_hosts

@@ -323,6 +323,7 @@ def test_depth_limit_is_exact() -> None:
 # --- item 6: concurrent configure-docker ---------------------------------------------------
 
 
+@pytest.mark.long
 def test_twenty_configure_docker_runs_at_once_keep_every_table(world: dict[str, str]) -> None:
     """20 configure-docker runs at once, each for its own registry, with 20 helper gets
     beside them: registries.toml and credHelpers keep all 20, every get answers."""

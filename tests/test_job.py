@@ -220,8 +220,17 @@ def test_cmd_has_the_terminal_and_ctrl_c_reaches_its_group(tmp_path: Path) -> No
         "AWS_CONFIG_FILE": str(tmp_path / "none"),
         "HOME": str(tmp_path),
     }
-    argv = [sys.executable, "-m", "runas_async", "exec", "--"]
-    argv += ["sh", "-c", "echo ready; read x; echo got-$x; sleep 30"]
+    # CMD restores SIGINT's default before it says "got-": a Ctrl-C typed after that kills it
+    # at once. (`sh -c '...; echo got-$x; sleep 30'` did not: sh -c catches SIGINT, and one
+    # that came before sleep started was acted on only when sleep ended, 30 s later.)
+    cmd = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+        "print('ready', flush=True)\n"
+        "print('got-' + sys.stdin.readline().strip(), flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    argv = [sys.executable, "-m", "runas_async", "exec", "--", sys.executable, "-c", cmd]
     pid, fd = pty.fork()
     if pid == 0:  # the child: the tool, on the pty
         os.execve(sys.executable, argv, env)  # noqa: S606 (the tool itself)

@@ -197,12 +197,16 @@ async def test_cancelled_login_kills_the_child(stand_in: tuple[str, Path], tmp_p
     assert not cfg.path.exists()
 
 
-async def test_workdir_is_private_and_removed(stand_in: tuple[str, Path], tmp_path: Path) -> None:
+async def test_workdir_is_private_and_removed(
+    stand_in: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The temporary directory holding credentials is 0700 and gone after the run."""
     exe, log = stand_in
-    before = set(Path(tempfile.gettempdir()).glob("runas-async-*"))
+    temp = tmp_path / "temp"  # ours alone: another run or xdist worker makes its own meanwhile
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     async with _runner(exe, log, AuthFile(tmp_path / "docker" / "config.json")) as runner:
-        (workdir,) = set(Path(tempfile.gettempdir()).glob("runas-async-*")) - before
+        (workdir,) = temp.glob("runas-async-*")
         assert workdir.stat().st_mode & 0o777 == 0o700
         await runner.login(_registry("a.example"), ready(TOKEN))
     assert not workdir.exists()

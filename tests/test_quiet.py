@@ -39,6 +39,7 @@ def test_demo_headings_are_bold_on_a_terminal_but_not_a_dumb_one() -> None:
         os.close(secondary)
 
 
+@pytest.mark.long
 def test_make_targets_are_quiet_when_all_is_well() -> None:
     """`make venv` and `make lint` print nothing at all on a clean tree (no uv chatter such
     as "Bytecode compiled N files", no commands echoed)."""

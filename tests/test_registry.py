@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import sys
 import time
@@ -32,11 +31,13 @@ from runas_async.auth.registry import (
 from runas_async.core.errors import LoginError
 from tests.faults import ApiFaultProxy, map_hosts
 from tests.registries import ESCAPES_SHOWN, BearerRegistry, HostileRegistry, StandIn
-from tests.sandbox import STATIC_KEYS, Sandbox, ecr_host, moto_password
+from tests.sandbox import BLOCK, STATIC_KEYS, Sandbox, ecr_host, moto_password
 
 PASSWORD = "the-ecr-token"
-NET = f"127.67.{os.getpid() % 250 + 1}."
-"""Stand-ins of the end-to-end tests, a block of 127/8 per test process (others run too)."""
+NET = f"127.{BLOCK}.68."
+"""Stand-ins of the end-to-end tests: in this test process's block of 127/8 (other runs and
+xdist workers have their own), apart from its registries (.0.10 up), silent servers (.66.)
+and test_preconnect's stand-ins (.67.)."""
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ipaddress
+import os
 import socket
 import sys
 import time
@@ -278,3 +279,17 @@ def test_closing_a_sandbox_stops_its_registries_and_removes_its_files(
     assert list(tmp_path.iterdir()) == []
     with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
         probe.connect((moto_host, int(moto_port)))
+
+
+def test_xdist_workers_of_one_run_get_blocks_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pytest-xdist worker of a run (same controller) has its own loopback block, in
+    range; outside xdist the block is the process's own, as before."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert sandbox_module._block() == 20 + os.getpid() % 230
+    blocks = set()
+    for worker in range(8):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", f"gw{worker}")
+        blocks.add(sandbox_module._block())
+    assert len(blocks) == 8 and all(20 <= b < 250 for b in blocks), blocks
