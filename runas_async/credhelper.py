@@ -37,8 +37,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from runas_async.auth.helpercache import HELPER, CachedToken, TokenCache, key
+from runas_async.auth.helpercache import CachedToken, TokenCache, key
 from runas_async.core import places
+from runas_async.core.clients import HELPER
 from runas_async.core.errors import MfaCodeRequired, RunasError, UsageError
 from runas_async.core.sanitize import show
 from runas_async.files import decode, parse_json, read_stream, read_user

@@ -21,12 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runas_async.core.clients import HELPER
 from runas_async.core.errors import RunasError
 from runas_async.files import atomic_write, locked, our_dir, parse_json, read_trusted, warn
 
-HELPER = "runas-async"
-"""The ``credHelpers`` value that sends a registry to us (docker runs ``docker-credential-`` +
-this name)."""
 CLIENT = f"docker-credential-{HELPER}"
 FILE_NAME = "helper-tokens.json"
 MAX_FILE = 1024 * 1024

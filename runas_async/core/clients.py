@@ -15,6 +15,10 @@ from pathlib import Path
 
 from runas_async.core import places
 
+HELPER = "runas-async"
+"""The ``credHelpers`` value that sends a registry to us (docker runs ``docker-credential-`` +
+this name: the credential helper, credhelper.py)."""
+
 CLIENT_ENV = "RUNAS_ASYNC_CLIENT"
 """The environment variable naming the default client."""
 BUILTIN = "builtin"

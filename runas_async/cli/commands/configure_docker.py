@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runas_async.auth.helpercache import HELPER
 from runas_async.cli.args import (
     Registration,
     _add_client_option,
@@ -21,7 +20,7 @@ from runas_async.cli.args import (
     whole,
 )
 from runas_async.cli.context import DONE, Context, Needs, Outcome
-from runas_async.core.clients import CLIENTS, DEFAULT_CLIENT, HELPER_CLIENTS
+from runas_async.core.clients import CLIENTS, DEFAULT_CLIENT, HELPER, HELPER_CLIENTS
 from runas_async.core.errors import AwsError, ConfigError, UsageError
 from runas_async.core.options import ConfigureDocker
 from runas_async.core.sanitize import show

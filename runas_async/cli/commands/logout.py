@@ -92,7 +92,7 @@ def _expired_plan(ctx: Context) -> Plan:
     does not count them as expired.
     """
     from runas_async.auth.freshness import Freshness
-    from runas_async.auth.helpercache import HELPER
+    from runas_async.core.clients import HELPER
     from runas_async.core.models import Registry, Target, TokenKey
     from runas_async.core.plan import Plan
 

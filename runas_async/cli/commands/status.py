@@ -38,7 +38,7 @@ def status(command: ListLogins, ctx: Context) -> Outcome:
 
 def _helpers(row: EcrLogin) -> bool:
     """Whether credHelpers sends the row's registry to runas-async's own helper."""
-    from runas_async.auth.helpercache import HELPER
+    from runas_async.core.clients import HELPER
 
     return row.place is not None and row.place.helper == HELPER
 
@@ -57,8 +57,9 @@ def _with_helper_tokens(rows: list[EcrLogin], env: Mapping[str, str]) -> list[Ec
     from dataclasses import replace
 
     from runas_async.auth.freshness import Freshness
-    from runas_async.auth.helpercache import CLIENT, HELPER, TokenCache
+    from runas_async.auth.helpercache import CLIENT, TokenCache
     from runas_async.auth.state import LoginRecord
+    from runas_async.core.clients import HELPER
     from runas_async.core.places import cache_dir
 
     if not any(_helpers(row) for row in rows):

@@ -81,7 +81,7 @@ _HELPER_ROW = "runas-async helper"
 def _status_who(row: EcrLogin) -> str:
     """Who logged a status row in: runas-async (with the profile), its credential helper
     (credHelpers sends the registry to runas-async), or someone else."""
-    from runas_async.auth.helpercache import HELPER
+    from runas_async.core.clients import HELPER
 
     helper = row.place is not None and row.place.helper == HELPER
     who = _HELPER_ROW if helper else "runas-async"
