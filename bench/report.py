@@ -288,7 +288,16 @@ def results_markdown(s: Summary, chart: str | None) -> str:
         "runas_async/)."
     )
     add("")
-    add(f"Reproduce: `make bench` (that is, `{m['command']}`).")
+    if m["command"] == "python -m bench":
+        add(f"Reproduce: `make bench` (that is, `{m['command']}`).")
+    else:
+        add(f"Reproduce: `{m['command']}` (`make bench` runs `python -m bench`).")
+    if m.get("baseline_commit"):
+        add("")
+        add(
+            f"The `@base` rows: the tree at commit {m['baseline_commit']}, timed in the same "
+            "world, interleaved with this one (`--baseline`)."
+        )
     add("")
     if s.foreign_cpu:
         noisy = sum(1 for x in s.foreign_cpu if x > 0.1)
@@ -409,12 +418,15 @@ def results_markdown(s: Summary, chart: str | None) -> str:
         add("")
         add(f"### `--renew-before`: {r['n']} registries, all fresh (median wall time)")
         add("")
-        add("| run | median |")
-        add("| --- | --- |")
-        add(f"| full login (every registry stale) | {_median(r['full']):.3f} s |")
+        add("| run | median | min-max |")
+        add("| --- | --- | --- |")
+        add(
+            f"| full login (every registry stale) | {_median(r['full']):.3f} s | "
+            f"{min(r['full']):.3f}-{max(r['full']):.3f} s |"
+        )
         add(
             f"| every registry fresh: no AWS call, no client (target < 0.15 s) | "
-            f"{_median(r['fresh']):.3f} s |"
+            f"**{_median(r['fresh']):.3f} s** | {min(r['fresh']):.3f}-{max(r['fresh']):.3f} s |"
         )
     add("")
     add("### Start-up (median wall time inside the namespace)")

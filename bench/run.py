@@ -230,6 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ns": ns,
             "tools": args.tools,
             "machine": _machine(),
+            "baseline_commit": (
+                None
+                if args.baseline is None
+                else _command_output(
+                    ["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"]
+                )
+            ),
             "loadavg_start": _loadavg(),
         },
         "runs": [],
