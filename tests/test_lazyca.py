@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.relay import tls_certificate
+
 _SCRIPT = r"""
 import asyncio, json, ssl, sys
 from runas_async.aws import _lazyca
@@ -68,18 +70,8 @@ print(json.dumps(report))
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=runas-async test",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    cert = tls_certificate(tmp_path_factory.mktemp("tls"), "127.0.0.1")
+    return cert, cert.with_suffix(".key")
 
 
 def _run(mode: str, certificate: tuple[Path, Path], *, trusted: bool) -> dict[str, object]:
