@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shift = (round_ + i) % len(args.tools)
                 order = args.tools[shift:] + args.tools[:shift]
                 for tool in order:
-                    if n > SLOW_MAX_N and tool in (SERIAL, JOBS1):
+                    if n > SLOW_MAX_N and tool.removesuffix(BASE) in (SERIAL, JOBS1):
                         continue  # minutes per run, and nothing to learn from it
                     record = _timed(world, tool, n, aws, args.baseline)
                     record["round"] = round_
