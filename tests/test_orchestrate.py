@@ -7,13 +7,13 @@ that fails in one region only, a login that never finishes, exact concurrency me
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import anyio
 import pytest
 
+from runas_async.cli.formats._quiet import Quiet
 from runas_async.core.endpoints import Endpoint, parse_endpoint
 from runas_async.core.errors import CredentialsError, LoginError, NoRegion, TokenError
 from runas_async.core.models import LoginResult, Registry, Status, Target, Token, TokenKey
@@ -134,8 +134,8 @@ class FakeRunner:
         self.finished.append(registry.host)
 
 
-class RecordingReporter:
-    """A reporter that remembers everything it was told."""
+class RecordingReporter(Quiet):
+    """A reporter that remembers everything it was told (no notes, nothing to pause)."""
 
     def __init__(self) -> None:
         self.started: list[Plan] = []
@@ -152,18 +152,6 @@ class RecordingReporter:
 
     def finish(self, results: Sequence[LoginResult]) -> None:
         self.finished.append(results)
-
-    def note(self, key: TokenKey | str, text: str | None) -> None:
-        pass
-
-    def paused(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
-
-    def begin(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
     def states(self, target: Target) -> list[Status]:
         return [u.status for u in self.updates if u.target == target]
