@@ -45,7 +45,7 @@ import ipaddress
 import socket
 import threading
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -197,22 +197,13 @@ class Preconnected:
         if tls is None:
             _connect(host, port, future)
             return
-        future.set_running_or_notify_cancel()  # see _connect
-        try:
-            sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
-        except Exception as e:
-            future.set_exception(e)
-            return
-        try:
+
+        def handshake(sock: socket.socket) -> None:
             early = tls.handshake(sock, host, port)
-            sock.setblocking(False)
-        except Exception as e:  # a refused certificate too: aiohttp's connect reports it
-            sock.close()
-            future.set_exception(e)
-            return
-        with self._lock:
-            self._early[sock] = early
-        future.set_result(sock)
+            with self._lock:
+                self._early[sock] = early
+
+        _connect(host, port, future, handshake)
 
     def early_tls(self, sock: socket.socket) -> EarlyTLS | None:
         """The TLS session already set up on ``sock`` (one of this object's), if any."""
@@ -258,18 +249,32 @@ class Preconnected:
             future.add_done_callback(_close)
 
 
-def _connect(host: str, port: int, future: Future[socket.socket]) -> None:
+def _connect(
+    host: str,
+    port: int,
+    future: Future[socket.socket],
+    then: Callable[[socket.socket], None] | None = None,
+) -> None:
+    """Connect ``future``'s socket; ``then`` (the early TLS handshake) runs on it, still
+    blocking, before it is handed over. A failure of either is the future's."""
     # Running from here on: a waiter that gives up (cancelled) cannot cancel the future
     # under this thread, which then always has a place to put its socket (close() or the
     # process's exit closes it).
     future.set_running_or_notify_cancel()
     try:
         sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
-        sock.setblocking(False)  # asyncio's loop.create_connection(sock=...) wants it so
     except Exception as e:  # handed to whoever takes it, or dropped
         future.set_exception(e)
-    else:
-        future.set_result(sock)
+        return
+    try:
+        if then is not None:
+            then(sock)
+        sock.setblocking(False)  # asyncio's loop.create_connection(sock=...) wants it so
+    except Exception as e:  # a refused certificate too: aiohttp's connect reports it
+        sock.close()
+        future.set_exception(e)
+        return
+    future.set_result(sock)
 
 
 def _connect_registry(
