@@ -4,16 +4,13 @@ is never served within SAFETY of its expiry, and a profile's changed keys miss t
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Mapping
 
 import pytest
 
 from runas_async.credhelper import Helper
 from tests.faults import ApiFaultProxy
 from tests.sandbox import DEFAULT_ACCOUNT, STATIC_KEYS, Moto, ecr_host, moto_password
-from tests.test_credhelper import HOUR, _Fetches, _get
+from tests.test_credhelper import HOUR, _Fetches, _get, _helper
 
 HOST = ecr_host(DEFAULT_ACCOUNT, "us-west-2")
 
@@ -34,18 +31,6 @@ def test_a_token_about_to_expire_is_never_served(moto: Moto, before_expiry: floa
     assert "pw-1" not in out
 
 
-def _helper(text: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runas_async.credhelper", "get"],
-        input=text,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_new_keys_in_the_credentials_file_miss_the_cache(moto: Moto) -> None:
     """A profile whose keys change in ~/.aws/credentials gets a token fetched with the new
     keys, not the one cached for the old."""
@@ -57,7 +42,7 @@ def test_new_keys_in_the_credentials_file_miss_the_cache(moto: Moto) -> None:
         env = moto.env(AWS_ENDPOINT_URL=proxy.url, RUNAS_ASYNC_REGISTRIES=str(mapping))
         for keys in (STATIC_KEYS, other_keys):
             moto.write_aws_credentials({"dev": keys})
-            done = _helper(HOST, env)
+            done = _helper("get", HOST, env)
             assert done.returncode == 0, done.stdout + done.stderr
             assert json.loads(done.stdout)["Secret"] == moto_password(DEFAULT_ACCOUNT)
     keys_used = [c.access_key for c in moto.moto_calls() if c.operation == "GetAuthorizationToken"]
