@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from runas_async import _recache
 from runas_async.auth.helpercache import CachedToken, TokenCache, key
 from runas_async.core import places
 from runas_async.core.clients import HELPER
@@ -161,8 +162,11 @@ def _answer(server_url: str, token: CachedToken) -> str:
 
 def run() -> NoReturn:
     """The console script."""
+    patterns = _recache.install(places.cache_dir(os.environ) / _recache.file_name())
     code = main()
     sys.stdout.flush()
+    if patterns is not None:
+        patterns.save()
     os._exit(code)
 
 

@@ -299,6 +299,7 @@ def atomic_write(
     still_current: Callable[[], bool] | None = None,
     *,
     through_links: bool = True,
+    durable: bool = True,
 ) -> bool:
     """Replace ``path`` with ``data``: a temporary file beside it (created with ``mode``),
     fsynced, then ``os.replace``d. Readers see the old file or the new one, never a
@@ -312,6 +313,9 @@ def atomic_write(
     ``owner`` (uid, gid) is given to the new file as far as we may; by default
     (:data:`KEEP`) the file keeps its owner, and a new file takes its directory's
     (:func:`owner_for`): a ``sudo`` run keeps the user's file the user's.
+
+    Without ``durable`` the data is not fsynced before the rename: after a power cut the
+    file may be empty, which only a cache whose loss costs nothing may allow.
 
     ``still_current``, when given, is asked right before the rename: if it answers False
     (the file changed since the caller read it), nothing is replaced and False is
@@ -334,7 +338,8 @@ def atomic_write(
                 os.fchmod(f.fileno(), mode)  # chown may clear set-id bits; keep the mode
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         if still_current is not None and not still_current():
             os.unlink(tmp)
             return False

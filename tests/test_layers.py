@@ -19,6 +19,7 @@ FLOORS = {
     "core": GROUND,
     "engine": ENGINE,
     "files": FILES,
+    "_recache": FILES,
     "aws": EDGE,
     "auth": EDGE,
     "cli": TOP,

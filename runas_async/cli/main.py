@@ -19,7 +19,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
+from runas_async import _recache
 from runas_async.cli.args import GROUPS, PROG, Parser, Registration, _Version, did_you_mean
+from runas_async.core import places
 from runas_async.core.errors import (
     CommandNotFound,
     CredentialsError,
@@ -226,10 +228,13 @@ def run() -> NoReturn:
     done (:func:`pause_gc`).
     """
     pause_gc()
+    patterns = _recache.install(places.cache_dir(os.environ) / _recache.file_name())
     code = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+        if patterns is not None:
+            patterns.save()
     finally:
         logging.shutdown()
         os._exit(code)
