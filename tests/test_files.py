@@ -672,3 +672,17 @@ def test_append_user_new_file_in_a_foreign_directory_takes_its_owner(tmp_path: P
     os.chown(tmp_path, NOBODY, NOBODY)
     files.append_user(tmp_path / "summary.md", b"# x\n", what="$GITHUB_STEP_SUMMARY")
     assert (tmp_path / "summary.md").stat().st_uid == NOBODY
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_atomic_write_syncs_unless_told_the_file_may_be_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    """Every file is fsynced before its rename; only a cache whose loss costs nothing (the
+    regex cache) asks not to be."""
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[-1])
+    assert files.atomic_write(tmp_path / "f", b"data", durable=durable)
+    assert (tmp_path / "f").read_bytes() == b"data"
+    assert bool(synced) is durable
