@@ -682,7 +682,12 @@ def test_atomic_write_syncs_unless_told_the_file_may_be_lost(
     regex cache) asks not to be."""
     synced: list[int] = []
     real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[-1])
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     assert files.atomic_write(tmp_path / "f", b"data", durable=durable)
     assert (tmp_path / "f").read_bytes() == b"data"
     assert bool(synced) is durable
