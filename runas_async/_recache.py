@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, NamedTuple
+from typing import Any
 
 CHECKED = ((3, 11), (3, 12), (3, 13))
 """The Python versions whose ``re._compiler.compile`` this module's :meth:`Cache.compile`
@@ -55,16 +55,10 @@ _MAX_GROUPS = 1000
 _MAX_FLAGS = 1 << 16
 
 
-class Entry(NamedTuple):
-    """One compiled pattern, as ``_sre.compile`` takes it."""
-
-    flags: int
-    """The pattern's flags with its inline ones (``(?i)``) added."""
-    code: list[int]
-    groups: int
-    groupindex: dict[str, int]
-    indexgroup: tuple[str | None, ...]
-
+Entry = tuple[int, list[int], int, dict[str, int], tuple[str | None, ...]]
+"""One compiled pattern as ``_sre.compile`` takes it after the pattern: its flags with the
+inline ones (``(?i)``) added, its code, its group count, and its groups by name and by
+number (a plain tuple: a typed NamedTuple costs 3 ms to define at start-up)."""
 
 Key = tuple[str, int]
 """A pattern and the flags it was compiled with."""
@@ -173,7 +167,7 @@ class Cache:
         indexgroup: list[str | None] = [None] * parsed.state.groups
         for name, index in groupindex.items():
             indexgroup[index] = name
-        entry = Entry(
+        entry = (
             flags | parsed.state.flags,
             code,
             parsed.state.groups - 1,
@@ -233,13 +227,13 @@ def dump(table: dict[Key, Entry]) -> bytes:
         [
             p,
             flags,
-            e.flags,
-            base64.b64encode(array.array("I", e.code).tobytes()).decode(),
-            e.groups,
-            e.groupindex,
-            list(e.indexgroup),
+            final,
+            base64.b64encode(array.array("I", code).tobytes()).decode(),
+            groups,
+            groupindex,
+            list(indexgroup),
         ]
-        for (p, flags), e in table.items()
+        for (p, flags), (final, code, groups, groupindex, indexgroup) in table.items()
     ]
     return json.dumps({"python": sys.implementation.cache_tag, "patterns": rows}).encode()
 
@@ -298,7 +292,7 @@ def _entry(row: object) -> tuple[Key, Entry] | None:
     if not raw or len(raw) % 4:
         return None
     code = array.array("I", raw).tolist()
-    return (p, flags), Entry(final, code, groups, groupindex, tuple(indexgroup))
+    return (p, flags), (final, code, groups, groupindex, tuple(indexgroup))
 
 
 def install(path: Path) -> Cache | None:

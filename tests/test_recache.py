@@ -144,7 +144,7 @@ def test_code_sre_refuses_is_compiled_as_usual(cache: _recache.Cache) -> None:
     """A file entry with code ``_sre`` refuses: the pattern is compiled as ``re`` does, and
     the entry is dropped (the next save writes it anew)."""
     good = _entry_of("abc+", 0)
-    cache.table[("abc+", 0)] = good._replace(code=[999999, 1, 2])
+    cache.table[("abc+", 0)] = (good[0], [999999, 1, 2], *good[2:])
     assert re.compile("abc+") == PLAIN("abc+", 0)
     assert cache.hits == 0
     assert ("abc+", 0) not in cache.table
