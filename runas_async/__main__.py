@@ -1,5 +1,5 @@
 """``python -m runas_async``."""
 
-from runas_async.cli.main import run
+from runas_async.cli import run
 
 run()

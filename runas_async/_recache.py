@@ -30,7 +30,7 @@ import array
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -91,6 +91,13 @@ def file_name() -> str:
     return f"re-{sys.implementation.cache_tag}.json"
 
 
+def cache_file(env: Mapping[str, str]) -> Path:
+    """Where this interpreter's regex cache lives: our cache directory (places.py)."""
+    from runas_async.core import places
+
+    return places.cache_dir(env) / file_name()
+
+
 def _importing() -> bool:
     """Whether a module is being imported further up the stack (importlib runs a module's
     code through ``_call_with_frames_removed``)."""
@@ -109,11 +116,13 @@ class Cache:
     """The patterns of the cache file, and the import-time ones this run compiled anew.
 
     :meth:`compile` stands in for ``re._compiler.compile``; the file is read at its first
-    call (a run that compiles nothing never reads it).
+    call (a run that compiles nothing never reads it), and only then is its place asked
+    of ``where`` (which may import modules that compile patterns themselves).
     """
 
-    def __init__(self, path: Path, internals: tuple[Any, Any, Any]) -> None:
-        self.path = path
+    def __init__(self, where: Callable[[], Path], internals: tuple[Any, Any, Any]) -> None:
+        self._where = where
+        self._path: Path | None = None
         self._compiler, self._parser, self._sre = internals
         self.plain: Callable[..., Any] = self._compiler.compile
         self._table: dict[Key, Entry] | None = None
@@ -123,6 +132,12 @@ class Cache:
         """The time each of :attr:`new` took to compile."""
         self.used: set[Key] = set()
         """The table's patterns this run took."""
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = self._where()
+        return self._path
 
     @property
     def table(self) -> dict[Key, Entry]:
@@ -295,13 +310,13 @@ def _entry(row: object) -> tuple[Key, Entry] | None:
     return (p, flags), (final, code, groups, groupindex, tuple(indexgroup))
 
 
-def install(path: Path) -> Cache | None:
-    """Compile regular expressions through a :class:`Cache` at ``path`` from now on; None
-    (``re`` left as it is) where the hook is not known to fit."""
+def install(where: Callable[[], Path]) -> Cache | None:
+    """Compile regular expressions through a :class:`Cache` whose file ``where`` names from
+    now on; None (``re`` left as it is) where the hook is not known to fit."""
     internals = _internals()
     if internals is None:
         return None
-    cache = Cache(path, internals)
+    cache = Cache(where, internals)
     internals[0].compile = cache.compile
     return cache
 

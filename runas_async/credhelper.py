@@ -162,7 +162,7 @@ def _answer(server_url: str, token: CachedToken) -> str:
 
 def run() -> NoReturn:
     """The console script."""
-    patterns = _recache.install(places.cache_dir(os.environ) / _recache.file_name())
+    patterns = _recache.install(lambda: _recache.cache_file(os.environ))
     code = main()
     sys.stdout.flush()
     if patterns is not None:

@@ -36,7 +36,7 @@ SIBLINGS = {("aws", "auth"), ("auth", "aws")}
 
 LAYERS: dict[str, int] = {}
 """Every module, dotted, and its floor (filled from the tree below)."""
-ENTRY_POINTS = ("cli.main", "credhelper")
+ENTRY_POINTS = ("cli", "cli.main", "credhelper")
 """The console scripts: argv, stdin and the environment come in only here."""
 
 IO_LIBRARIES = ("anyio", "aiobotocore", "botocore", "aiohttp", "rich", "yarl")

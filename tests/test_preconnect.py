@@ -529,7 +529,7 @@ def test_gc_is_off_through_the_heavy_imports_then_frozen_and_on(moto: Moto, tmp_
     env = moto.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     probe = (
         "import gc, sys\n"
-        "from runas_async.cli import main as cli\n"
+        "from runas_async import cli\n"
         "from runas_async.aws import tokens\n"
         "wired = []\n"
         "connecting = tokens.AwsTokenProvider._connecting\n"

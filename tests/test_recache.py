@@ -27,7 +27,7 @@ START_UP = """
 import sys
 from pathlib import Path
 from runas_async import _recache
-cache = _recache.install(Path(sys.argv[1]))
+cache = _recache.install(lambda: Path(sys.argv[1]))
 import aiobotocore.session, aiohttp, botocore.client  # what a login imports
 import re
 re.compile("runtime-" + sys.argv[2])  # a run's value: never kept
@@ -63,7 +63,7 @@ def start_up_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cache(tmp_path: Path) -> Iterator[_recache.Cache]:
     """A hook installed in this process for one test (``re``'s own cache purged around it)."""
     re.purge()
-    installed = _recache.install(tmp_path / "runas-async" / _recache.file_name())
+    installed = _recache.install(lambda: tmp_path / "runas-async" / _recache.file_name())
     assert installed is not None
     try:
         yield installed
@@ -132,7 +132,7 @@ def test_a_hit_is_the_pattern_re_compiles(cache: _recache.Cache) -> None:
 
 def _entry_of(text: str, flags: int) -> _recache.Entry:
     """The entry ``re`` would make, taken from a throwaway cache."""
-    probe = _recache.Cache(Path("/nonexistent"), _recache._internals())  # type: ignore[arg-type]
+    probe = _recache.Cache(lambda: Path("/nonexistent"), _recache._internals())  # type: ignore[arg-type]
     probe._table = {}
     with pytest.MonkeyPatch.context() as m:
         m.setattr(_recache, "_importing", lambda: True)
@@ -162,10 +162,10 @@ def test_a_file_that_is_not_ours_alone_is_not_read(start_up_file: Path, tmp_path
     copy.parent.mkdir(mode=0o700)
     copy.write_bytes(start_up_file.read_bytes())
     os.chmod(copy, 0o644)
-    loose = _recache.Cache(copy, _recache._internals())  # type: ignore[arg-type]
+    loose = _recache.Cache(lambda: copy, _recache._internals())  # type: ignore[arg-type]
     assert loose.table == {}
     os.chmod(copy, 0o600)
-    tight = _recache.Cache(copy, _recache._internals())  # type: ignore[arg-type]
+    tight = _recache.Cache(lambda: copy, _recache._internals())  # type: ignore[arg-type]
     assert len(tight.table) > 100
 
 
@@ -179,11 +179,11 @@ def test_without_the_hook_re_is_left_alone(monkeypatch: pytest.MonkeyPatch, tmp_
     """The fallback: an interpreter the hook was not read against, or one missing a piece,
     installs nothing and compiles as always."""
     monkeypatch.setattr(_recache, "CHECKED", ())
-    assert _recache.install(tmp_path / "c.json") is None
+    assert _recache.install(lambda: tmp_path / "c.json") is None
     assert re._compiler.compile is PLAIN  # type: ignore[attr-defined]
     monkeypatch.undo()
     monkeypatch.delattr(re._compiler, "_code")  # type: ignore[attr-defined]
-    assert _recache.install(tmp_path / "c.json") is None
+    assert _recache.install(lambda: tmp_path / "c.json") is None
     assert re._compiler.compile is PLAIN  # type: ignore[attr-defined]
 
 
@@ -194,7 +194,7 @@ def test_a_login_without_the_hook(tmp_path: Path) -> None:
         """
         from runas_async import _recache
         _recache.CHECKED = ()
-        from runas_async.cli.main import run
+        from runas_async.cli import run
         run()
         """
     )
@@ -238,7 +238,7 @@ def test_hostile_rows_never_break_a_compile(row: list[object], code: list[int]) 
     shaped = ["ab*c", 0, 32, code64, 0, {}, [None]]
     doc = {"python": sys.implementation.cache_tag, "patterns": [row, shaped]}
     table = _recache.load(json.dumps(doc).encode())
-    probe = _recache.Cache(Path("/nonexistent"), _recache._internals())  # type: ignore[arg-type]
+    probe = _recache.Cache(lambda: Path("/nonexistent"), _recache._internals())  # type: ignore[arg-type]
     probe._table = table
     compiled = probe.compile("ab*c", 0)
     if probe.hits == 0:

@@ -467,7 +467,7 @@ class Context:
         removes the temporary files), so a signal cannot interrupt that; after the first
         signal, later ones are ignored. The live display (``reporter``, else the context's)
         is left as it stands, whatever happens. The garbage collector, off since start-up
-        (main.pause_gc), comes back on once ``collect_after``'s event is set (the first
+        (cli.pause_gc), comes back on once ``collect_after``'s event is set (the first
         request has left: the clients it needed are made without collections of objects
         that are all kept), or after :data:`COLLECT_AFTER` seconds; without it, at once.
         """
@@ -568,7 +568,7 @@ def _until_signalled(
 ) -> Outcome:
     import anyio
 
-    from runas_async.cli.main import resume_gc
+    from runas_async.cli import resume_gc
 
     received: list[int] = []
 

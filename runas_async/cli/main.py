@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import io
 import logging
 import os
@@ -19,9 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from runas_async import _recache
 from runas_async.cli.args import GROUPS, PROG, Parser, Registration, _Version, did_you_mean
-from runas_async.core import places
 from runas_async.core.errors import (
     CommandNotFound,
     CredentialsError,
@@ -35,6 +32,7 @@ from runas_async.core.sanitize import show
 from runas_async.core.shells import CommandSpec, OptionSpec, Value
 
 if TYPE_CHECKING:
+    from runas_async import _recache
     from runas_async.core.models import LoginResult
 
 EXIT_OK = 0
@@ -218,17 +216,16 @@ def _first_runas_error(error: BaseException) -> BaseException:
     return error
 
 
-def run() -> NoReturn:
-    """The console script: ``main()``, then exit without tearing the interpreter down.
+def run(patterns: _recache.Cache | None = None) -> NoReturn:
+    """The console script's second half (:func:`runas_async.cli.run` is its first):
+    ``main()``, then exit without tearing the interpreter down.
 
     Everything runas-async writes is flushed and its temporary files are gone
     when ``main()`` returns; skipping interpreter shutdown (module teardown,
     garbage collection of aiobotocore's and aiohttp's objects) saves about
-    0.2 s on every run. The garbage collector is off until the heavy imports are
-    done (:func:`pause_gc`).
+    0.2 s on every run. The regex cache (``patterns``) is written last, when
+    this run compiled patterns it lacked.
     """
-    pause_gc()
-    patterns = _recache.install(places.cache_dir(os.environ) / _recache.file_name())
     code = main()
     try:
         sys.stdout.flush()
@@ -238,40 +235,6 @@ def run() -> NoReturn:
     finally:
         logging.shutdown()
         os._exit(code)
-
-
-_gc = {"paused": False}
-"""Whether :func:`pause_gc` turned the collector off and :func:`resume_gc` has not yet."""
-
-
-def pause_gc() -> None:
-    """Turn the garbage collector off, for start-up (the console script only).
-
-    Importing aiobotocore and aiohttp makes hundreds of thousands of objects, none of them
-    garbage: the collections they trigger (one full pass of about 25 ms, on the way to the
-    first request) find nothing. :func:`resume_gc` turns it back on once they are made;
-    a command that never gets there (``--help``, ``password``, ``env``) is short and ends
-    with the collector still off.
-    """
-    if gc.isenabled():
-        gc.disable()
-        _gc["paused"] = True
-
-
-def resume_gc() -> None:
-    """After the heavy imports and the first request's clients (or before the event loop,
-    for a command that sends none): freeze every object made so far (the collector never
-    looks at them again) and collect from here on, as usual.
-
-    A no-op unless :func:`pause_gc` paused it (so a command run in-process, as in the
-    tests, leaves the caller's collector alone).
-    """
-    if not _gc["paused"]:
-        return
-    _gc["paused"] = False
-    gc.freeze()
-    gc.enable()
-    log.debug("garbage collector on again; %d objects frozen", gc.get_freeze_count())
 
 
 def _debug_log() -> None:
