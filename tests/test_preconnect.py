@@ -893,3 +893,31 @@ async def test_a_relayed_early_tls_connection_sees_the_server_close_it(
         transport.close()
         server.close()
     assert b"".join(received).endswith(b"the whole body")
+
+
+def test_start_up_connections_are_opened_without_waiting_for_their_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each start-up connection's thread is started without ``threading.Thread.start``,
+    which blocks until the thread runs (1 to 2 ms each of the importing main thread); the
+    connections are made all the same."""
+
+    def refused(self: threading.Thread) -> None:
+        raise AssertionError("threading.Thread.start on the way to the first request")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    count = preconnect.MAX_CONNECTIONS
+    servers = [socket.create_server((f"127.{BLOCK}.9.1", 0)) for _ in range(count)]
+    try:
+        pre = preconnect.Preconnected()
+        for server in servers:
+            pre.open(*server.getsockname()[:2])
+        taken = [pre.take(*server.getsockname()[:2]) for server in servers]
+        assert all(future is not None for future in taken)
+        sockets = [future.result(10) for future in taken if future is not None]
+        assert len(sockets) == count
+        for sock in sockets:
+            sock.close()
+    finally:
+        for server in servers:
+            server.close()
