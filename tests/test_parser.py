@@ -10,6 +10,7 @@ import pytest
 
 from runas_async.cli.main import build_parser, completion_specs, main
 from runas_async.core.clients import CLIENTS
+from runas_async.core.errors import RunasError
 
 
 def _paths() -> dict[tuple[str, ...], argparse.ArgumentParser]:
@@ -207,3 +208,81 @@ def test_job_variables_point_every_redirectable_client_at_the_job_file(
     for client in CLIENTS.values():
         if client.redirect is not Redirect.NONE:
             assert client.redirect.variable in variables
+
+
+ARGVS = [
+    ["ecr", "login", "prod"],
+    ["ecr", "login", "prod", "123456789012", "-c", "builtin", "-j", "4", "--", "make"],
+    ["ecr", "login", "-o", "json", "prod", "public.ecr.aws", "--renew-before", "2h"],
+    ["ecr", "login", "--bogus", "prod"],
+    ["ecr", "login", "-c", "nope", "prod"],
+    ["ecr", "login"],
+    ["ecr", "login", "--help"],
+    ["ecr", "logout", "prod", "--expired"],
+    ["ecr", "status", "-o", "json"],
+    ["ecr", "password", "prod"],
+    ["ecr", "configure-docker", "prod", "123456789012"],
+    ["env", "prod"],
+    ["env", "login"],  # a profile named as another command
+    ["exec", "prod", "--", "true"],
+    ["completion", "bash"],
+    ["ecr", "logni", "prod"],
+    ["ecr"],
+    ["--version"],
+    [],
+    ["--debug", "ecr", "login", "prod"],
+]
+
+
+def _outcome(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """What parsing ``argv`` gives: the typed command, or the error, or what --help printed."""
+    from runas_async.cli.main import parse
+
+    try:
+        result = repr(parse(argv, {}))
+    except RunasError as e:
+        result = f"{type(e).__name__}: {e}"
+    except SystemExit as e:
+        result = f"exit {e.code}"
+    return result, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=" ".join)
+def test_a_command_line_parses_as_with_every_parser_built(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the named command's parser is built (commands.registration_of); what argv
+    becomes, or the error or help it gives, is what the whole tree gives."""
+    from runas_async.cli import commands
+
+    quick = _outcome(argv, capsys)
+    monkeypatch.setattr(commands, "registration_of", lambda words: None)
+    assert quick == _outcome(argv, capsys)
+
+
+def test_a_command_line_imports_its_command_alone() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from runas_async.cli import main\n"
+        "main.parse(['ecr', 'login', 'prod', '-c', 'builtin'], {})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('runas_async.cli.commands.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "['runas_async.cli.commands.login']"
+
+
+def test_registration_of_finds_each_command_by_its_words_or_none() -> None:
+    """Never another command than the words name: each registration found by its own
+    words, or None (the whole tree then), and None for words that name no command."""
+    from runas_async.cli.commands import registration_of, registrations
+
+    found = {reg.path: registration_of([*reg.path, "prod"]) for reg in registrations()}
+    assert all(got is None or got.path == path for path, got in found.items())
+    assert [path for path, got in found.items() if got is None] == [("exec",)]
+    for words in (["ecr"], ["ecr", "..login"], ["ecr", "_private"], ["prod", "login"], []):
+        assert registration_of(words) is None

@@ -53,7 +53,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, {path[-1]: p for path, p in tree.items() if _registration(p)}
 
 
-def _build_tree() -> tuple[argparse.ArgumentParser, Tree]:
+def _build_tree(
+    only: Registration | None = None,
+) -> tuple[argparse.ArgumentParser, Tree]:
+    """The parsers of every command, or of ``only`` (with its groups and the top)."""
     from runas_async.cli.commands import registrations
 
     parser = Parser(
@@ -70,7 +73,7 @@ def _build_tree() -> tuple[argparse.ArgumentParser, Tree]:
             subparsers[path] = tree[path].add_subparsers(metavar="COMMAND", required=True)
         return subparsers[path]
 
-    for reg in registrations():
+    for reg in registrations() if only is None else (only,):
         sub = children(reg.path[:-1]).add_parser(
             reg.path[-1], help=reg.help, description=reg.description, epilog=reg.epilog
         )
@@ -129,9 +132,15 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Command:
 
 
 def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Registration, Command]:
-    """argv as a typed command, with the registration that built it (and runs it)."""
-    _, tree = _build_tree()
+    """argv as a typed command, with the registration that built it (and runs it).
+
+    Only the parsers of the command argv names are built when its words name one
+    (commands.registration_of); the whole tree otherwise (a group, help, a misspelling).
+    """
+    from runas_async.cli.commands import registration_of
+
     argv = list(argv)
+    _, tree = _build_tree(registration_of(argv))
     path: tuple[str, ...] = ()
     while (*path, *argv[len(path) : len(path) + 1]) in tree and len(path) < len(argv):
         path = (*path, argv[len(path)])

@@ -13,15 +13,16 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from runas_async.cli.args import Registration
 from runas_async.cli.context import Context, Needs, Outcome
 from runas_async.core.options import Command
 
-__all__ = ["Outcome", "registrations", "run"]
-"""What other code imports: ``run``, its ``Outcome`` and ``registrations`` (cli/main.py)."""
+__all__ = ["Outcome", "registration_of", "registrations", "run"]
+"""What other code imports: ``run``, its ``Outcome``, ``registrations`` and
+``registration_of`` (cli/main.py)."""
 
 
 def registrations() -> tuple[Registration, ...]:
@@ -36,6 +37,33 @@ def registrations() -> tuple[Registration, ...]:
             module = importlib.import_module(f"{__name__}.{info.name}")
             found += [v for v in vars(module).values() if isinstance(v, Registration)]
     return tuple(sorted(found, key=lambda r: (r.order, r.path)))
+
+
+def registration_of(words: Sequence[str]) -> Registration | None:
+    """The registration of the command ``words`` begin with, found by its module's name
+    alone, without importing the other commands: a command lives in the module named
+    after its last word (``ecr configure-docker``: configure_docker.py). None when no
+    module's command is exactly such words (a group, a misspelling, ``--help``, ``exec``,
+    which env.py registers): then every registration is needed.
+
+    Importing every command module and building every command's parser costs a run about
+    20 ms; a command line names one command.
+    """
+    import importlib
+    import importlib.util
+
+    for size in range(min(len(words), 3), 0, -1):
+        path = tuple(words[:size])
+        name = path[-1].replace("-", "_")
+        if not name.isidentifier() or name.startswith("_"):
+            continue
+        if importlib.util.find_spec(f"{__name__}.{name}") is None:
+            continue
+        module = importlib.import_module(f"{__name__}.{name}")
+        for value in vars(module).values():
+            if isinstance(value, Registration) and value.path == path:
+                return value
+    return None
 
 
 def run(reg: Registration, command: Command, env: Mapping[str, str], stdout: TextIO) -> Outcome:
