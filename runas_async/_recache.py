@@ -81,6 +81,8 @@ def _internals() -> tuple[Any, Any, Any] | None:
     )
     if not all(callable(piece) for piece in pieces):
         return None
+    if not isinstance(getattr(_compiler, "SRE_FLAG_DEBUG", None), int):
+        return None
     if array.array("I").itemsize != getattr(_sre, "CODESIZE", None):
         return None
     return _compiler, _parser, _sre

@@ -46,8 +46,8 @@ def registration_of(words: Sequence[str]) -> Registration | None:
     module's command is exactly such words (a group, a misspelling, ``--help``, ``exec``,
     which env.py registers): then every registration is needed.
 
-    Importing every command module and building every command's parser costs a run about
-    20 ms; a command line names one command.
+    Importing every command module and building every command's parser cost a run about
+    15 ms; a command line names one command.
     """
     import importlib
     import importlib.util
