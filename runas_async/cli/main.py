@@ -29,11 +29,11 @@ from runas_async.core.errors import (
 )
 from runas_async.core.options import Command, Output
 from runas_async.core.sanitize import show
-from runas_async.core.shells import CommandSpec, OptionSpec, Value
 
 if TYPE_CHECKING:
     from runas_async import _recache
     from runas_async.core.models import LoginResult
+    from runas_async.core.shells import CommandSpec, Value
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -89,6 +89,8 @@ def _registration(parser: argparse.ArgumentParser) -> Registration | None:
 
 def _value_of(action: argparse.Action) -> Value | None:
     """What an option's value completes to; None for a flag."""
+    from runas_async.core.shells import Value
+
     if action.nargs == 0:
         return None
     if action.dest in ("profile", "profiles"):
@@ -101,6 +103,8 @@ def _value_of(action: argparse.Action) -> Value | None:
 
 
 def _spec(path: tuple[str, ...], parser: argparse.ArgumentParser) -> CommandSpec:
+    from runas_async.core.shells import CommandSpec, OptionSpec, Value
+
     options: list[OptionSpec] = []
     subcommands: tuple[str, ...] = ()
     positional, choices = Value.NONE, cast("tuple[str, ...]", ())

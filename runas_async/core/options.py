@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from runas_async.core.clients import Client
-from runas_async.core.shells import CommandSpec
+
+if TYPE_CHECKING:  # completion's specs: only the completion command imports shells.py
+    from runas_async.core.shells import CommandSpec
 
 DEFAULT_JOBS = 64
 BUILTIN_JOBS = 256
