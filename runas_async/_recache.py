@@ -147,7 +147,14 @@ class Cache:
             self._table = {}  # what reading the file imports and compiles misses the table
             from runas_async.files import read_trusted
 
-            self._table = load(read_trusted(self.path, MAX_BYTES, "regex cache"))
+            data = read_trusted(self.path, MAX_BYTES, "regex cache")
+            self._table = load(data)
+            if data and not self._table:
+                import logging
+
+                logging.getLogger(__name__).debug(
+                    "regex cache %s not used: no entry for this Python", self.path
+                )
         return self._table
 
     def compile(self, p: Any, flags: int = 0) -> Any:

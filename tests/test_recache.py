@@ -283,3 +283,18 @@ def test_a_mutated_real_file_loads(start_up_file: Path) -> None:
         mutated = bytearray(data)
         mutated[i] ^= 0x5A
         assert len(_recache.load(bytes(mutated))) <= whole
+
+
+def test_a_file_it_cannot_use_is_a_debug_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never a warning (it is only speed), but --debug says why the file went unused."""
+    path = tmp_path / "mine" / _recache.file_name()
+    path.parent.mkdir(mode=0o700)
+    path.write_bytes(b'{"python": "cpython-399", "patterns": []}')
+    os.chmod(path, 0o600)
+    probe = _recache.Cache(lambda: path, _recache._internals())  # type: ignore[arg-type]
+    with caplog.at_level("DEBUG", logger="runas_async"):
+        assert probe.table == {}
+    assert [r.levelname for r in caplog.records] == ["DEBUG"]
+    assert "not used" in caplog.text
