@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -582,6 +582,26 @@ def _role_config(moto: Moto) -> None:
     )
 
 
+@contextlib.contextmanager
+def _early_tls_start(
+    moto: Moto, monkeypatch: pytest.MonkeyPatch, tls_cert: Path, **variables: str | None
+) -> Iterator[tuple[TcpRelay, dict[str, str], preconnect.Preconnected]]:
+    """A role profile whose calls go to moto through a TLS relay (``tls_cert``), with
+    ``variables`` set in its environment (None: taken out), and its start-up connections
+    opened (preconnect.start); yields the relay, the environment and the connections."""
+    url = urllib.parse.urlsplit(moto.moto_url)
+    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
+        _role_config(moto)
+        env = moto.env(AWS_ENDPOINT_URL=relay.url)
+        for name, value in variables.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        _use_env(monkeypatch, env)
+        yield relay, env, preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+
+
 async def _role_token(env: Mapping[str, str], pre: preconnect.Preconnected) -> str:
     provider = aws.AwsTokenProvider(
         {"role": aws.new_session("role")}, resolver=CredentialResolver(), env=env, preconnected=pre
@@ -605,12 +625,11 @@ async def test_tls_handshakes_done_at_start_up_carry_the_first_calls(
     import logging
 
     caplog.set_level(logging.DEBUG, logger="runas_async")
-    url = urllib.parse.urlsplit(moto.moto_url)
-    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
-        _role_config(moto)
-        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
-        _use_env(monkeypatch, env)
-        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+    with _early_tls_start(moto, monkeypatch, tls_cert, AWS_CA_BUNDLE=str(tls_cert)) as (
+        relay,
+        env,
+        pre,
+    ):
         assert wait_until(lambda: relay.accepted == 2, 10)  # both handshakes complete
         assert relay.sent == 0  # nothing but the handshakes
         assert await _role_token(env, pre) == moto_password("210987654321")
@@ -764,12 +783,11 @@ async def test_without_the_relay_early_tls_connections_are_closed_and_calls_conn
 
     caplog.set_level(logging.DEBUG, logger="runas_async")
     take_away(monkeypatch)
-    url = urllib.parse.urlsplit(moto.moto_url)
-    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
-        _role_config(moto)
-        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=str(tls_cert))
-        _use_env(monkeypatch, env)
-        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+    with _early_tls_start(moto, monkeypatch, tls_cert, AWS_CA_BUNDLE=str(tls_cert)) as (
+        relay,
+        env,
+        pre,
+    ):
         assert wait_until(lambda: relay.accepted == 2, 10)
         assert await _role_token(env, pre) == moto_password("210987654321")
         assert relay.sent == 2
@@ -794,12 +812,11 @@ async def test_a_certificate_the_bundle_does_not_trust_fails_the_login_as_before
     from runas_async.core.errors import RunasError
 
     caplog.set_level(logging.DEBUG, logger="runas_async")
-    url = urllib.parse.urlsplit(moto.moto_url)
-    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
-        _role_config(moto)
-        env = moto.env(AWS_ENDPOINT_URL=relay.url, AWS_CA_BUNDLE=certifi.where())
-        _use_env(monkeypatch, env)
-        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+    with _early_tls_start(moto, monkeypatch, tls_cert, AWS_CA_BUNDLE=certifi.where()) as (
+        relay,
+        env,
+        pre,
+    ):
         with pytest.raises(RunasError, match="(?i)certificate|ssl"):
             await _role_token(env, pre)
         assert relay.sent == 0
@@ -825,13 +842,11 @@ async def test_early_tls_with_another_default_bundle_than_botocores_goes_unused(
     caplog.set_level(logging.DEBUG, logger="runas_async")
     monkeypatch.setattr(certifi, "where", lambda: str(tls_cert))  # the guess's, not botocore's
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    url = urllib.parse.urlsplit(moto.moto_url)
-    with TcpRelay(url.hostname or "", url.port or 0, tls=tls_server(tls_cert)) as relay:
-        _role_config(moto)
-        env = moto.env(AWS_ENDPOINT_URL=relay.url)
-        env.pop("REQUESTS_CA_BUNDLE", None)
-        _use_env(monkeypatch, env)
-        pre = preconnect.start([LoginSpec("role", None)], env, PARTITIONS)
+    with _early_tls_start(moto, monkeypatch, tls_cert, REQUESTS_CA_BUNDLE=None) as (
+        relay,
+        env,
+        pre,
+    ):
         assert wait_until(lambda: relay.accepted == 2, 10)  # the guess's handshakes succeed
         with pytest.raises(RunasError, match="(?i)certificate|ssl"):
             await _role_token(env, pre)
