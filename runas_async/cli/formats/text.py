@@ -104,12 +104,13 @@ class PlainReporter(Quiet):
         pass
 
     def update(self, result: LoginResult) -> None:
+        if not result.status.done:
+            return
+        # Not before: the first updates (pending, started) come before the first request.
         from runas_async.auth.freshness import time_left
         from runas_async.cli.formats._records import result_record, safe
         from runas_async.core.models import Status
 
-        if not result.status.done:
-            return
         rec = result_record(result)
         where = f"(profile {rec['profile']}, region {rec['region']}, {result.seconds:.2f}s)"
         name = rec["registry"] or safe(result.target.label)
