@@ -1,7 +1,8 @@
 """Running as a profile: shell lines for ``eval``, ``credential_process`` JSON, and exec.
 
 Pure formatting (:func:`credential_environ`, :func:`env_lines`,
-:func:`credential_process_json`, :func:`child_environ`) plus one effect,
+:func:`credential_process_json`, :func:`child_environ`) plus two effects:
+:func:`resolve_one`, the one profile's credentials ``env`` and ``exec`` take, and
 :func:`exec_command`, which runs a command with those variables and hands back
 its exit status.
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from runas_async.aws.credentials import ResolvedCredentials
+    from runas_async.cli.context import Context
 
 SHELLS = ("sh", "fish")
 """``sh`` covers bash, zsh, dash, ksh: ``export NAME='value'``."""
@@ -54,6 +56,21 @@ FORWARDED_SIGNALS = (
 group while it runs (so that we end only after it, cleaning up)."""
 
 _REMOVED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN")
+
+
+def resolve_one(
+    profile: str | None, region: str | None, ctx: Context
+) -> tuple[ResolvedCredentials, str | None]:
+    """The credentials of ``profile`` (None: the default credentials) and its region, for
+    ``env`` and ``exec``."""
+    from runas_async.aws.tokens import new_session, profile_region
+
+    session = new_session(profile)
+    in_force = profile_region(session, region, ctx.env)
+    resolver = ctx.resolver()
+    shown = profile or ctx.env.get("AWS_PROFILE") or "default"
+    creds = anyio.run(resolver.resolve, session, shown)
+    return creds, in_force
 
 
 def _iso(when: datetime) -> str:

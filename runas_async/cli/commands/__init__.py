@@ -43,8 +43,8 @@ def registration_of(words: Sequence[str]) -> Registration | None:
     """The registration of the command ``words`` begin with, found by its module's name
     alone, without importing the other commands: a command lives in the module named
     after its last word (``ecr configure-docker``: configure_docker.py). None when no
-    module's command is exactly such words (a group, a misspelling, ``--help``, ``exec``,
-    which env.py registers): then every registration is needed.
+    module's command is exactly such words (a group, a misspelling, ``--help``): then every
+    registration is needed.
 
     Importing every command module and building every command's parser cost a run about
     15 ms; a command line names one command.
