@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import pytest
 
@@ -287,3 +288,55 @@ def test_registration_of_finds_each_command_by_its_words_or_none() -> None:
     assert [path for path, got in found.items() if got is None] == []
     for words in (["ecr"], ["ecr", "..login"], ["ecr", "_private"], ["prod", "login"], []):
         assert registration_of(words) is None
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["ecr", "login", "prod", "-c", "builtin"],
+        ["ecr", "status", "-o", "json"],
+        ["env", "prod"],
+        ["exec", "prod", "--", "true", "--debug"],
+    ],
+    ids=" ".join,
+)
+def test_debug_may_come_before_the_command(words: list[str]) -> None:
+    """``runas-async --debug ecr login prod``, as awscli takes its global options: the same
+    command as with ``--debug`` among the command's own options."""
+    from runas_async.cli.main import parse
+
+    at = words.index("--") if "--" in words else len(words)
+    after = [*words[:at], "--debug", *words[at:]]
+    assert parse(["--debug", *words], {}) == parse(after, {})
+
+
+def test_a_leading_debug_still_gives_the_json_error_document(tmp_path: Path) -> None:
+    """The run's -o json is found past a leading --debug: its one document on stdout, the
+    error line and the debug log (with the details) on stderr."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "config").write_text("[profile a]\nregion = us-east-1\n")
+    env = {
+        **os.environ,
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }
+    argv = ["--debug", "ecr", "login", "nope", "-o", "json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "runas_async", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    line = "runas-async: error: profile 'nope' is not in the AWS config files"
+    assert json.loads(done.stdout)["error"].startswith(line)
+    errors = [e for e in done.stderr.splitlines() if e.startswith("runas-async: error:")]
+    assert len(errors) == 1 and errors[0].startswith(line)
+    assert "Traceback" in done.stderr  # the details --debug asked for

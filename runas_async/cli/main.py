@@ -40,6 +40,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; other signals give 128 + their number
 
+LEADING = ("--debug",)
+"""Options that may also come before the command's words (``runas-async --debug ecr login
+prod``), as awscli takes its global ones: parsed as if given after them."""
+
 log = logging.getLogger("runas_async")
 
 Tree = dict[tuple[str, ...], argparse.ArgumentParser]
@@ -143,7 +147,7 @@ def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Registra
     """
     from runas_async.cli.commands import registration_of
 
-    argv = list(argv)
+    leading, argv = _leading(argv)
     _, tree = _build_tree(registration_of(argv))
     path: tuple[str, ...] = ()
     while (*path, *argv[len(path) : len(path) + 1]) in tree and len(path) < len(argv):
@@ -152,6 +156,7 @@ def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Registra
     reg = _registration(parser)
     if reg is None:
         _not_a_command(parser, path, rest, tree)
+    rest = [*leading, *rest]
     job: tuple[str, ...] | None = None
     if reg.takes_command and "--" in rest:
         at = rest.index("--")
@@ -161,6 +166,14 @@ def parse_command(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Registra
     if extra:
         _unknown(parser, extra[0])
     return reg, reg.build(args, job, env)
+
+
+def _leading(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The :data:`LEADING` options argv begins with, and the rest of it."""
+    at = 0
+    while at < len(argv) and argv[at] in LEADING:
+        at += 1
+    return list(argv[:at]), list(argv[at:])
 
 
 def _not_a_command(
@@ -309,7 +322,7 @@ def _report_error(error: RunasError, argv: list[str], stdout: Stdout, debug: boo
 
 def _output_asked(argv: list[str]) -> Output | None:
     """The ``-o`` an ``ecr`` command was given (argv may not even parse)."""
-    if argv[:1] != ["ecr"]:
+    if _leading(argv)[1][:1] != ["ecr"]:
         return None
     given = None
     for i, arg in enumerate(argv):
